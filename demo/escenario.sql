@@ -1,0 +1,91 @@
+-- The demo scenario: two users of two tenants change data through JWT claims
+-- (as PostgREST sets them), then the history is read as each side sees it.
+\set ON_ERROR_STOP on
+\pset footer off
+\set QUIET on
+
+\echo
+\echo '== 1. Juan Pérez (Ferretería Norte) works through the API'
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "a1111111-1111-4111-8111-111111111111", "email": "juan@ferreteria-norte.example", "user_metadata": {"full_name": "Juan Pérez"}, "app_metadata": {"empresa_id": "e0000000-0000-4000-8000-00000000000a"}}', true) \g /dev/null
+SELECT audit.establecer_contexto('{"motivo": "alta de catálogo", "origen": "panel web"}') \g /dev/null
+INSERT INTO productos (id, empresa_id, sku, nombre, precio, stock) VALUES
+    ('b0000000-0000-4000-8000-000000000001', 'e0000000-0000-4000-8000-00000000000a', 'LAP-001', 'Laptop Gamer', 1500.00, 10),
+    ('b0000000-0000-4000-8000-000000000002', 'e0000000-0000-4000-8000-00000000000a', 'MOU-001', 'Mouse inalámbrico', 25.50, 100);
+COMMIT;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "a1111111-1111-4111-8111-111111111111", "email": "juan@ferreteria-norte.example", "user_metadata": {"full_name": "Juan Pérez"}, "app_metadata": {"empresa_id": "e0000000-0000-4000-8000-00000000000a"}}', true) \g /dev/null
+SELECT audit.establecer_contexto('{"motivo": "oferta de fin de mes"}') \g /dev/null
+UPDATE productos SET precio = 1399.99, stock = 9 WHERE sku = 'LAP-001';
+SELECT audit.registrar_evento('REEMPLAZO_ARCHIVO',
+    '{"archivo_original": {"nombre": "ficha-LAP-001.pdf", "tamano_bytes": 2048576},
+      "archivo_nuevo": {"nombre": "ficha-LAP-001-v2.pdf", "tamano_bytes": 2156432},
+      "motivo_reemplazo": "precio actualizado en la ficha"}',
+    'productos', 'b0000000-0000-4000-8000-000000000001') \g /dev/null
+COMMIT;
+\echo '   2 products created, 1 price changed, 1 document replaced.'
+
+\echo
+\echo '== 2. María Gómez (Librería Sur) works through the API'
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "a2222222-2222-4222-8222-222222222222", "email": "maria@libreria-sur.example", "user_metadata": {"full_name": "María Gómez"}, "app_metadata": {"empresa_id": "e0000000-0000-4000-8000-00000000000b"}}', true) \g /dev/null
+INSERT INTO clientes (empresa_id, nombre, email, password_hash) VALUES
+    ('e0000000-0000-4000-8000-00000000000b', 'Ana Ruiz', 'ana@example.com', '$2b$12$secret-hash-1'),
+    ('e0000000-0000-4000-8000-00000000000b', 'Luis Soto', 'luis@example.com', '$2b$12$secret-hash-2');
+UPDATE clientes SET email = 'ana.ruiz@example.com', password_hash = '$2b$12$rotated' WHERE nombre = 'Ana Ruiz';
+DELETE FROM clientes WHERE nombre = 'Luis Soto';
+COMMIT;
+\echo '   2 customers created, 1 e-mail changed (and its password hash, which is never stored), 1 customer deleted.'
+
+\echo
+\echo '== 3. Ferretería Norte''s timeline, newest first (what its admin panel shows)'
+SELECT id, to_char("timestamp", 'HH24:MI:SS') AS hora, usuario_nombre AS usuario, accion, tabla_afectada AS tabla,
+       coalesce(datos_nuevos->>'nombre', datos_anteriores->>'nombre', metadata->>'tipo_operacion') AS registro,
+       array_to_string(campos_modificados, ', ') AS campos, metadata->>'motivo' AS motivo, rol_bd
+  FROM audit.historial_cambios
+ WHERE empresa_id = 'e0000000-0000-4000-8000-00000000000a'
+ ORDER BY id DESC;
+
+\echo
+\echo '== 4. Librería Sur''s timeline: only its own events'
+SELECT id, usuario_nombre AS usuario, accion, tabla_afectada AS tabla,
+       coalesce(datos_nuevos->>'nombre', datos_anteriores->>'nombre') AS registro,
+       array_to_string(campos_modificados, ', ') AS campos
+  FROM audit.historial_cambios
+ WHERE empresa_id = 'e0000000-0000-4000-8000-00000000000b'
+ ORDER BY id DESC;
+
+\echo
+\echo '== 5. Side-by-side diff of the price change'
+SELECT campo, h.datos_anteriores->campo AS antes, h.datos_nuevos->campo AS despues
+  FROM audit.historial_cambios h, unnest(h.campos_modificados) AS campo
+ WHERE h.tabla_afectada = 'productos' AND h.accion = 'UPDATE';
+
+\echo
+\echo '== 6. Diff of the customer update: password_hash changed too, but was never recorded'
+SELECT campo, h.datos_anteriores->campo AS antes, h.datos_nuevos->campo AS despues,
+       h.datos_nuevos ? 'password_hash' AS guarda_password
+  FROM audit.historial_cambios h, unnest(h.campos_modificados) AS campo
+ WHERE h.tabla_afectada = 'clientes' AND h.accion = 'UPDATE';
+
+\echo
+\echo '== 7. One record''s whole history (Laptop Gamer), application event included'
+SELECT id, accion, usuario_nombre AS usuario, coalesce(metadata->>'tipo_operacion', '') AS evento,
+       datos_nuevos->>'precio' AS precio, registro_pk
+  FROM audit.historial_cambios
+ WHERE registro_id = 'b0000000-0000-4000-8000-000000000001'
+ ORDER BY id;
+
+\echo
+\echo '== 8. Audited tables'
+SELECT tabla, excluir_columnas, columna_empresa, columnas_clave, triggers, captura_activa
+  FROM audit.tablas_auditadas ORDER BY tabla::text;
+
+\echo
+\echo '== 9. The log is append-only, even for a superuser'
+\set ON_ERROR_STOP off
+\set VERBOSITY terse
+DELETE FROM audit.historial_cambios;

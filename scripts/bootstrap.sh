@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything the project needs that a fresh Debian 12 machine lacks.
+# Idempotent: each step is skipped when already done.
+source "$(dirname "$0")/lib.sh"
+
+packages=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib clang libclang-dev sudo)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        say "installing rust component $component"
+        rustup component add "$component"
+    fi
+done
+
+if ! cargo pgrx --version 2>/dev/null | grep -qF "$PGRX_VERSION"; then
+    say "installing cargo-pgrx $PGRX_VERSION (takes a few minutes)"
+    cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+fi
+
+PGRX_HOME="${PGRX_HOME:-$HOME/.pgrx}"
+if ! grep -qF "pg$PG_MAJOR = \"$PG_CONFIG\"" "$PGRX_HOME/config.toml" 2>/dev/null; then
+    say "cargo pgrx init --pg$PG_MAJOR=$PG_CONFIG"
+    cargo pgrx init "--pg$PG_MAJOR=$PG_CONFIG" >/dev/null
+fi

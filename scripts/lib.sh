@@ -1,0 +1,70 @@
+# Shared helpers for the project's scripts. Source it; do not run it.
+# Works as root or as a user with sudo.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PG_MAJOR="${PG_MAJOR:-15}"
+PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config}"
+PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
+PGRX_VERSION="$(sed -nE 's/^pgrx = "=?([^"]+)"$/\1/p' "$ROOT/Cargo.toml")"
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# Runs a command as the postgres OS user (PostgreSQL refuses to run as root).
+as_postgres() { sudo -u postgres -- "$@"; }
+
+# A TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+    local p
+    for p in $(seq 55100 55999 | shuf); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    echo "no free port found" >&2
+    return 1
+}
+
+# A fresh directory the postgres user can use (every parent traversable).
+postgres_tmpdir() {
+    local d
+    d="$(mktemp -d /tmp/audit-pg.XXXXXX)"
+    $SUDO chown postgres:postgres "$d"
+    chmod 700 "$d" 2>/dev/null || $SUDO chmod 700 "$d"
+    echo "$d"
+}
+
+# cluster_start DIR PORT [extra postgres -c settings...]: initdb (if needed)
+# and start a cluster owned by postgres, listening on 127.0.0.1:PORT only,
+# trusting local TCP connections (throwaway clusters only).
+cluster_start() {
+    local dir="$1" port="$2"
+    shift 2
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        as_postgres "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+            || { cat "$dir/initdb.log"; return 1; }
+    fi
+    local opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=''"
+    local setting
+    for setting in "$@"; do opts="$opts -c $setting"; done
+    as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w -t 60 start >/dev/null \
+        || { cat "$dir/server.log"; return 1; }
+}
+
+cluster_stop() {
+    local dir="$1"
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+    fi
+}
+
+# Installs the extension into the system PostgreSQL ("release" or "debug").
+install_extension() {
+    local profile="${1:-debug}" flags=()
+    [ "$profile" = release ] && flags+=(--release)
+    cargo pgrx install "${flags[@]}" --sudo --pg-config "$PG_CONFIG"
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# `make test`: installs what is missing, then runs every test layer:
+#   1. lint        cargo fmt --check, cargo clippy -D warnings
+#   2. unit        plain cargo test of the pure model crate (no PostgreSQL)
+#   3. pg_test     in-process #[pg_test]s (cargo pgrx test, cluster run as postgres)
+#   4. regress     golden SQL files (pg_regress) against a throwaway cluster
+#   5. integration Rust client tests: several sessions, roles, commits, pg_dump
+# Every layer runs even if an earlier one failed; the script ends with each
+# layer's result and exits non-zero if any failed.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+"$ROOT/scripts/bootstrap.sh"
+
+results=()
+failed=0
+layer() {
+    local name="$1"
+    shift
+    say "$name"
+    if "$@"; then results+=("ok      $name"); else results+=("FAILED  $name"); failed=1; fi
+}
+
+lint() {
+    cargo fmt --all -- --check && cargo clippy --workspace --all-targets --quiet -- -D warnings
+}
+
+unit() {
+    cargo test --quiet -p audit-model
+}
+
+pg_test() {
+    local dir rc=0
+    dir="$(postgres_tmpdir)" || return 1
+    cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$dir" || rc=$?
+    $SUDO rm -rf "$dir"
+    return $rc
+}
+
+# Layers 4 and 5 share one cluster with the normal (non-test) build installed.
+CLUSTER=""
+PORT=""
+# (Layer functions run inside `if`, where `set -e` does not apply: every
+# step is chained explicitly.)
+sql_cluster_up() {
+    install_extension debug >/dev/null || return 1
+    CLUSTER="$(postgres_tmpdir)" || return 1
+    PORT="$(free_port)" || return 1
+    cluster_start "$CLUSTER" "$PORT" fsync=off
+}
+sql_cluster_down() {
+    [ -n "$CLUSTER" ] || return 0
+    cluster_stop "$CLUSTER"
+    $SUDO rm -rf "$CLUSTER"
+}
+trap sql_cluster_down EXIT
+
+regress() {
+    "$ROOT/scripts/regress.sh" "$PORT"
+}
+
+integration() {
+    PGHOST=127.0.0.1 PGPORT="$PORT" PGUSER=postgres PG_BIN="$PG_BIN" \
+        cargo test -p audit-integration-tests -- --test-threads=1
+}
+
+layer "lint (fmt, clippy)" lint
+layer "unit tests (audit-model)" unit
+layer "in-process tests (#[pg_test])" pg_test
+if sql_cluster_up; then
+    layer "golden SQL tests (pg_regress)" regress
+    layer "integration tests (sessions, roles, commits)" integration
+else
+    results+=("FAILED  starting the test cluster")
+    failed=1
+fi
+
+say "summary"
+printf '  %s\n' "${results[@]}"
+exit "$failed"

@@ -1,0 +1,81 @@
+//! Per-backend cache of [`TableState`], one entry per table a capture
+//! trigger fired on.
+//!
+//! An entry is dropped when PostgreSQL invalidates the table's relcache entry:
+//! on any ALTER TABLE, index or constraint change, and when `audit.auditar`
+//! (or any change to `audit.tablas_config`) changes its options, which sends
+//! that invalidation to every backend at commit. A change of the extension's
+//! own tables forgets everything, including cached OIDs.
+
+use crate::capture::table_state::TableState;
+use crate::catalog;
+use pgrx::pg_sys;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+thread_local! {
+    static TABLES: RefCell<HashMap<pg_sys::Oid, Rc<TableState>>> = RefCell::new(HashMap::new());
+    /// Bumped by every invalidation, so that a state built while one arrived
+    /// is used once but not kept.
+    static GENERATION: Cell<u64> = const { Cell::new(0) };
+    /// Set when an invalidation arrived while the map was borrowed.
+    static STALE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Registers the invalidation callback; called once per backend from _PG_init.
+pub fn init() {
+    // SAFETY: registering a callback with a static function.
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(
+            Some(on_relcache_invalidation),
+            pg_sys::Datum::from(0),
+        )
+    };
+}
+
+/// The state of the table `rel` (a trigger's relation), built if needed.
+pub fn table_state(rel: pg_sys::Relation) -> Rc<TableState> {
+    // SAFETY: rel is the open relation of the firing trigger.
+    let relid = unsafe { (*rel).rd_id };
+    if STALE.with(|s| s.replace(false)) {
+        TABLES.with(|t| t.borrow_mut().clear());
+    }
+    if let Some(state) = TABLES.with(|t| t.borrow().get(&relid).cloned()) {
+        return state;
+    }
+    let generation = GENERATION.with(Cell::get);
+    let state = Rc::new(TableState::build(rel));
+    if GENERATION.with(Cell::get) == generation {
+        TABLES.with(|t| t.borrow_mut().insert(relid, state.clone()));
+    }
+    state
+}
+
+/// Forgets every cached table (used after a change to the extension itself).
+pub fn forget_all() {
+    match TABLES.with(|t| t.try_borrow_mut().map(|mut m| m.clear())) {
+        Ok(()) => {}
+        Err(_) => STALE.with(|s| s.set(true)),
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    GENERATION.with(|g| g.set(g.get() + 1));
+    if relid == pg_sys::InvalidOid || catalog::is_own_table(relid) {
+        // Either everything is invalid, or the extension's own objects may be
+        // gone (DROP EXTENSION) or new: start from scratch. (The prepared
+        // insert needs nothing: the plan cache re-plans it by name.)
+        catalog::forget();
+        forget_all();
+        return;
+    }
+    let removed = TABLES.with(|t| {
+        t.try_borrow_mut()
+            .map(|mut m| m.retain(|&leaf, state| leaf != relid && state.root != relid))
+    });
+    if removed.is_err() {
+        STALE.with(|s| s.set(true));
+    }
+}

@@ -1,0 +1,244 @@
+//! Capture: the generic trigger `audit.registrar_cambio()`.
+//!
+//! Fired AFTER INSERT/UPDATE/DELETE FOR EACH ROW, and AFTER TRUNCATE FOR EACH
+//! STATEMENT. One event per row change (or per TRUNCATE) goes into
+//! `audit.historial_cambios`. If recording fails, the user's statement fails
+//! with it (fail-closed): no change without its record.
+
+pub mod cache;
+pub mod row;
+pub mod session;
+pub mod snapshot;
+pub mod table_state;
+pub mod writer;
+
+use crate::error::AuditError;
+use crate::sql_types::Jsonb;
+use audit_model::record_id::registro_id;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use row::{changed_columns, row_to_jsonb, Deformed};
+use table_state::{Key, TableState};
+use uuid::Uuid;
+use writer::Event;
+
+#[pg_extern(sql = r#"
+CREATE FUNCTION audit.registrar_cambio() RETURNS trigger
+    LANGUAGE c
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION audit.registrar_cambio() IS
+    'Generic audit trigger: AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW, or AFTER TRUNCATE FOR EACH STATEMENT.';
+"#)]
+fn registrar_cambio(fcinfo: pg_sys::FunctionCallInfo) {
+    // An AFTER trigger's result is ignored; returning () returns a zero datum.
+    record(trigger_data(fcinfo, "audit.registrar_cambio()"));
+}
+
+/// The trigger data of a call, or the error PostgreSQL gives for a trigger
+/// function called directly.
+pub fn trigger_data(
+    fcinfo: pg_sys::FunctionCallInfo,
+    function: &str,
+) -> &'static pg_sys::TriggerData {
+    // SAFETY: fcinfo comes from PostgreSQL; when called as a trigger its
+    // context is a TriggerData node valid for the call.
+    unsafe {
+        if !pgrx::trigger_support::called_as_trigger(fcinfo) {
+            pgrx::ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("{function} can only be called as a trigger")
+            );
+        }
+        &*((*fcinfo).context as *const pg_sys::TriggerData)
+    }
+}
+
+fn record(td: &pg_sys::TriggerData) {
+    let event = td.tg_event;
+    let op = event & pg_sys::TRIGGER_EVENT_OPMASK;
+    let for_each_row = event & pg_sys::TRIGGER_EVENT_ROW != 0;
+    let timing = event & pg_sys::TRIGGER_EVENT_TIMINGMASK;
+    if timing != pg_sys::TRIGGER_EVENT_AFTER {
+        misuse(
+            "audit.registrar_cambio() must be fired AFTER the change, not BEFORE or INSTEAD OF it",
+        );
+    }
+    match (op, for_each_row) {
+        (pg_sys::TRIGGER_EVENT_TRUNCATE, false) => {}
+        (pg_sys::TRIGGER_EVENT_TRUNCATE, true) => {
+            unreachable!("TRUNCATE triggers are statement-level")
+        }
+        (_, false) => misuse(
+            "audit.registrar_cambio() must be fired FOR EACH ROW for INSERT, UPDATE and DELETE",
+        ),
+        (_, true) => {}
+    }
+    let rel = td.tg_relation;
+    // SAFETY: the firing trigger's relation.
+    let namespace = unsafe { (*(*rel).rd_rel).relnamespace };
+    if namespace == catalog_audit_namespace() {
+        misuse("audit.registrar_cambio() cannot audit the extension's own tables");
+    }
+
+    let state = cache::table_state(rel);
+    // SAFETY: the relation's descriptor.
+    let desc = unsafe { (*rel).rd_att };
+    match op {
+        pg_sys::TRIGGER_EVENT_INSERT => {
+            // SAFETY: for a row INSERT trigger tg_trigtuple is the new row.
+            let new = unsafe { Version::new(&state, td.tg_trigtuple, desc) };
+            writer::write(&Event {
+                accion: "INSERT",
+                datos_nuevos: Some(new.snapshot),
+                empresa_id: state.row_tenant(&new.row),
+                ..row_event(&state, &new)
+            });
+        }
+        pg_sys::TRIGGER_EVENT_UPDATE => {
+            // SAFETY: for a row UPDATE trigger tg_trigtuple is the old row and
+            // tg_newtuple the new one.
+            let (old_row, new_row) = unsafe {
+                (
+                    Deformed::new(td.tg_trigtuple, desc),
+                    Deformed::new(td.tg_newtuple, desc),
+                )
+            };
+            let campos = changed_columns(&state.compared, &old_row, &new_row);
+            if campos.is_empty() {
+                return; // nothing stored changed: nothing to record
+            }
+            // SAFETY: as above.
+            let (old, new) = unsafe {
+                (
+                    Version::from_deformed(&state, old_row, td.tg_trigtuple, desc),
+                    Version::from_deformed(&state, new_row, td.tg_newtuple, desc),
+                )
+            };
+            writer::write(&Event {
+                accion: "UPDATE",
+                datos_anteriores: Some(old.snapshot),
+                datos_nuevos: Some(new.snapshot),
+                campos_modificados: Some(campos),
+                empresa_id: state.row_tenant(&new.row),
+                registro_id_anterior: (old.id != new.id).then_some(old.id),
+                ..row_event(&state, &new)
+            });
+        }
+        pg_sys::TRIGGER_EVENT_DELETE => {
+            // SAFETY: for a row DELETE trigger tg_trigtuple is the old row.
+            let old = unsafe { Version::new(&state, td.tg_trigtuple, desc) };
+            writer::write(&Event {
+                accion: "DELETE",
+                datos_anteriores: Some(old.snapshot),
+                empresa_id: state.row_tenant(&old.row),
+                ..row_event(&state, &old)
+            });
+        }
+        _ => {
+            if !state.capture_truncate {
+                return;
+            }
+            // A TRUNCATE of a partitioned table fires once per partition:
+            // each partition's event names the table and the partition.
+            let metadata = state.partition.as_deref().map(|p| {
+                let extra = serde_json::json!({ "particion": p }).to_string();
+                let extra = std::ffi::CString::new(extra).expect("JSON has no NUL");
+                Jsonb(session::context()).concat(Jsonb::from_text(&extra)).0
+            });
+            writer::write(&Event {
+                accion: "TRUNCATE",
+                esquema: Some(&state.schema),
+                tabla: Some(&state.table),
+                metadata,
+                ..Default::default()
+            });
+        }
+    }
+}
+
+/// One version of a row: its values, its snapshot and its identity.
+struct Version {
+    row: Deformed,
+    snapshot: pg_sys::Datum,
+    id: Uuid,
+    pk: Option<pg_sys::Datum>,
+}
+
+impl Version {
+    /// # Safety
+    /// `tuple` must be a valid tuple of descriptor `desc`.
+    unsafe fn new(
+        state: &TableState,
+        tuple: pg_sys::HeapTuple,
+        desc: pg_sys::TupleDesc,
+    ) -> Version {
+        unsafe { Version::from_deformed(state, Deformed::new(tuple, desc), tuple, desc) }
+    }
+
+    /// # Safety
+    /// `row` must be `tuple` deformed with `desc`.
+    unsafe fn from_deformed(
+        state: &TableState,
+        row: Deformed,
+        tuple: pg_sys::HeapTuple,
+        desc: pg_sys::TupleDesc,
+    ) -> Version {
+        let snapshot = match &state.snapshot {
+            Some(projection) => projection.to_jsonb(&row),
+            None => unsafe { row_to_jsonb(tuple, desc) },
+        };
+        let (id, pk) = match &state.key {
+            Key::Uuid { index, pk } => {
+                // A uuid primary key is NOT NULL; the key is the id.
+                // SAFETY: non-null uuid datum.
+                let bytes = unsafe { crate::datums::uuid_of(row.values[*index]) };
+                (Uuid::from_bytes(bytes), Some(pk.to_jsonb(&row)))
+            }
+            Key::Columns(pk) => {
+                let pk = pk.to_jsonb(&row);
+                (
+                    registro_id(&state.schema, &state.table, &Jsonb(pk).to_text_bytes()),
+                    Some(pk),
+                )
+            }
+            // No key: the row is identified by what is recorded of it, so the
+            // ids of successive versions chain through registro_id_anterior.
+            Key::WholeRow => (
+                registro_id(
+                    &state.schema,
+                    &state.table,
+                    &Jsonb(snapshot).to_text_bytes(),
+                ),
+                None,
+            ),
+        };
+        Version {
+            row,
+            snapshot,
+            id,
+            pk,
+        }
+    }
+}
+
+/// The fields every row event shares.
+fn row_event<'a>(state: &'a TableState, version: &Version) -> Event<'a> {
+    Event {
+        esquema: Some(&state.schema),
+        tabla: Some(&state.table),
+        registro_id: Some(version.id),
+        registro_pk: version.pk,
+        ..Default::default()
+    }
+}
+
+fn catalog_audit_namespace() -> pg_sys::Oid {
+    // SAFETY: catalog lookup; the log's namespace is the extension's schema.
+    unsafe { pg_sys::get_rel_namespace(crate::catalog::ids().log) }
+}
+
+fn misuse(message: &str) -> ! {
+    AuditError::TriggerMisuse(message.to_owned()).report()
+}

@@ -1,0 +1,264 @@
+//! Facts about the acting session that every event records: the
+//! application identity (settings and claims), the transaction context, the
+//! real database roles, the application name and client address, and the
+//! transaction's id and start time.
+//!
+//! Identity and context are parsed only when the raw settings change: a
+//! statement touching a million rows parses its claims once. Warnings about
+//! unusable settings or claims are raised once per transaction.
+
+use crate::catalog;
+use crate::guc;
+use crate::sql_types::Jsonb;
+use audit_model::claims::ClaimPaths;
+use audit_model::identity::{resolve, ClaimMapping, Identity, IdentityInputs};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::ffi::CStr;
+use std::rc::Rc;
+
+/// Raw values of the settings identity depends on, in a fixed order.
+type RawInputs = [Option<&'static CStr>; 9];
+
+struct IdentityEntry {
+    inputs: Vec<Option<Vec<u8>>>,
+    identity: Rc<Identity>,
+}
+
+impl IdentityEntry {
+    fn matches(&self, current: &RawInputs) -> bool {
+        self.inputs
+            .iter()
+            .zip(current)
+            .all(|(cached, now)| cached.as_deref() == now.map(CStr::to_bytes))
+    }
+}
+
+struct ContextEntry {
+    raw: Vec<u8>,
+    /// The context as jsonb, kept in TopMemoryContext.
+    datum: pg_sys::Datum,
+}
+
+thread_local! {
+    static IDENTITY: RefCell<Option<IdentityEntry>> = const { RefCell::new(None) };
+    static CONTEXT: RefCell<Option<ContextEntry>> = const { RefCell::new(None) };
+    static EMPTY_OBJECT: Cell<Option<pg_sys::Datum>> = const { Cell::new(None) };
+    static WARNED_THIS_TRANSACTION: Cell<bool> = const { Cell::new(false) };
+    static ROLE_NAME: RefCell<Option<(pg_sys::Oid, Rc<str>)>> = const { RefCell::new(None) };
+    static CLIENT_ADDRESS: Cell<Option<Option<pg_sys::Datum>>> = const { Cell::new(None) };
+}
+
+/// Registers the end-of-transaction callback; called once from _PG_init.
+pub fn init() {
+    // SAFETY: registering a callback with a static function.
+    unsafe { pg_sys::RegisterXactCallback(Some(on_transaction_end), std::ptr::null_mut()) };
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_transaction_end(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    if matches!(
+        event,
+        pg_sys::XactEvent::XACT_EVENT_COMMIT
+            | pg_sys::XactEvent::XACT_EVENT_ABORT
+            | pg_sys::XactEvent::XACT_EVENT_PREPARE
+            | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
+            | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+    ) {
+        WARNED_THIS_TRANSACTION.with(|w| w.set(false));
+    }
+}
+
+fn raw_inputs() -> RawInputs {
+    let claims_setting = guc::raw(&guc::CLAIMS_SETTING);
+    [
+        guc::raw(&guc::USUARIO_ID),
+        guc::raw(&guc::USUARIO_NOMBRE),
+        guc::raw(&guc::EMPRESA_ID),
+        claims_setting,
+        claims_setting
+            .filter(|n| !n.is_empty())
+            .and_then(guc::raw_by_name),
+        guc::raw(&guc::CLAIM_USUARIO),
+        guc::raw(&guc::CLAIM_NOMBRE),
+        guc::raw(&guc::CLAIM_EMPRESA),
+        guc::raw(&guc::CLAIM_ROL),
+    ]
+}
+
+/// The identity as the extension resolves it now.
+pub fn identity() -> Rc<Identity> {
+    let current = raw_inputs();
+    let cached = IDENTITY.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|e| e.matches(&current))
+            .map(|e| e.identity.clone())
+    });
+    let identity = match cached {
+        Some(identity) => identity,
+        None => {
+            let text = |i: usize| current[i].map(|c| c.to_string_lossy().into_owned());
+            let (usuario_id, usuario_nombre, empresa_id) = (text(0), text(1), text(2));
+            let (claims_setting, claims) = (text(3).unwrap_or_default(), text(4));
+            let paths = |i: usize| ClaimPaths::parse(&text(i).unwrap_or_default());
+            let mapping = ClaimMapping {
+                usuario: paths(5),
+                nombre: paths(6),
+                empresa: paths(7),
+                rol: paths(8),
+            };
+            let inputs = IdentityInputs {
+                usuario_id: usuario_id.as_deref(),
+                usuario_nombre: usuario_nombre.as_deref(),
+                empresa_id: empresa_id.as_deref(),
+                claims_setting: &claims_setting,
+                claims: claims.as_deref(),
+            };
+            let identity = Rc::new(resolve(&inputs, &mapping));
+            let entry = IdentityEntry {
+                inputs: current
+                    .iter()
+                    .map(|c| c.map(|c| c.to_bytes().to_vec()))
+                    .collect(),
+                identity: identity.clone(),
+            };
+            IDENTITY.with(|c| *c.borrow_mut() = Some(entry));
+            // A different identity may have different problems: say them again.
+            WARNED_THIS_TRANSACTION.with(|w| w.set(false));
+            identity
+        }
+    };
+    if !identity.avisos.is_empty() && !WARNED_THIS_TRANSACTION.with(|w| w.replace(true)) {
+        for aviso in &identity.avisos {
+            warning!("{aviso}");
+        }
+    }
+    identity
+}
+
+/// `{}` as jsonb, kept for the life of the backend.
+pub fn empty_object() -> pg_sys::Datum {
+    if let Some(d) = EMPTY_OBJECT.with(Cell::get) {
+        return d;
+    }
+    // SAFETY: copies a fresh jsonb into TopMemoryContext.
+    let d = unsafe {
+        crate::datums::copy_varlena_into(pg_sys::TopMemoryContext, Jsonb::empty_object().0)
+    };
+    EMPTY_OBJECT.with(|c| c.set(Some(d)));
+    d
+}
+
+/// The transaction context (`audit.establecer_contexto`) as jsonb; `{}` when
+/// none is set. The datum stays valid until the context changes.
+pub fn context() -> pg_sys::Datum {
+    let raw = match guc::raw(&guc::CONTEXTO) {
+        Some(c) if !c.is_empty() => c,
+        _ => return empty_object(),
+    };
+    let cached = CONTEXT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|e| e.raw.as_slice() == raw.to_bytes())
+            .map(|e| e.datum)
+    });
+    if let Some(d) = cached {
+        return d;
+    }
+    let raw = raw.to_owned();
+    // Parsed in the current (short-lived) context, then copied, so that
+    // nothing of the parse outlives this call. The setting's check hook has
+    // already refused anything jsonb would refuse.
+    let parsed = Jsonb::from_text(&raw);
+    // SAFETY: jsonb is a varlena type.
+    let datum = unsafe { crate::datums::copy_varlena_into(pg_sys::TopMemoryContext, parsed.0) };
+    let previous = CONTEXT.with(|c| {
+        c.borrow_mut().replace(ContextEntry {
+            raw: raw.into_bytes(),
+            datum,
+        })
+    });
+    if let Some(old) = previous {
+        // SAFETY: the old copy was palloc'd in TopMemoryContext by us and is
+        // no longer referenced by the cache.
+        unsafe { pg_sys::pfree(old.datum.cast_mut_ptr()) };
+    }
+    datum
+}
+
+fn role_name_cached(role: pg_sys::Oid) -> Rc<str> {
+    if let Some(name) = ROLE_NAME.with(|r| {
+        r.borrow()
+            .as_ref()
+            .filter(|(oid, _)| *oid == role)
+            .map(|(_, n)| n.clone())
+    }) {
+        return name;
+    }
+    let name: Rc<str> = catalog::role_name(role).into();
+    ROLE_NAME.with(|r| *r.borrow_mut() = Some((role, name.clone())));
+    name
+}
+
+/// `rol_bd`: the role whose privileges the change ran with (current_user).
+/// Not a setting: it cannot be forged by the application.
+pub fn database_role() -> Rc<str> {
+    // SAFETY: plain accessor.
+    role_name_cached(unsafe { pg_sys::GetUserId() })
+}
+
+/// `rol_sesion`: the login role, when it differs from `rol_bd`.
+pub fn session_role() -> Option<String> {
+    // SAFETY: plain accessors.
+    let (session, current) = unsafe { (pg_sys::GetSessionUserId(), pg_sys::GetUserId()) };
+    (session != current).then(|| catalog::role_name(session))
+}
+
+/// `application_name`, when set.
+pub fn application() -> Option<String> {
+    // SAFETY: application_name is a GUC string owned by PostgreSQL.
+    unsafe {
+        let p = pg_sys::application_name;
+        (!p.is_null() && *p != 0).then(|| catalog::cstr_to_string(p))
+    }
+}
+
+/// The client's address (`inet_client_addr()`), looked up once per session.
+pub fn client_address() -> Option<pg_sys::Datum> {
+    if let Some(addr) = CLIENT_ADDRESS.with(Cell::get) {
+        return addr;
+    }
+    // Copied into TopMemoryContext inside the SPI connection: SPI's memory is
+    // gone once it closes.
+    let addr = Spi::connect(|client| {
+        let row = client
+            .select("SELECT pg_catalog.inet_client_addr() AS a", Some(1), &[])?
+            .first();
+        // SAFETY: inet is a varlena type; the copy lives as long as the session.
+        Ok::<_, pgrx::spi::Error>(
+            row.get_datum_by_ordinal(1)?
+                .map(|d| unsafe { crate::datums::copy_varlena_into(pg_sys::TopMemoryContext, d) }),
+        )
+    })
+    .unwrap_or_else(|e| panic!("could not read the client address: {e}"));
+    CLIENT_ADDRESS.with(|c| c.set(Some(addr)));
+    addr
+}
+
+/// `transaccion`: the top-level transaction id, with epoch (as
+/// `pg_current_xact_id()`), so it never wraps around.
+pub fn transaction_id() -> i64 {
+    // SAFETY: assigns the top transaction id if the transaction has none yet.
+    unsafe { pg_sys::GetTopFullTransactionId().value as i64 }
+}
+
+/// `"timestamp"`: the transaction's start time, as `now()`.
+pub fn transaction_time() -> pg_sys::TimestampTz {
+    // SAFETY: plain accessor.
+    unsafe { pg_sys::GetCurrentTransactionStartTimestamp() }
+}

@@ -1,0 +1,124 @@
+//! The extension's own objects and small catalog lookups.
+//!
+//! OIDs of the extension's objects are looked up once per backend and kept
+//! until a relcache invalidation of the log says they may have changed (the
+//! extension was dropped and created again in the same session).
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::cell::Cell;
+use std::ffi::CStr;
+
+#[derive(Clone, Copy, Debug)]
+pub struct ExtensionIds {
+    /// `audit.historial_cambios`
+    pub log: pg_sys::Oid,
+    /// Owner of the log: the role the capture path writes as.
+    pub log_owner: pg_sys::Oid,
+    /// `audit.tablas_config`
+    pub config: pg_sys::Oid,
+    /// `audit.registrar_cambio()`
+    pub capture_fn: pg_sys::Oid,
+    /// The extension itself (pg_extension row).
+    pub extension: pg_sys::Oid,
+}
+
+thread_local! {
+    static IDS: Cell<Option<ExtensionIds>> = const { Cell::new(None) };
+}
+
+const LOOKUP: &str = "\
+SELECT c.oid AS log, c.relowner AS log_owner,
+       'audit.tablas_config'::pg_catalog.regclass::pg_catalog.oid AS config,
+       'audit.registrar_cambio()'::pg_catalog.regprocedure::pg_catalog.oid AS capture_fn,
+       e.oid AS extension
+  FROM pg_catalog.pg_class c, pg_catalog.pg_extension e
+ WHERE c.oid OPERATOR(pg_catalog.=) 'audit.historial_cambios'::pg_catalog.regclass
+   AND e.extname OPERATOR(pg_catalog.=) 'audit'";
+
+pub fn ids() -> ExtensionIds {
+    if let Some(ids) = IDS.with(Cell::get) {
+        return ids;
+    }
+    let ids = Spi::connect(|client| {
+        let row = client.select(LOOKUP, Some(1), &[])?.first();
+        Ok::<_, pgrx::spi::Error>(ExtensionIds {
+            log: row.get_by_name::<pg_sys::Oid, _>("log")?.expect("log oid"),
+            log_owner: row
+                .get_by_name::<pg_sys::Oid, _>("log_owner")?
+                .expect("owner oid"),
+            config: row
+                .get_by_name::<pg_sys::Oid, _>("config")?
+                .expect("config oid"),
+            capture_fn: row
+                .get_by_name::<pg_sys::Oid, _>("capture_fn")?
+                .expect("function oid"),
+            extension: row
+                .get_by_name::<pg_sys::Oid, _>("extension")?
+                .expect("extension oid"),
+        })
+    })
+    .unwrap_or_else(|e| panic!("the audit extension's objects are missing: {e}"));
+    IDS.with(|c| c.set(Some(ids)));
+    ids
+}
+
+/// Forgets the cached OIDs (they are looked up again on next use).
+pub fn forget() {
+    IDS.with(|c| c.set(None));
+}
+
+/// True when `relid` is one of the extension's own tables, whose changes
+/// invalidate the cached OIDs.
+pub fn is_own_table(relid: pg_sys::Oid) -> bool {
+    IDS.with(Cell::get)
+        .is_some_and(|ids| ids.log == relid || ids.config == relid)
+}
+
+/// Schema and name of a relation, or None when it no longer exists.
+pub fn relation_name(relid: pg_sys::Oid) -> Option<(String, String)> {
+    // SAFETY: syscache lookups that return palloc'd strings or NULL.
+    unsafe {
+        let name = pg_sys::get_rel_name(relid);
+        if name.is_null() {
+            return None;
+        }
+        let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
+        if nsp.is_null() {
+            return None;
+        }
+        Some((cstr_to_string(nsp), cstr_to_string(name)))
+    }
+}
+
+/// `schema.table`, quoted where needed, as PostgreSQL prints a regclass.
+pub fn qualified_name(schema: &str, table: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(table))
+}
+
+pub fn quote_ident(ident: &str) -> String {
+    let c = std::ffi::CString::new(ident).expect("identifiers have no NUL");
+    // SAFETY: quote_identifier returns its argument or a palloc'd copy.
+    unsafe { cstr_to_string(pg_sys::quote_identifier(c.as_ptr())) }
+}
+
+/// Name of a role, or its OID as text when it no longer exists.
+pub fn role_name(role: pg_sys::Oid) -> String {
+    // SAFETY: with noerr = true this returns NULL instead of raising.
+    unsafe {
+        let name = pg_sys::GetUserNameFromId(role, true);
+        if name.is_null() {
+            role.to_u32().to_string()
+        } else {
+            cstr_to_string(name)
+        }
+    }
+}
+
+/// # Safety
+/// `ptr` must be a valid NUL-terminated string.
+pub unsafe fn cstr_to_string(ptr: *const std::ffi::c_char) -> String {
+    unsafe { CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned()
+}

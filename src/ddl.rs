@@ -1,0 +1,386 @@
+//! Keeping auditing consistent when the schema changes.
+//!
+//! Event triggers (created in finalize.sql):
+//! * `ddl_command_end` on CREATE TRIGGER: a capture trigger, however it was
+//!   created (by `auditar`, by hand in a migration, by pg_restore), is checked,
+//!   tied to the extension so `DROP EXTENSION audit` removes it, and its table
+//!   gets its options row and log partitions.
+//! * `ddl_command_end` on CREATE/ALTER TABLE: a new partition of an audited
+//!   partitioned table gets its TRUNCATE trigger (PostgreSQL clones row
+//!   triggers to partitions, but not statement triggers).
+//! * `ddl_command_end` on ALTER TABLE ... RENAME COLUMN: the column is
+//!   renamed in the table's options too, so an excluded column stays
+//!   excluded. (Handled at the end of the command, where PostgreSQL has
+//!   already resolved the table: this function's pinned search_path could
+//!   not resolve the user's unqualified table name.)
+//! * `sql_drop`: a dropped audited table loses its options and the drop is
+//!   recorded.
+//!
+//! A row trigger on `audit.tablas_config` sends a relcache invalidation for
+//! the table whose options changed, so every backend rebuilds its cached
+//! state at its next capture.
+
+use crate::catalog;
+use crate::elevation::as_log_owner;
+use crate::error::AuditError;
+use crate::events::record_ddl_event;
+use crate::sql_types::Regclass;
+use crate::tables::{ensure_log_partitions, sync_truncate_triggers, Relation};
+use audit_model::options::TableOptions;
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+const TRIGGER_TYPE_ROW: i32 = 1 << 0;
+const TRIGGER_TYPE_BEFORE: i32 = 1 << 1;
+const TRIGGER_TYPE_INSERT: i32 = 1 << 2;
+const TRIGGER_TYPE_DELETE: i32 = 1 << 3;
+const TRIGGER_TYPE_UPDATE: i32 = 1 << 4;
+const TRIGGER_TYPE_INSTEAD: i32 = 1 << 6;
+
+#[pg_extern(sql = r#"
+CREATE FUNCTION audit._al_terminar_ddl() RETURNS event_trigger
+    LANGUAGE c
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+"#)]
+fn _al_terminar_ddl(_fcinfo: pg_sys::FunctionCallInfo) {
+    let commands = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT classid, objid, objsubid, command FROM pg_catalog.pg_event_trigger_ddl_commands()
+                  WHERE classid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_trigger'::pg_catalog.regclass, 'pg_catalog.pg_class'::pg_catalog.regclass]::pg_catalog.oid[])",
+                None,
+                &[],
+            )?
+            .map(|row| {
+                let classid = row.get::<pg_sys::Oid>(1)?.unwrap_or_default();
+                let objid = row.get::<pg_sys::Oid>(2)?.unwrap_or_default();
+                let column = row.get::<i32>(3)?.unwrap_or(0) != 0;
+                // pg_ddl_command is the collected command itself, passed by
+                // value as a pointer; it lives as long as the event trigger.
+                let renamed = if column { row.get::<DdlCommand>(4)?.and_then(renamed_column) } else { None };
+                Ok(match (classid, column) {
+                    (pg_sys::TriggerRelationId, false) => Command::Trigger(objid),
+                    (_, false) => Command::Table(objid),
+                    (_, true) => Command::Column(objid, renamed),
+                })
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    for command in commands {
+        match command {
+            Command::Trigger(trigger) => on_trigger_created(trigger),
+            Command::Table(relid) => on_table_changed(relid),
+            Command::Column(relid, Some((old, new))) => rename_in_options(relid, &old, &new),
+            Command::Column(_, None) => {}
+        }
+    }
+}
+
+enum Command {
+    Trigger(pg_sys::Oid),
+    Table(pg_sys::Oid),
+    /// A column changed; with its old and new names when it was renamed.
+    Column(pg_sys::Oid, Option<(String, String)>),
+}
+
+/// A `pg_ddl_command` value: a pointer to PostgreSQL's record of a command,
+/// valid while the event trigger runs.
+struct DdlCommand(pg_sys::Datum);
+
+impl FromDatum for DdlCommand {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
+        (!is_null).then_some(DdlCommand(datum))
+    }
+}
+
+impl IntoDatum for DdlCommand {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(self.0)
+    }
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::PG_DDL_COMMANDOID
+    }
+}
+
+/// The old and new names of `ALTER TABLE ... RENAME COLUMN old TO new`.
+fn renamed_column(command: DdlCommand) -> Option<(String, String)> {
+    // SAFETY: a pg_ddl_command datum is a pointer to the CollectedCommand,
+    // valid for the duration of the event trigger; its parse tree is the
+    // statement that ran.
+    unsafe {
+        let cmd = command.0.cast_mut_ptr::<pg_sys::CollectedCommand>();
+        if cmd.is_null() || !pgrx::is_a((*cmd).parsetree, pg_sys::NodeTag::T_RenameStmt) {
+            return None;
+        }
+        let stmt = (*cmd).parsetree.cast::<pg_sys::RenameStmt>();
+        if (*stmt).renameType != pg_sys::ObjectType::OBJECT_COLUMN
+            || (*stmt).subname.is_null()
+            || (*stmt).newname.is_null()
+        {
+            return None;
+        }
+        Some((
+            catalog::cstr_to_string((*stmt).subname),
+            catalog::cstr_to_string((*stmt).newname),
+        ))
+    }
+}
+
+fn on_trigger_created(trigger: pg_sys::Oid) {
+    let args: [DatumWithOid; 2] = [trigger.into(), catalog::ids().capture_fn.into()];
+    let info = Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT tgrelid, tgtype::pg_catalog.int4, tgparentid OPERATOR(pg_catalog.<>) 0,
+                    tgoldtable IS NOT NULL OR tgnewtable IS NOT NULL
+               FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1 AND tgfoid OPERATOR(pg_catalog.=) $2",
+            Some(1),
+            &args,
+        )?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let row = rows.first();
+        Ok::<_, pgrx::spi::Error>(Some((
+            row.get::<pg_sys::Oid>(1)?.unwrap_or_default(),
+            row.get::<i32>(2)?.unwrap_or(0),
+            row.get::<bool>(3)?.unwrap_or(false),
+            row.get::<bool>(4)?.unwrap_or(false),
+        )))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Not a capture trigger, or a partition's clone of one: nothing to do.
+    let Some((table, tgtype, is_clone, transition_tables)) = info else {
+        return;
+    };
+    if is_clone {
+        return;
+    }
+    let invalid = |m: &str| AuditError::InvalidTriggerDefinition(m.to_owned()).report();
+    if tgtype & (TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_INSTEAD) != 0 {
+        invalid(
+            "audit.registrar_cambio() must be fired AFTER the change, not BEFORE or INSTEAD OF it",
+        );
+    }
+    let row_events =
+        tgtype & (TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE) != 0;
+    let row_level = tgtype & TRIGGER_TYPE_ROW != 0;
+    if row_events && !row_level {
+        invalid(
+            "audit.registrar_cambio() must be fired FOR EACH ROW for INSERT, UPDATE and DELETE",
+        );
+    }
+    if transition_tables {
+        invalid("audit.registrar_cambio() does not use transition tables (REFERENCING)");
+    }
+    let rel = Relation::load(table).expect("the trigger's table exists");
+    rel.check_auditable(!row_level);
+
+    // DROP EXTENSION audit removes triggers tied to it like this; without the
+    // tie it would refuse, because the trigger depends on its function.
+    tie_to_extension(trigger);
+    if row_level {
+        let arg: DatumWithOid = Regclass(table).into();
+        as_log_owner(|| {
+            Spi::run_with_args(
+                "INSERT INTO audit.tablas_config (tabla) VALUES ($1) ON CONFLICT (tabla) DO NOTHING",
+                &[arg],
+            )
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        ensure_log_partitions();
+    }
+}
+
+fn tie_to_extension(trigger: pg_sys::Oid) {
+    let extension = catalog::ids().extension;
+    let args: [DatumWithOid; 2] = [trigger.into(), extension.into()];
+    let tied = Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_depend
+                         WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+                           AND objid OPERATOR(pg_catalog.=) $1
+                           AND refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+                           AND refobjid OPERATOR(pg_catalog.=) $2)",
+        &args,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap_or(false);
+    if tied {
+        return;
+    }
+    let depender = pg_sys::ObjectAddress {
+        classId: pg_sys::TriggerRelationId,
+        objectId: trigger,
+        objectSubId: 0,
+    };
+    let referenced = pg_sys::ObjectAddress {
+        classId: pg_sys::ExtensionRelationId,
+        objectId: extension,
+        objectSubId: 0,
+    };
+    // SAFETY: both objects exist; an automatic dependency means "drop the
+    // trigger when the extension is dropped", silently.
+    unsafe {
+        pg_sys::recordDependencyOn(
+            &depender,
+            &referenced,
+            pg_sys::DependencyType::DEPENDENCY_AUTO,
+        )
+    };
+}
+
+fn on_table_changed(relid: pg_sys::Oid) {
+    // Cheap exit for the common case: tables that are not partitioned.
+    // SAFETY: syscache lookups; a missing relation yields 0 / false.
+    let (kind, is_partition) = unsafe {
+        (
+            pg_sys::get_rel_relkind(relid) as u8,
+            pg_sys::get_rel_relispartition(relid),
+        )
+    };
+    if kind != b'p' && !is_partition {
+        return;
+    }
+    let arg: DatumWithOid = Regclass(relid).into();
+    let audited_root = Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT r.root::pg_catalog.oid, COALESCE((c.opciones OPERATOR(pg_catalog.->>) 'capturar_truncate')::boolean, true)
+               FROM (SELECT COALESCE(pg_catalog.pg_partition_root($1), $1) AS root) r
+               JOIN audit.tablas_config c ON c.tabla OPERATOR(pg_catalog.=) r.root",
+            Some(1),
+            &[arg],
+        )?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let row = rows.first();
+        Ok::<_, pgrx::spi::Error>(Some((row.get::<pg_sys::Oid>(1)?.unwrap_or_default(), row.get::<bool>(2)?.unwrap_or(true))))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    if let Some((root, capture_truncate)) = audited_root {
+        if capture_truncate {
+            sync_truncate_triggers(root, true);
+        }
+    }
+}
+
+fn rename_in_options(relid: pg_sys::Oid, old: &str, new: &str) {
+    let arg: DatumWithOid = Regclass(relid).into();
+    let stored = Spi::get_one_with_args::<String>(
+        "SELECT opciones::pg_catalog.text FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1",
+        &[arg],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let Some(stored) = stored else { return };
+    let Ok(mut options) = serde_json::from_str(&stored)
+        .map_err(|_| ())
+        .and_then(|v| TableOptions::parse(&v).map_err(|_| ()))
+    else {
+        return;
+    };
+    if !options.rename_column(old, new) {
+        return;
+    }
+    let updated = options.to_json().to_string();
+    let args: [DatumWithOid; 2] = [Regclass(relid).into(), updated.as_str().into()];
+    as_log_owner(|| {
+        Spi::run_with_args(
+            "UPDATE audit.tablas_config SET opciones = $2::pg_catalog.jsonb WHERE tabla OPERATOR(pg_catalog.=) $1",
+            &args,
+        )
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[pg_extern(sql = r#"
+CREATE FUNCTION audit._al_eliminar() RETURNS event_trigger
+    LANGUAGE c
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+"#)]
+fn _al_eliminar(_fcinfo: pg_sys::FunctionCallInfo) {
+    // When the extension itself is being dropped there is nothing to tidy.
+    let dropping_extension = Spi::get_one::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects()
+                         WHERE object_type OPERATOR(pg_catalog.=) 'extension' AND object_name OPERATOR(pg_catalog.=) 'audit')
+             OR pg_catalog.to_regclass('audit.tablas_config') IS NULL",
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap_or(false);
+    if dropping_extension {
+        return;
+    }
+    let dropped = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT d.objid, d.schema_name, d.object_name
+                   FROM pg_catalog.pg_event_trigger_dropped_objects() d
+                  WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                    AND d.objsubid OPERATOR(pg_catalog.=) 0
+                    AND EXISTS (SELECT FROM audit.tablas_config c WHERE c.tabla::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid)",
+                None,
+                &[],
+            )?
+            .map(|row| {
+                Ok((
+                    row.get::<pg_sys::Oid>(1)?.unwrap_or_default(),
+                    row.get::<String>(2)?.unwrap_or_default(),
+                    row.get::<String>(3)?.unwrap_or_default(),
+                ))
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    for (relid, schema, name) in dropped {
+        let arg: DatumWithOid = relid.into();
+        as_log_owner(|| {
+            Spi::run_with_args(
+                "DELETE FROM audit.tablas_config WHERE tabla::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+                &[arg],
+            )
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        record_ddl_event(
+            &schema,
+            &name,
+            serde_json::json!({ "comando": "DROP TABLE" }),
+        );
+    }
+}
+
+#[pg_extern(sql = r#"
+CREATE FUNCTION audit._config_cambiada() RETURNS trigger
+    LANGUAGE c
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+"#)]
+fn _config_cambiada(fcinfo: pg_sys::FunctionCallInfo) {
+    let td = crate::capture::trigger_data(fcinfo, "audit._config_cambiada()");
+    // SAFETY: a row trigger on audit.tablas_config, whose first column is
+    // `tabla regclass` (an OID); tuples are NULL where the event has none.
+    unsafe {
+        let desc = (*td.tg_relation).rd_att;
+        for tuple in [td.tg_trigtuple, td.tg_newtuple] {
+            if tuple.is_null() {
+                continue;
+            }
+            let first = std::num::NonZeroUsize::new(1).expect("1 is not zero");
+            let Some(datum) = pgrx::htup::heap_getattr_raw(tuple, first, desc) else {
+                continue;
+            };
+            let table = pg_sys::Oid::from_datum(datum, false).unwrap_or_default();
+            // Skip tables that no longer exist (their options row is being
+            // removed after a DROP TABLE).
+            if catalog::relation_name(table).is_some() {
+                // Sent to every backend at commit.
+                pg_sys::CacheInvalidateRelcacheByRelid(table);
+            }
+        }
+    }
+}

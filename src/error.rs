@@ -1,0 +1,113 @@
+//! Every user-facing failure of the extension, each with its SQLSTATE.
+//!
+//! Functions raise these through [`AuditError::report`], never by returning
+//! `Err` to pgrx (which would flatten every error to SQLSTATE 22000).
+//! Messages follow PostgreSQL's style guide: a lower-case primary message
+//! without a final period; detail and hint as full sentences.
+
+use audit_model::options::OptionsError;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{function_name, PgLogLevel, PgSqlErrorCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("invalid options for audit.auditar: {0}")]
+    InvalidOptions(OptionsError),
+
+    #[error("column \"{column}\" of relation {table} does not exist")]
+    UndefinedColumn {
+        table: String,
+        column: String,
+        option: &'static str,
+    },
+
+    #[error("column \"{column}\" of relation {table} has type {found}, but {option} needs a uuid column")]
+    TenantColumnNotUuid {
+        table: String,
+        column: String,
+        found: String,
+        option: &'static str,
+    },
+
+    #[error("cannot audit {what} {table}")]
+    NotAuditable {
+        table: String,
+        what: &'static str,
+        detail: String,
+        hint: Option<String>,
+    },
+
+    #[error("table {0} has a primary key; columnas_clave is only for tables without one")]
+    KeyColumnsWithPrimaryKey(String),
+
+    /// The capture trigger fired in a way it cannot record (at run time).
+    #[error("{0}")]
+    TriggerMisuse(String),
+
+    /// A capture trigger was created in a way it cannot record (at CREATE TRIGGER).
+    #[error("{0}")]
+    InvalidTriggerDefinition(String),
+
+    #[error("{name} must not be null")]
+    NullArgument { name: &'static str },
+
+    #[error("invalid value for {name}: {message}")]
+    InvalidArgument { name: &'static str, message: String },
+}
+
+impl AuditError {
+    pub fn sqlstate(&self) -> PgSqlErrorCode {
+        use PgSqlErrorCode::*;
+        match self {
+            AuditError::InvalidOptions(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+            AuditError::UndefinedColumn { .. } => ERRCODE_UNDEFINED_COLUMN,
+            AuditError::TenantColumnNotUuid { .. } => ERRCODE_DATATYPE_MISMATCH,
+            AuditError::NotAuditable { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
+            AuditError::KeyColumnsWithPrimaryKey(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+            AuditError::TriggerMisuse(_) => ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+            AuditError::InvalidTriggerDefinition(_) => ERRCODE_INVALID_OBJECT_DEFINITION,
+            AuditError::NullArgument { .. } => ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            AuditError::InvalidArgument { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
+        }
+    }
+
+    fn detail(&self) -> Option<String> {
+        match self {
+            AuditError::UndefinedColumn { option, .. } => Some(format!("The column is named in option {option}.")),
+            AuditError::NotAuditable { detail, .. } => Some(detail.clone()),
+            AuditError::KeyColumnsWithPrimaryKey(_) => {
+                Some("The primary key identifies each row; a second key would make registro_id ambiguous.".into())
+            }
+            _ => None,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            AuditError::InvalidOptions(e) => e.hint(),
+            AuditError::NotAuditable { hint, .. } => hint.clone(),
+            AuditError::TriggerMisuse(_) | AuditError::InvalidTriggerDefinition(_) => Some(
+                "Attach it as: CREATE TRIGGER ... AFTER INSERT OR UPDATE OR DELETE ON t FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio(), or call audit.auditar('t').".into(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Raises this error in PostgreSQL. Does not return.
+    pub fn report(self) -> ! {
+        let mut report = ErrorReport::new(self.sqlstate(), self.to_string(), function_name!());
+        if let Some(d) = self.detail() {
+            report = report.set_detail(d);
+        }
+        if let Some(h) = self.hint() {
+            report = report.set_hint(h);
+        }
+        report.report(PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
+}
+
+/// Shorthand: `Err(e)?`-style helpers read better as `fail(e)` at call sites.
+pub fn fail<T>(e: AuditError) -> T {
+    e.report()
+}

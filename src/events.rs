@@ -1,0 +1,116 @@
+//! Events that are not row changes: application events
+//! (`audit.registrar_evento`), the transaction context that every event
+//! carries (`audit.establecer_contexto`), and DDL events the extension
+//! records about audited tables.
+
+use crate::capture::session;
+use crate::capture::writer::{self, Event};
+use crate::error::{fail, AuditError};
+use crate::sql_types::{Jsonb, Regclass};
+use audit_model::contexto::validate_context_text;
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use std::ffi::CString;
+
+fn json_to_jsonb(value: &serde_json::Value) -> Jsonb {
+    let text = CString::new(value.to_string()).expect("serialized JSON has no NUL byte");
+    Jsonb::from_text(&text)
+}
+
+/// Records an application event (`accion = 'EVENTO'`) and returns its id.
+///
+/// Its metadata is the transaction context, then `metadata`, then
+/// `tipo_operacion` (later keys win), so the event type cannot be overridden
+/// by the metadata.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn registrar_evento(
+    tipo_operacion: Option<&str>,
+    metadata: default!(Option<Jsonb>, "'{}'"),
+    tabla: default!(Option<Regclass>, "NULL"),
+    registro_id: default!(Option<pgrx::Uuid>, "NULL"),
+) -> i64 {
+    let tipo = tipo_operacion.unwrap_or_else(|| {
+        fail(AuditError::NullArgument {
+            name: "tipo_operacion",
+        })
+    });
+    if tipo.trim().is_empty() {
+        fail::<()>(AuditError::InvalidArgument {
+            name: "tipo_operacion",
+            message: "it must not be empty".into(),
+        });
+    }
+    let metadata = metadata.unwrap_or_else(Jsonb::empty_object);
+    if !metadata.is_object() {
+        fail::<()>(AuditError::InvalidArgument {
+            name: "metadata",
+            message: format!("it must be a JSON object, not {}", metadata.type_name()),
+        });
+    }
+    let names = tabla.map(|t| {
+        crate::catalog::relation_name(t.0).unwrap_or_else(|| {
+            fail(AuditError::InvalidArgument {
+                name: "tabla",
+                message: "the table no longer exists".into(),
+            })
+        })
+    });
+    let merged = Jsonb(session::context())
+        .concat(metadata)
+        .concat(json_to_jsonb(
+            &serde_json::json!({ "tipo_operacion": tipo }),
+        ));
+    writer::write(&Event {
+        accion: "EVENTO",
+        esquema: names.as_ref().map(|(s, _)| s.as_str()),
+        tabla: names.as_ref().map(|(_, n)| n.as_str()),
+        registro_id: registro_id.map(|u| uuid::Uuid::from_bytes(*u.as_bytes())),
+        metadata: Some(merged.0),
+        ..Default::default()
+    })
+}
+
+/// Merges `contexto` into the current transaction's context; every event of
+/// the transaction carries it in `metadata`. Gone at commit or rollback (and
+/// at rollback to a savepoint taken before the call).
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn establecer_contexto(contexto: Option<Jsonb>) {
+    let contexto = contexto.unwrap_or_else(|| fail(AuditError::NullArgument { name: "contexto" }));
+    if !contexto.is_object() {
+        fail::<()>(AuditError::InvalidArgument {
+            name: "contexto",
+            message: format!("it must be a JSON object, not {}", contexto.type_name()),
+        });
+    }
+    let merged = Jsonb(session::context()).concat(contexto).to_text_bytes();
+    let merged = String::from_utf8(merged).expect("the database encoding is UTF8");
+    // Checked here as well as by the setting's check hook, whose error would
+    // repeat the whole (possibly huge) value.
+    if let Err(e) = validate_context_text(&merged) {
+        fail::<()>(AuditError::InvalidArgument {
+            name: "contexto",
+            message: e.to_string(),
+        });
+    }
+    // Transaction-local, like SET LOCAL.
+    let args: [DatumWithOid; 1] = [merged.as_str().into()];
+    Spi::run_with_args(
+        "SELECT pg_catalog.set_config('audit.contexto', $1, true)",
+        &args,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Records a DDL event about an audited table (`accion = 'DDL'`).
+pub fn record_ddl_event(schema: &str, table: &str, detail: serde_json::Value) -> i64 {
+    let metadata = Jsonb(session::context()).concat(json_to_jsonb(&detail));
+    writer::write(&Event {
+        accion: "DDL",
+        esquema: Some(schema),
+        tabla: Some(table),
+        metadata: Some(metadata.0),
+        ..Default::default()
+    })
+}

@@ -1,0 +1,212 @@
+//! Every `audit.*` setting: definition, validation and typed accessors.
+//!
+//! Identity settings (`audit.usuario_id`, `audit.usuario_nombre`,
+//! `audit.empresa_id`) and the transaction context are set by applications,
+//! usually with `SET LOCAL`, so they are USERSET; they are claims, not proof
+//! (`rol_bd` records the real role). Where claims are read from is deployment
+//! configuration and is SUSET. Values that could never be used are refused
+//! when they are set, so a bad value breaks the `SET`, never an audited write.
+
+use audit_model::contexto::validate_context_text;
+use audit_model::identity::parse_uuid;
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::pg_sys;
+use std::ffi::{c_char, c_void, CStr, CString};
+
+/// `audit.usuario_id`: the acting application user (uuid). Default: unset.
+pub static USUARIO_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// `audit.usuario_nombre`: the acting user's display name. Default: unset.
+pub static USUARIO_NOMBRE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// `audit.empresa_id`: the acting tenant (uuid). Default: unset.
+pub static EMPRESA_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// `audit.claims_setting`: name of the setting holding the JWT claims as JSON.
+pub static CLAIMS_SETTING: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"request.jwt.claims"));
+/// `audit.claim_usuario`: claim path(s) of the user id.
+pub static CLAIM_USUARIO: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"sub"));
+/// `audit.claim_nombre`: claim path(s) of the user's display name.
+pub static CLAIM_NOMBRE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(
+    c"user_metadata.full_name, user_metadata.nombre, user_metadata.name, email",
+));
+/// `audit.claim_empresa`: claim path(s) of the tenant id.
+pub static CLAIM_EMPRESA: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"app_metadata.empresa_id, empresa_id"));
+/// `audit.claim_rol`: claim path(s) of the application role.
+pub static CLAIM_ROL: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"app_metadata.rol, user_role"));
+/// `audit.contexto`: the transaction context, a JSON object; written by
+/// `audit.establecer_contexto`. Default: unset.
+pub static CONTEXTO: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+pub fn init() {
+    // SAFETY: the hooks are extern "C-unwind" functions behind pg_guard and
+    // only read their argument.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"audit.usuario_id",
+            c"Acting application user (uuid), recorded in usuario_id.",
+            c"Takes precedence over the JWT claims. Set it per transaction with SET LOCAL.",
+            &USUARIO_ID,
+            GucContext::Userset,
+            GucFlags::default(),
+            Some(check_uuid),
+            None,
+            None,
+        );
+        GucRegistry::define_string_guc_with_hooks(
+            c"audit.empresa_id",
+            c"Acting tenant (uuid), recorded in empresa_id when the row has no tenant column.",
+            c"Takes precedence over the JWT claims. Set it per transaction with SET LOCAL.",
+            &EMPRESA_ID,
+            GucContext::Userset,
+            GucFlags::default(),
+            Some(check_uuid),
+            None,
+            None,
+        );
+        GucRegistry::define_string_guc_with_hooks(
+            c"audit.contexto",
+            c"Context of the current transaction, merged into the metadata of its events.",
+            c"A JSON object. Use audit.establecer_contexto(jsonb), which sets it for the transaction only.",
+            &CONTEXTO,
+            GucContext::Userset,
+            GucFlags::default(),
+            Some(check_contexto),
+            None,
+            None,
+        );
+    }
+    GucRegistry::define_string_guc(
+        c"audit.usuario_nombre",
+        c"Acting user's display name, recorded in usuario_nombre.",
+        c"Takes precedence over the JWT claims. Set it per transaction with SET LOCAL.",
+        &USUARIO_NOMBRE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"audit.claims_setting",
+        c"Name of the setting that holds the JWT claims as JSON.",
+        c"PostgREST and Supabase use request.jwt.claims.",
+        &CLAIMS_SETTING,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"audit.claim_usuario",
+        c"Claim path(s) of the user id.",
+        c"Dotted paths, comma-separated, tried in order.",
+        &CLAIM_USUARIO,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"audit.claim_nombre",
+        c"Claim path(s) of the user's display name.",
+        c"Dotted paths, comma-separated, tried in order.",
+        &CLAIM_NOMBRE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"audit.claim_empresa",
+        c"Claim path(s) of the tenant id.",
+        c"Dotted paths, comma-separated, tried in order.",
+        &CLAIM_EMPRESA,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"audit.claim_rol",
+        c"Claim path(s) of the application role.",
+        c"Dotted paths, comma-separated, tried in order.",
+        &CLAIM_ROL,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // SAFETY: plain C call with a static string (PostgreSQL 15 and later).
+    unsafe { pg_sys::MarkGUCPrefixReserved(c"audit".as_ptr()) };
+}
+
+/// The current raw value of one of our string settings, without copying.
+/// Valid until the setting changes: copy it before calling back into
+/// PostgreSQL.
+pub fn raw(setting: &'static GucSetting<Option<CString>>) -> Option<&'static CStr> {
+    // SAFETY: PostgreSQL owns the string and keeps the pointer current.
+    unsafe {
+        let ptr: *mut c_char = *setting.as_ptr();
+        (!ptr.is_null()).then(|| CStr::from_ptr(ptr))
+    }
+}
+
+/// The raw value of any setting by name (for example the claims setting,
+/// which belongs to PostgREST), or None when it does not exist.
+pub fn raw_by_name(name: &CStr) -> Option<&'static CStr> {
+    // SAFETY: GetConfigOption returns a pointer into GUC storage or NULL.
+    unsafe {
+        let ptr = pg_sys::GetConfigOption(name.as_ptr(), true, false);
+        (!ptr.is_null()).then(|| CStr::from_ptr(ptr))
+    }
+}
+
+/// Refuses a value with `message` as the detail (GUC check-hook protocol).
+fn refuse(message: &str) -> bool {
+    // SAFETY: GUC_check_* globals are reset by PostgreSQL before each hook
+    // call and read right after it returns false.
+    unsafe {
+        pg_sys::GUC_check_errcode(pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE as i32);
+        let detail = CString::new(message.replace('\0', "")).unwrap_or_default();
+        pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(detail.as_ptr());
+    }
+    false
+}
+
+/// "the context ..." -> "The context ...." (details are full sentences).
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}
+
+unsafe fn new_value<'a>(newval: *mut *mut c_char) -> &'a [u8] {
+    unsafe {
+        let ptr = *newval;
+        if ptr.is_null() {
+            &[]
+        } else {
+            CStr::from_ptr(ptr).to_bytes()
+        }
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_uuid(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    let bytes = unsafe { new_value(newval) };
+    match std::str::from_utf8(bytes) {
+        Ok(s) if s.trim().is_empty() || parse_uuid(s).is_some() => true,
+        _ => refuse("The value must be a uuid, or empty to unset it."),
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_contexto(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    let bytes = unsafe { new_value(newval) };
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return refuse("The context is not valid UTF-8.");
+    };
+    match validate_context_text(text) {
+        Ok(()) => true,
+        Err(e) => refuse(&sentence(&e.to_string())),
+    }
+}

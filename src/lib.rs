@@ -1,0 +1,51 @@
+//! `audit`: a trustworthy change history ("caja negra") for PostgreSQL.
+//!
+//! Module map:
+//! * `capture`: the trigger `audit.registrar_cambio()` and what it records.
+//! * `tables`: which tables are audited (`audit.auditar`, `audit.dejar_de_auditar`).
+//! * `events`: application events, transaction context, DDL events.
+//! * `identity`: the actor as the extension resolves it (`audit.usuario_actual`, ...).
+//! * `ddl`: event triggers that keep auditing consistent with schema changes.
+//! * `guc`, `error`, `catalog`, `elevation`, `datums`, `sql_types`: plumbing.
+//!
+//! The pure algorithms live in the `audit-model` crate (no PostgreSQL).
+
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!(name, version);
+
+mod capture;
+mod catalog;
+mod datums;
+mod ddl;
+mod elevation;
+mod error;
+mod events;
+mod guc;
+mod identity;
+mod sql_types;
+mod tables;
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+
+extension_sql_file!("sql/bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!("sql/finalize.sql", name = "finalize", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    guc::init();
+    capture::cache::init();
+    capture::session::init();
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

@@ -1,0 +1,267 @@
+-- Bootstrap of the audit extension: runs first in the install script.
+--
+-- Rules for this file (see docs/security.md): every name is schema-qualified,
+-- every operator outside a table definition is written OPERATOR(pg_catalog.x),
+-- no CREATE OR REPLACE and no IF NOT EXISTS, and every function pins its
+-- search_path. CREATE EXTENSION runs this with search_path = audit, pg_temp.
+
+-- 1. Refuse to install into a schema someone else prepared.
+--
+-- The control file names schema "audit", and PostgreSQL reuses such a schema
+-- when it already exists. A schema pre-created by an unprivileged role could
+-- hold objects that hijack the extension, so it is accepted only when it is
+-- owned by the installing role or by a superuser and holds nothing yet (as
+-- when pg_dump's output recreates it just before CREATE EXTENSION).
+DO $install_guard$
+DECLARE
+    owner_name name;
+    owner_is_superuser boolean;
+    objects_inside bigint;
+BEGIN
+    IF pg_catalog.current_setting('server_encoding') OPERATOR(pg_catalog.<>) 'UTF8' THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'feature_not_supported',
+            MESSAGE = 'the audit extension requires a database with UTF8 encoding',
+            DETAIL = pg_catalog.format('This database uses %s. Snapshots are jsonb, and jsonb cannot hold every character of other encodings.',
+                                       pg_catalog.current_setting('server_encoding')),
+            HINT = 'Create the database with ENCODING ''UTF8''.';
+    END IF;
+
+    SELECT r.rolname, r.rolsuper
+      INTO owner_name, owner_is_superuser
+      FROM pg_catalog.pg_namespace n
+      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+     WHERE n.nspname OPERATOR(pg_catalog.=) 'audit';
+
+    IF owner_name OPERATOR(pg_catalog.<>) CURRENT_USER AND NOT owner_is_superuser THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'duplicate_schema',
+            MESSAGE = 'schema "audit" already exists and is owned by role "' OPERATOR(pg_catalog.||) owner_name OPERATOR(pg_catalog.||) '"',
+            DETAIL = 'The audit extension creates its own schema. A schema prepared by another role could hold objects that take over the extension.',
+            HINT = 'Drop or rename that schema (ALTER SCHEMA audit RENAME TO ...), then run CREATE EXTENSION audit again.';
+    END IF;
+
+    SELECT (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) 'audit'::regnamespace)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) 'audit'::regnamespace)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) 'audit'::regnamespace)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_operator WHERE oprnamespace OPERATOR(pg_catalog.=) 'audit'::regnamespace)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_collation WHERE collnamespace OPERATOR(pg_catalog.=) 'audit'::regnamespace)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_conversion WHERE connamespace OPERATOR(pg_catalog.=) 'audit'::regnamespace)
+      INTO objects_inside;
+
+    IF objects_inside OPERATOR(pg_catalog.>) 0 THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'duplicate_schema',
+            MESSAGE = 'schema "audit" already exists and is not empty',
+            DETAIL = pg_catalog.format('It holds %s objects that do not belong to the extension (another audit tool, such as supa_audit, uses the same schema name).', objects_inside),
+            HINT = 'Move those objects out or rename the schema (ALTER SCHEMA audit RENAME TO ...), then run CREATE EXTENSION audit again.';
+    END IF;
+END
+$install_guard$;
+
+-- 2. The log: audit.historial_cambios ("the black box").
+CREATE SEQUENCE audit.historial_cambios_id_seq AS bigint;
+
+CREATE TABLE audit.historial_cambios (
+    -- The contract's columns, in its order.
+    id                 bigint      NOT NULL DEFAULT pg_catalog.nextval('audit.historial_cambios_id_seq'::pg_catalog.regclass),
+    "timestamp"        timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    usuario_id         uuid,
+    usuario_nombre     text,
+    accion             text        NOT NULL,
+    esquema            text,
+    tabla_afectada     text,
+    registro_id        uuid,
+    registro_pk        jsonb,
+    datos_anteriores   jsonb,
+    datos_nuevos       jsonb,
+    campos_modificados text[],
+    empresa_id         uuid,
+    metadata           jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    transaccion        bigint      NOT NULL,
+    rol_bd             text        NOT NULL,
+    aplicacion         text,
+    ip_cliente         inet,
+    -- Additions (after the contract's columns, as it allows).
+    -- The row's previous registro_id when an UPDATE changed its key, so the
+    -- history of a row can be followed across key changes.
+    registro_id_anterior uuid,
+    -- The login role, when it differs from rol_bd (PostgREST logs in as an
+    -- authenticator role and switches to the request's role).
+    rol_sesion         text,
+    -- The user id from the claims when it is not a uuid (e.g. an Auth0 subject).
+    usuario_externo    text,
+    CONSTRAINT historial_cambios_accion_check CHECK (
+        accion OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'EVENTO', 'DDL']::text[])),
+    -- The shape of each kind of row event: what must and must not be there.
+    CONSTRAINT historial_cambios_forma_check CHECK (
+        CASE
+            WHEN accion OPERATOR(pg_catalog.=) 'INSERT' THEN datos_anteriores IS NULL AND datos_nuevos IS NOT NULL
+            WHEN accion OPERATOR(pg_catalog.=) 'UPDATE' THEN datos_anteriores IS NOT NULL AND datos_nuevos IS NOT NULL AND campos_modificados IS NOT NULL
+            WHEN accion OPERATOR(pg_catalog.=) 'DELETE' THEN datos_anteriores IS NOT NULL AND datos_nuevos IS NULL
+            ELSE datos_anteriores IS NULL AND datos_nuevos IS NULL
+        END)
+) PARTITION BY RANGE ("timestamp");
+
+COMMENT ON TABLE audit.historial_cambios IS
+    'Every captured change and application event (append-only). Partitioned by month (UTC) on "timestamp".';
+
+-- Rows whose month has no partition yet land here. Monthly partitions are
+-- created by audit._asegurar_particiones (called when a table starts being
+-- audited, and by maintenance); they are not extension members, so pg_dump
+-- dumps them as ordinary tables and a restore in a later month still works.
+CREATE TABLE audit.historial_cambios_default PARTITION OF audit.historial_cambios DEFAULT;
+
+-- Indexes live on each partition, not on the parent. The monthly partitions
+-- are ordinary tables that pg_dump recreates with their own indexes; an
+-- index defined on the (extension-owned) parent would make ATTACH create a
+-- second copy on restore and the restore fail. Every partition gets exactly
+-- this set, one per query the reading API serves and nothing more (each
+-- index is paid on every captured row); partial where a column is often
+-- NULL, so deployments that do not use it pay nothing (docs/design.md):
+-- * id (unique): one event by id; the global timeline newest first
+--   (ORDER BY id DESC) for auditors without a tenant filter.
+-- * (empresa_id, id): a tenant's timeline newest first.
+-- * (empresa_id, tabla_afectada, id): one table's history within a tenant
+--   (with empresa_id IS NULL, in single-tenant deployments).
+-- * (registro_id, id): one record's history (detail view, undo, restore).
+-- * (usuario_id, id): one user's activity.
+-- * BRIN on "timestamp": date ranges inside a month; rows arrive in time
+--   order, so it is a few pages and costs almost nothing to keep.
+CREATE FUNCTION audit._indexar_particion(particion regclass) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $indexes$
+DECLARE
+    nombre text := (SELECT relname FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) particion);
+BEGIN
+    EXECUTE pg_catalog.format('CREATE UNIQUE INDEX %I ON %s (id)', nombre OPERATOR(pg_catalog.||) '_id_idx', particion);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (empresa_id, id) WHERE empresa_id IS NOT NULL',
+                              nombre OPERATOR(pg_catalog.||) '_empresa_idx', particion);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (empresa_id, tabla_afectada, id)',
+                              nombre OPERATOR(pg_catalog.||) '_tabla_idx', particion);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (registro_id, id) WHERE registro_id IS NOT NULL',
+                              nombre OPERATOR(pg_catalog.||) '_registro_idx', particion);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (usuario_id, id) WHERE usuario_id IS NOT NULL',
+                              nombre OPERATOR(pg_catalog.||) '_usuario_idx', particion);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s USING brin ("timestamp")',
+                              nombre OPERATOR(pg_catalog.||) '_timestamp_brin', particion);
+END
+$indexes$;
+SELECT audit._indexar_particion('audit.historial_cambios_default');
+
+-- Append-only guard. Grants already keep every non-owner role out; this stops
+-- the owner and superusers from editing history by accident, and ENABLE
+-- ALWAYS means session_replication_role = replica does not skip it.
+CREATE FUNCTION audit._rechazar_modificacion() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $guard$
+BEGIN
+    RAISE EXCEPTION USING
+        ERRCODE = 'insufficient_privilege',
+        -- Named after the log, not the monthly partition the row is in.
+        MESSAGE = pg_catalog.format('%s on audit.historial_cambios is not allowed', TG_OP),
+        DETAIL = 'The audit log is append-only: recorded events are never changed or deleted.',
+        HINT = 'To correct data, change the audited table: the correction is recorded as a new event.';
+END
+$guard$;
+
+-- Row triggers on a partitioned table are cloned to every partition, present
+-- and future; TRUNCATE triggers are not, so each partition gets its own.
+CREATE TRIGGER historial_cambios_solo_insercion
+    BEFORE UPDATE OR DELETE ON audit.historial_cambios
+    FOR EACH ROW EXECUTE FUNCTION audit._rechazar_modificacion();
+CREATE TRIGGER historial_cambios_sin_truncate
+    BEFORE TRUNCATE ON audit.historial_cambios
+    FOR EACH STATEMENT EXECUTE FUNCTION audit._rechazar_modificacion();
+CREATE TRIGGER historial_cambios_sin_truncate
+    BEFORE TRUNCATE ON audit.historial_cambios_default
+    FOR EACH STATEMENT EXECUTE FUNCTION audit._rechazar_modificacion();
+ALTER TABLE audit.historial_cambios ENABLE ALWAYS TRIGGER historial_cambios_solo_insercion;
+ALTER TABLE audit.historial_cambios ENABLE ALWAYS TRIGGER historial_cambios_sin_truncate;
+ALTER TABLE audit.historial_cambios_default ENABLE ALWAYS TRIGGER historial_cambios_sin_truncate;
+
+-- Creates the partitions of the current month and the next `meses` months
+-- (UTC months). Returns how many it created.
+--
+-- Events of a month that had no partition yet sit in the default partition;
+-- when that month's partition is created they are moved into it, in this
+-- transaction: copied, removed from the default partition (its append-only
+-- guard is switched off for that one statement, and only inside this
+-- transaction), then the new table is attached. The default partition is
+-- locked first, so no concurrent insert can fall between copy and delete.
+-- Called only from administrative paths (audit.auditar, CREATE TRIGGER,
+-- maintenance), never while recording an event: partition DDL takes locks
+-- that must not be taken in the middle of users' writes.
+CREATE FUNCTION audit._asegurar_particiones(meses integer DEFAULT 2) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    SET "TimeZone" = 'UTC'
+    SET "DateStyle" = 'ISO, YMD'
+AS $partitions$
+DECLARE
+    primer_mes timestamp := pg_catalog.date_trunc('month', pg_catalog.now() AT TIME ZONE 'UTC');
+    desde timestamptz;
+    hasta timestamptz;
+    nombre text;
+    creadas integer := 0;
+BEGIN
+    IF meses IS NULL OR meses OPERATOR(pg_catalog.<) 0 OR meses OPERATOR(pg_catalog.>) 120 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = pg_catalog.format('meses must be between 0 and 120, not %s', meses);
+    END IF;
+    -- Two sessions starting to audit tables at once must not race here.
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('audit._asegurar_particiones'));
+    FOR i IN 0..meses LOOP
+        desde := (primer_mes OPERATOR(pg_catalog.+) pg_catalog.make_interval(months => i)) AT TIME ZONE 'UTC';
+        hasta := (primer_mes OPERATOR(pg_catalog.+) pg_catalog.make_interval(months => i OPERATOR(pg_catalog.+) 1)) AT TIME ZONE 'UTC';
+        nombre := 'historial_cambios_' OPERATOR(pg_catalog.||) pg_catalog.to_char(desde, 'YYYY_MM');
+        CONTINUE WHEN pg_catalog.to_regclass(pg_catalog.format('audit.%I', nombre)) IS NOT NULL;
+        LOCK TABLE audit.historial_cambios_default IN SHARE ROW EXCLUSIVE MODE;
+        IF EXISTS (SELECT FROM audit.historial_cambios_default
+                    WHERE "timestamp" OPERATOR(pg_catalog.>=) desde AND "timestamp" OPERATOR(pg_catalog.<) hasta) THEN
+            EXECUTE pg_catalog.format('CREATE TABLE audit.%I (LIKE audit.historial_cambios INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', nombre);
+            EXECUTE pg_catalog.format('INSERT INTO audit.%I SELECT * FROM audit.historial_cambios_default WHERE "timestamp" OPERATOR(pg_catalog.>=) $1 AND "timestamp" OPERATOR(pg_catalog.<) $2', nombre)
+                USING desde, hasta;
+            ALTER TABLE audit.historial_cambios_default DISABLE TRIGGER historial_cambios_solo_insercion;
+            DELETE FROM audit.historial_cambios_default
+             WHERE "timestamp" OPERATOR(pg_catalog.>=) desde AND "timestamp" OPERATOR(pg_catalog.<) hasta;
+            ALTER TABLE audit.historial_cambios_default ENABLE ALWAYS TRIGGER historial_cambios_solo_insercion;
+            EXECUTE pg_catalog.format('ALTER TABLE audit.historial_cambios ATTACH PARTITION audit.%I FOR VALUES FROM (%L) TO (%L)',
+                                      nombre, desde, hasta);
+        ELSE
+            EXECUTE pg_catalog.format('CREATE TABLE audit.%I PARTITION OF audit.historial_cambios FOR VALUES FROM (%L) TO (%L)',
+                                      nombre, desde, hasta);
+        END IF;
+        PERFORM audit._indexar_particion(pg_catalog.format('audit.%I', nombre)::pg_catalog.regclass);
+        EXECUTE pg_catalog.format('CREATE TRIGGER historial_cambios_sin_truncate BEFORE TRUNCATE ON audit.%I FOR EACH STATEMENT EXECUTE FUNCTION audit._rechazar_modificacion()',
+                                  nombre);
+        EXECUTE pg_catalog.format('ALTER TABLE audit.%I ENABLE ALWAYS TRIGGER historial_cambios_sin_truncate', nombre);
+        creadas := creadas OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    RETURN creadas;
+END
+$partitions$;
+
+-- 3. Per-table settings of audited tables.
+--
+-- Keyed by regclass, not by OID: pg_dump writes a regclass as the table's
+-- name and a restore resolves it to the new table, so settings survive a
+-- dump and restore. A table with a capture trigger but no row here (the
+-- trigger was attached by hand while event triggers were disabled) is
+-- audited with the default options.
+CREATE TABLE audit.tablas_config (
+    tabla    regclass    PRIMARY KEY,
+    opciones jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    desde    timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE audit.tablas_config IS
+    'Options of each audited table (set with audit.auditar). Read through the view audit.tablas_auditadas.';
+
+-- 4. pg_dump: the log, its sequence and the settings are data, not
+-- definition; without this a dump and restore would lose the history.
+SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios_default', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.tablas_config', '');

@@ -1,0 +1,102 @@
+-- Finalize: runs last in the install script, after every Rust function exists.
+-- Same rules as bootstrap.sql: qualified names and operators, no CREATE OR
+-- REPLACE, no IF NOT EXISTS.
+
+-- 1. audit.tablas_auditadas: the audited tables and their effective options.
+--
+-- A table is listed when it has options (audit.auditar) or a capture trigger
+-- (attached by hand). captura_activa is false when its row trigger was
+-- disabled or dropped behind the extension's back.
+CREATE VIEW audit.tablas_auditadas AS
+WITH tablas AS (
+    SELECT cfg.tabla::pg_catalog.oid AS relid FROM audit.tablas_config cfg
+    UNION
+    SELECT t.tgrelid FROM pg_catalog.pg_trigger t
+     WHERE t.tgfoid OPERATOR(pg_catalog.=) 'audit.registrar_cambio()'::pg_catalog.regprocedure
+       AND t.tgparentid OPERATOR(pg_catalog.=) 0
+       AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0
+)
+SELECT c.oid::pg_catalog.regclass AS tabla,
+       n.nspname::pg_catalog.text AS esquema,
+       c.relname::pg_catalog.text AS nombre,
+       ARRAY(SELECT pg_catalog.jsonb_array_elements_text(
+                 COALESCE(cfg.opciones OPERATOR(pg_catalog.->) 'excluir_columnas', '[]'::pg_catalog.jsonb))) AS excluir_columnas,
+       CASE
+           WHEN cfg.opciones OPERATOR(pg_catalog.?) 'columna_empresa'
+               THEN cfg.opciones OPERATOR(pg_catalog.->>) 'columna_empresa'
+           ELSE (SELECT a.attname::pg_catalog.text
+                   FROM pg_catalog.pg_attribute a
+                   JOIN pg_catalog.pg_type ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid
+                  WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid
+                    AND a.attname OPERATOR(pg_catalog.=) 'empresa_id'
+                    AND NOT a.attisdropped
+                    AND 'pg_catalog.uuid'::pg_catalog.regtype OPERATOR(pg_catalog.=) ANY (ARRAY[ty.oid, ty.typbasetype]))
+       END AS columna_empresa,
+       COALESCE((cfg.opciones OPERATOR(pg_catalog.->>) 'capturar_truncate')::pg_catalog.bool, true) AS capturar_truncate,
+       COALESCE(
+           (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY k.ord)
+              FROM pg_catalog.pg_index i
+             CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, ord)
+              JOIN pg_catalog.pg_attribute a
+                ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) k.attnum
+             WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisprimary),
+           ARRAY(SELECT pg_catalog.jsonb_array_elements_text(cfg.opciones OPERATOR(pg_catalog.->) 'columnas_clave'))
+       ) AS columnas_clave,
+       ARRAY(SELECT t.tgname::pg_catalog.text
+               FROM pg_catalog.pg_trigger t
+              WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid
+                AND t.tgfoid OPERATOR(pg_catalog.=) 'audit.registrar_cambio()'::pg_catalog.regprocedure
+                AND t.tgparentid OPERATOR(pg_catalog.=) 0
+              ORDER BY 1) AS triggers,
+       EXISTS (SELECT FROM pg_catalog.pg_trigger t
+                WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid
+                  AND t.tgfoid OPERATOR(pg_catalog.=) 'audit.registrar_cambio()'::pg_catalog.regprocedure
+                  AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0
+                  AND t.tgenabled OPERATOR(pg_catalog.=) ANY (ARRAY['O', 'A']::pg_catalog."char"[])) AS captura_activa,
+       cfg.opciones,
+       cfg.desde
+  FROM tablas
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tablas.relid
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+  LEFT JOIN audit.tablas_config cfg ON cfg.tabla::pg_catalog.oid OPERATOR(pg_catalog.=) c.oid;
+
+COMMENT ON VIEW audit.tablas_auditadas IS
+    'Audited tables with their effective options. columnas_clave empty means rows are identified by their whole content.';
+
+-- 2. Options changed: every backend must rebuild its cached table state.
+CREATE TRIGGER tablas_config_invalidar
+    AFTER INSERT OR UPDATE OR DELETE ON audit.tablas_config
+    FOR EACH ROW EXECUTE FUNCTION audit._config_cambiada();
+
+-- 3. Event triggers (see src/ddl.rs).
+CREATE EVENT TRIGGER audit_al_terminar_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TRIGGER', 'CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION audit._al_terminar_ddl();
+CREATE EVENT TRIGGER audit_al_eliminar ON sql_drop
+    EXECUTE FUNCTION audit._al_eliminar();
+
+-- 4. Privileges. Functions are executable by PUBLIC by default; everything
+-- that attaches or removes capture, or is internal, is taken back here and
+-- granted by the DBA to the roles that run migrations (docs/security.md).
+-- Firing a trigger does not check EXECUTE, so audited writes keep working
+-- for every role.
+GRANT USAGE ON SCHEMA audit TO PUBLIC;  -- not CREATE: nobody adds objects here
+
+REVOKE ALL ON TABLE audit.historial_cambios, audit.historial_cambios_default, audit.tablas_config FROM PUBLIC;
+REVOKE ALL ON SEQUENCE audit.historial_cambios_id_seq FROM PUBLIC;
+GRANT SELECT ON audit.tablas_auditadas TO PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION audit.registrar_cambio() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit.auditar(regclass, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit.dejar_de_auditar(regclass) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit._rechazar_modificacion() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit._asegurar_particiones(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit._indexar_particion(regclass) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit._al_terminar_ddl() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit._al_eliminar() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit._config_cambiada() FROM PUBLIC;
+
+COMMENT ON FUNCTION audit.auditar(regclass, jsonb) IS
+    'Starts auditing a table, or replaces its options: excluir_columnas, columna_empresa, capturar_truncate, columnas_clave.';
+COMMENT ON FUNCTION audit.dejar_de_auditar(regclass) IS
+    'Stops auditing a table: removes its capture triggers and options. Its history stays.';

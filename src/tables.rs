@@ -1,0 +1,422 @@
+//! Which tables are audited: `audit.auditar`, `audit.dejar_de_auditar`, and
+//! the checks shared with capture triggers attached by hand (see `ddl.rs`).
+
+use crate::catalog::{self, qualified_name};
+use crate::elevation::as_log_owner;
+use crate::error::{fail, AuditError};
+use crate::events::record_ddl_event;
+use crate::sql_types::{Jsonb, Regclass};
+use audit_model::options::{TableOptions, TenantColumn};
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+/// Name of the row-level trigger `auditar` attaches.
+pub const ROW_TRIGGER: &str = "audit_registrar_cambio";
+/// Name of the TRUNCATE trigger `auditar` attaches (to each leaf table).
+pub const TRUNCATE_TRIGGER: &str = "audit_registrar_truncate";
+
+/// A relation as far as auditing is concerned.
+pub struct Relation {
+    pub relid: pg_sys::Oid,
+    pub schema: String,
+    pub name: String,
+    kind: u8,
+    persistence: u8,
+    is_partition: bool,
+    /// The partitioned table at the top, when this is a partition.
+    root: Option<(String, String)>,
+}
+
+const RELATION_INFO: &str = "\
+SELECT n.nspname::pg_catalog.text AS esquema, c.relname::pg_catalog.text AS nombre,
+       c.relkind::pg_catalog.text AS tipo, c.relpersistence::pg_catalog.text AS persistencia,
+       c.relispartition AS es_particion,
+       rn.nspname::pg_catalog.text AS esquema_raiz, r.relname::pg_catalog.text AS nombre_raiz
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+  LEFT JOIN pg_catalog.pg_class r ON c.relispartition AND r.oid OPERATOR(pg_catalog.=) pg_catalog.pg_partition_root(c.oid)
+  LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid OPERATOR(pg_catalog.=) r.relnamespace
+ WHERE c.oid OPERATOR(pg_catalog.=) $1";
+
+impl Relation {
+    pub fn load(relid: pg_sys::Oid) -> Option<Relation> {
+        let arg: DatumWithOid = Regclass(relid).into();
+        Spi::connect(|client| {
+            let rows = client.select(RELATION_INFO, Some(1), &[arg])?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let row = rows.first();
+            let text = |name: &str| {
+                row.get_by_name::<String, _>(name)
+                    .map(Option::unwrap_or_default)
+            };
+            let first_byte = |s: String| s.bytes().next().unwrap_or(b'?');
+            let root = match (
+                row.get_by_name::<String, _>("esquema_raiz")?,
+                row.get_by_name::<String, _>("nombre_raiz")?,
+            ) {
+                (Some(s), Some(n)) => Some((s, n)),
+                _ => None,
+            };
+            Ok::<_, pgrx::spi::Error>(Some(Relation {
+                relid,
+                schema: text("esquema")?,
+                name: text("nombre")?,
+                kind: first_byte(text("tipo")?),
+                persistence: first_byte(text("persistencia")?),
+                is_partition: row.get_by_name::<bool, _>("es_particion")?.unwrap_or(false),
+                root,
+            }))
+        })
+        .unwrap_or_else(|e| panic!("could not read relation {}: {e}", relid.to_u32()))
+    }
+
+    pub fn qualified(&self) -> String {
+        // A session's temporary schema is pg_temp_<n>; pg_temp is how the
+        // user names it.
+        let schema = if self.persistence == b't' {
+            "pg_temp"
+        } else {
+            &self.schema
+        };
+        qualified_name(schema, &self.name)
+    }
+
+    /// Refuses what cannot be audited faithfully, with the reason. Partitions
+    /// are accepted only when `allow_partition` (for TRUNCATE triggers, which
+    /// every partition needs).
+    pub fn check_auditable(&self, allow_partition: bool) {
+        let refuse = |what: &'static str, detail: &str, hint: Option<String>| -> ! {
+            AuditError::NotAuditable {
+                table: self.qualified(),
+                what,
+                detail: detail.to_owned(),
+                hint,
+            }
+            .report()
+        };
+        match self.kind {
+            b'r' | b'p' => {}
+            b'v' => refuse(
+                "view",
+                "A view holds no rows of its own; changes made through it land in its base tables.",
+                Some("Audit the tables beneath the view.".into()),
+            ),
+            b'm' => refuse(
+                "materialized view",
+                "A materialized view is rebuilt by REFRESH, not changed row by row.",
+                Some("Audit the tables it is computed from.".into()),
+            ),
+            b'f' => refuse(
+                "foreign table",
+                "Its rows live on another server, where changes made directly would not be recorded here.",
+                Some("Audit the table on the server that holds it.".into()),
+            ),
+            _ => refuse("relation", "Only tables and partitioned tables can be audited.", None),
+        }
+        if self.persistence == b't' {
+            refuse("temporary table", "A temporary table disappears with its session; its history would point at nothing.", None);
+        }
+        if self.schema == "audit" {
+            refuse(
+                "table",
+                "Tables in schema audit belong to the audit extension itself.",
+                None,
+            );
+        }
+        if matches!(
+            self.schema.as_str(),
+            "pg_catalog" | "information_schema" | "pg_toast"
+        ) {
+            refuse(
+                "table",
+                &format!("Tables in schema {} belong to PostgreSQL.", self.schema),
+                None,
+            );
+        }
+        if self.is_partition && !allow_partition {
+            let (rs, rn) = self.root.clone().unwrap_or_default();
+            let root = qualified_name(&rs, &rn);
+            refuse(
+                "partition",
+                &format!("The rows of {} are audited through its partitioned table {root}, which covers every partition.", self.qualified()),
+                Some(format!("Call audit.auditar('{root}') instead.")),
+            );
+        }
+    }
+}
+
+/// A live column of a table.
+struct ColumnInfo {
+    name: String,
+    /// The type as PostgreSQL prints it (for messages).
+    type_name: String,
+    /// The type is uuid, or a domain over uuid.
+    is_uuid: bool,
+}
+
+fn columns(relid: pg_sys::Oid) -> Vec<ColumnInfo> {
+    let arg: DatumWithOid = Regclass(relid).into();
+    Spi::connect(|client| {
+        client
+            .select(
+                "SELECT a.attname::pg_catalog.text, a.atttypid, pg_catalog.format_type(a.atttypid, a.atttypmod)
+                   FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+                  ORDER BY a.attnum",
+                None,
+                &[arg],
+            )?
+            .map(|row| {
+                let typid = row.get::<pg_sys::Oid>(2)?.unwrap_or(pg_sys::InvalidOid);
+                Ok(ColumnInfo {
+                    name: row.get::<String>(1)?.unwrap_or_default(),
+                    type_name: row.get::<String>(3)?.unwrap_or_default(),
+                    // SAFETY: syscache lookup of an existing type.
+                    is_uuid: unsafe { pg_sys::getBaseType(typid) } == pg_sys::UUIDOID,
+                })
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .unwrap_or_else(|e| panic!("could not read the columns of relation {}: {e}", relid.to_u32()))
+}
+
+fn has_primary_key(relid: pg_sys::Oid) -> bool {
+    let arg: DatumWithOid = Regclass(relid).into();
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_index WHERE indrelid OPERATOR(pg_catalog.=) $1 AND indisprimary)",
+        &[arg],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// Checks the options against the table's columns.
+fn validate_options(rel: &Relation, options: &TableOptions) {
+    let cols = columns(rel.relid);
+    let exists = |c: &str| cols.iter().any(|col| col.name == c);
+    let missing = |column: &str, option: &'static str| -> ! {
+        AuditError::UndefinedColumn {
+            table: rel.qualified(),
+            column: column.to_owned(),
+            option,
+        }
+        .report()
+    };
+    for c in &options.excluir_columnas {
+        if !exists(c) {
+            missing(c, "excluir_columnas");
+        }
+    }
+    if let TenantColumn::Named(c) = &options.columna_empresa {
+        match cols.iter().find(|col| col.name == *c) {
+            None => missing(c, "columna_empresa"),
+            Some(col) if !col.is_uuid => AuditError::TenantColumnNotUuid {
+                table: rel.qualified(),
+                column: c.clone(),
+                found: col.type_name.clone(),
+                option: "columna_empresa",
+            }
+            .report(),
+            Some(_) => {}
+        }
+    }
+    if let Some(keys) = &options.columnas_clave {
+        if has_primary_key(rel.relid) {
+            AuditError::KeyColumnsWithPrimaryKey(rel.qualified()).report();
+        }
+        for c in keys {
+            if !exists(c) {
+                missing(c, "columnas_clave");
+            }
+        }
+    }
+}
+
+/// A capture trigger on one of the table's relations.
+struct CaptureTrigger {
+    table: pg_sys::Oid,
+    name: String,
+    row_level: bool,
+}
+
+/// Capture triggers (not partition clones) on `relid` and on every table of
+/// its partition tree.
+fn capture_triggers(relid: pg_sys::Oid) -> Vec<CaptureTrigger> {
+    let args: [DatumWithOid; 2] = [Regclass(relid).into(), catalog::ids().capture_fn.into()];
+    Spi::connect(|client| {
+        client
+            .select(
+                "SELECT t.tgrelid, t.tgname::pg_catalog.text, (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0
+                   FROM pg_catalog.pg_trigger t
+                  WHERE t.tgfoid OPERATOR(pg_catalog.=) $2 AND t.tgparentid OPERATOR(pg_catalog.=) 0
+                    AND t.tgrelid OPERATOR(pg_catalog.=) ANY (SELECT relid FROM pg_catalog.pg_partition_tree($1) UNION SELECT $1)
+                  ORDER BY 1, 2",
+                None,
+                &args,
+            )?
+            .map(|row| {
+                Ok(CaptureTrigger {
+                    table: row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
+                    name: row.get::<String>(2)?.unwrap_or_default(),
+                    row_level: row.get::<bool>(3)?.unwrap_or(false),
+                })
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .unwrap_or_else(|e| panic!("could not read the triggers of relation {}: {e}", relid.to_u32()))
+}
+
+/// Leaf tables of a partition tree (the table itself when not partitioned).
+fn leaf_tables(relid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    let arg: DatumWithOid = Regclass(relid).into();
+    Spi::connect(|client| {
+        client
+            .select(
+                "SELECT relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree($1) WHERE isleaf
+                 UNION SELECT $1::pg_catalog.oid WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_partition_tree($1) WHERE NOT isleaf)
+                 ORDER BY 1",
+                None,
+                &[arg],
+            )?
+            .map(|row| Ok(row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid)))
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .unwrap_or_else(|e| panic!("could not read the partitions of relation {}: {e}", relid.to_u32()))
+}
+
+fn table_name(relid: pg_sys::Oid) -> String {
+    let (s, n) = catalog::relation_name(relid).unwrap_or_default();
+    qualified_name(&s, &n)
+}
+
+/// Makes every leaf table of `root`'s tree carry a TRUNCATE capture trigger
+/// when `capture` (TRUNCATE triggers are not inherited by partitions), or
+/// removes the ones `auditar` created when not. Runs as the caller.
+pub fn sync_truncate_triggers(root: pg_sys::Oid, capture: bool) {
+    let existing = capture_triggers(root);
+    for leaf in leaf_tables(root) {
+        let has_truncate = existing.iter().any(|t| t.table == leaf && !t.row_level);
+        let ours = existing
+            .iter()
+            .any(|t| t.table == leaf && t.name == TRUNCATE_TRIGGER);
+        if capture && !has_truncate {
+            Spi::run(&format!(
+                "CREATE TRIGGER {TRUNCATE_TRIGGER} AFTER TRUNCATE ON {} FOR EACH STATEMENT EXECUTE FUNCTION audit.registrar_cambio()",
+                table_name(leaf)
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+        } else if !capture && ours {
+            Spi::run(&format!(
+                "DROP TRIGGER {TRUNCATE_TRIGGER} ON {}",
+                table_name(leaf)
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+/// Creates this and the coming months' partitions of the log.
+pub fn ensure_log_partitions() {
+    as_log_owner(|| Spi::run("SELECT audit._asegurar_particiones()"))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn parse_options(opciones: Option<Jsonb>) -> TableOptions {
+    let Some(json) = opciones else {
+        return TableOptions::default();
+    };
+    let value: serde_json::Value = serde_json::from_slice(&json.to_text_bytes())
+        .unwrap_or_else(|e| panic!("jsonb text is always valid JSON: {e}"));
+    TableOptions::parse(&value).unwrap_or_else(|e| fail(AuditError::InvalidOptions(e)))
+}
+
+/// Starts auditing a table, or updates its options (the options given
+/// replace the previous ones). Attaches the row trigger, and a TRUNCATE
+/// trigger to the table (or to each of its partitions).
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn auditar(tabla: Option<Regclass>, opciones: default!(Option<Jsonb>, "'{}'")) {
+    let relid = tabla
+        .unwrap_or_else(|| fail(AuditError::NullArgument { name: "tabla" }))
+        .0;
+    let rel = Relation::load(relid).expect("a regclass argument names an existing relation");
+    rel.check_auditable(false);
+    let options = parse_options(opciones);
+    validate_options(&rel, &options);
+
+    // Triggers first: this is where the caller's privileges on the table are
+    // checked (CREATE TRIGGER), before anything is written on their behalf.
+    if !capture_triggers(relid)
+        .iter()
+        .any(|t| t.table == relid && t.row_level)
+    {
+        Spi::run(&format!(
+            "CREATE TRIGGER {ROW_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio()",
+            rel.qualified()
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    sync_truncate_triggers(relid, options.capturar_truncate);
+
+    let stored = options.to_json().to_string();
+    let args: [DatumWithOid; 2] = [Regclass(relid).into(), stored.as_str().into()];
+    as_log_owner(|| {
+        Spi::run_with_args(
+            "INSERT INTO audit.tablas_config AS c (tabla, opciones) VALUES ($1, $2::pg_catalog.jsonb)
+             ON CONFLICT (tabla) DO UPDATE SET opciones = EXCLUDED.opciones",
+            &args,
+        )
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    ensure_log_partitions();
+    record_ddl_event(
+        &rel.schema,
+        &rel.name,
+        serde_json::json!({ "comando": "auditar", "opciones": options.to_json() }),
+    );
+}
+
+/// Stops auditing a table: removes its capture triggers (also ones attached
+/// by hand) and its options. The recorded history stays.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn dejar_de_auditar(tabla: Option<Regclass>) {
+    let relid = tabla
+        .unwrap_or_else(|| fail(AuditError::NullArgument { name: "tabla" }))
+        .0;
+    let rel = Relation::load(relid).expect("a regclass argument names an existing relation");
+    let triggers = capture_triggers(relid);
+    // Dropping a trigger needs ownership of its table: checked here, before
+    // anything else changes.
+    for t in &triggers {
+        Spi::run(&format!(
+            "DROP TRIGGER {} ON {}",
+            catalog::quote_ident(&t.name),
+            table_name(t.table)
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let arg: DatumWithOid = Regclass(relid).into();
+    let had_options = as_log_owner(|| {
+        Spi::get_one_with_args::<bool>(
+            "WITH d AS (DELETE FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1 RETURNING 1)
+             SELECT EXISTS (SELECT FROM d)",
+            &[arg],
+        )
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap_or(false);
+    if triggers.is_empty() && !had_options {
+        notice!("table {} is not audited", rel.qualified());
+        return;
+    }
+    record_ddl_event(
+        &rel.schema,
+        &rel.name,
+        serde_json::json!({ "comando": "dejar_de_auditar" }),
+    );
+}

@@ -1,0 +1,136 @@
+//! pg_dump and restore keep the history, the options and the auditing itself.
+
+use audit_integration_tests::{conninfo, server, TestDb};
+use std::process::Command;
+
+fn pg_tool(name: &str) -> String {
+    let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
+    format!("{bin}/{name}")
+}
+
+#[test]
+fn dump_and_restore_keep_history_options_and_capture() {
+    let source = TestDb::new("dump_origen");
+    let mut c = source.connect();
+    c.batch_execute(
+        "CREATE TABLE productos (id int PRIMARY KEY, nombre text, costo numeric);
+         SELECT audit.auditar('productos', '{\"excluir_columnas\": [\"costo\"]}');
+         CREATE TABLE a_mano (id int PRIMARY KEY);
+         CREATE TRIGGER on_a_mano_change AFTER INSERT OR UPDATE OR DELETE ON a_mano
+             FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio();
+         INSERT INTO productos VALUES (1, 'Laptop', 10.5), (2, 'Mouse', 1.25);
+         UPDATE productos SET nombre = 'Laptop Gamer' WHERE id = 1;
+         INSERT INTO a_mano VALUES (1);
+         SELECT audit.registrar_evento('ANTES_DEL_DUMP', '{\"n\": 123456789012345678901234567890.5}');",
+    )
+    .unwrap();
+    let history = |c: &mut postgres::Client| -> Vec<String> {
+        c.query(
+            "SELECT concat_ws('|', id, \"timestamp\", accion, tabla_afectada, registro_id, registro_pk, datos_anteriores,
+                              datos_nuevos, campos_modificados, metadata, transaccion, rol_bd)
+               FROM audit.historial_cambios ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    let before = history(&mut c);
+    assert!(before.len() >= 6);
+
+    let target = TestDb::new("dump_destino");
+    // Restore into an empty database: drop the extension CREATE EXTENSION put there.
+    target
+        .connect()
+        .batch_execute("DROP EXTENSION audit; DROP SCHEMA audit")
+        .unwrap();
+    let (host, port, user) = server();
+    let dump = Command::new(pg_tool("pg_dump"))
+        .args([
+            "-h",
+            &host,
+            "-p",
+            &port,
+            "-U",
+            &user,
+            "-Fc",
+            "-d",
+            &source.name,
+        ])
+        .output()
+        .expect("run pg_dump");
+    assert!(
+        dump.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let mut restore = Command::new(pg_tool("pg_restore"))
+        .args([
+            "-h",
+            &host,
+            "-p",
+            &port,
+            "-U",
+            &user,
+            "--exit-on-error",
+            "-d",
+            &target.name,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run pg_restore");
+    use std::io::Write;
+    restore
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&dump.stdout)
+        .unwrap();
+    let out = restore.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "pg_restore: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut t = postgres::Client::connect(&conninfo(&target.name, None), postgres::NoTls).unwrap();
+    assert_eq!(
+        history(&mut t),
+        before,
+        "the history comes back exactly, ids and all"
+    );
+    // Restoring fired no capture (triggers are created after the data).
+    let opts: String = t
+        .query_one(
+            "SELECT opciones::text FROM audit.tablas_config WHERE tabla = 'productos'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(opts.contains("\"costo\""), "{opts}");
+    // Capture goes on, with the restored options, and ids continue.
+    t.batch_execute("UPDATE productos SET nombre = 'Mouse Pro', costo = 2 WHERE id = 2; INSERT INTO a_mano VALUES (2);")
+        .unwrap();
+    let row = t
+        .query_one(
+            "SELECT id > (SELECT max(id) FROM audit.historial_cambios WHERE accion = 'EVENTO'), datos_nuevos ? 'costo'
+               FROM audit.historial_cambios WHERE accion = 'UPDATE' ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .unwrap();
+    assert!(
+        row.get::<_, bool>(0),
+        "ids continue after the restored ones"
+    );
+    assert!(!row.get::<_, bool>(1), "the excluded column stays excluded");
+    // The restored hand-attached trigger is tied to the extension again, so
+    // DROP EXTENSION still removes it.
+    t.batch_execute("DROP EXTENSION audit").unwrap();
+    let left: i64 = t
+        .query_one("SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('productos'::regclass, 'a_mano'::regclass) AND NOT tgisinternal", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
