@@ -17,6 +17,8 @@ pub struct ExtensionIds {
     pub log_owner: pg_sys::Oid,
     /// `audit.tablas_config`
     pub config: pg_sys::Oid,
+    /// `audit.historial_cambios_id_seq`
+    pub sequence: pg_sys::Oid,
     /// `audit.registrar_cambio()`
     pub capture_fn: pg_sys::Oid,
     /// The extension itself (pg_extension row).
@@ -30,6 +32,7 @@ thread_local! {
 const LOOKUP: &str = "\
 SELECT c.oid AS log, c.relowner AS log_owner,
        'audit.tablas_config'::pg_catalog.regclass::pg_catalog.oid AS config,
+       'audit.historial_cambios_id_seq'::pg_catalog.regclass::pg_catalog.oid AS sequence,
        'audit.registrar_cambio()'::pg_catalog.regprocedure::pg_catalog.oid AS capture_fn,
        e.oid AS extension
   FROM pg_catalog.pg_class c, pg_catalog.pg_extension e
@@ -42,20 +45,17 @@ pub fn ids() -> ExtensionIds {
     }
     let ids = Spi::connect(|client| {
         let row = client.select(LOOKUP, Some(1), &[])?.first();
+        let oid = |column: &str| {
+            row.get_by_name::<pg_sys::Oid, _>(column)
+                .map(|oid| oid.unwrap_or_else(|| panic!("the extension's {column} was not found")))
+        };
         Ok::<_, pgrx::spi::Error>(ExtensionIds {
-            log: row.get_by_name::<pg_sys::Oid, _>("log")?.expect("log oid"),
-            log_owner: row
-                .get_by_name::<pg_sys::Oid, _>("log_owner")?
-                .expect("owner oid"),
-            config: row
-                .get_by_name::<pg_sys::Oid, _>("config")?
-                .expect("config oid"),
-            capture_fn: row
-                .get_by_name::<pg_sys::Oid, _>("capture_fn")?
-                .expect("function oid"),
-            extension: row
-                .get_by_name::<pg_sys::Oid, _>("extension")?
-                .expect("extension oid"),
+            log: oid("log")?,
+            log_owner: oid("log_owner")?,
+            config: oid("config")?,
+            sequence: oid("sequence")?,
+            capture_fn: oid("capture_fn")?,
+            extension: oid("extension")?,
         })
     })
     .unwrap_or_else(|e| panic!("the audit extension's objects are missing: {e}"));

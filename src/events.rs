@@ -4,7 +4,7 @@
 //! records about audited tables.
 
 use crate::capture::session;
-use crate::capture::writer::{self, Event};
+use crate::capture::writer::{self, Cambio, Event};
 use crate::error::{fail, AuditError};
 use crate::sql_types::{Jsonb, Regclass};
 use audit_model::contexto::validate_context_text;
@@ -62,7 +62,7 @@ fn registrar_evento(
             &serde_json::json!({ "tipo_operacion": tipo }),
         ));
     writer::write(&Event {
-        accion: "EVENTO",
+        cambio: Cambio::Evento,
         esquema: names.as_ref().map(|(s, _)| s.as_str()),
         tabla: names.as_ref().map(|(_, n)| n.as_str()),
         registro_id: registro_id.map(|u| uuid::Uuid::from_bytes(*u.as_bytes())),
@@ -107,7 +107,7 @@ fn establecer_contexto(contexto: Option<Jsonb>) {
 pub fn record_ddl_event(schema: &str, table: &str, detail: serde_json::Value) -> i64 {
     let metadata = Jsonb(session::context()).concat(json_to_jsonb(&detail));
     writer::write(&Event {
-        accion: "DDL",
+        cambio: Cambio::Ddl,
         esquema: Some(schema),
         tabla: Some(table),
         metadata: Some(metadata.0),

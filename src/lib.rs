@@ -14,6 +14,11 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+// The write path uses PostgreSQL 15's executor API (src/capture/log_insert.rs);
+// the other versions' features exist for the port, which is not done yet.
+#[cfg(not(feature = "pg15"))]
+compile_error!("audit 0.1 is built and tested for PostgreSQL 15 only; build with --features pg15");
+
 mod capture;
 mod catalog;
 mod datums;
@@ -37,6 +42,7 @@ pub extern "C-unwind" fn _PG_init() {
     guc::init();
     capture::cache::init();
     capture::session::init();
+    capture::log_insert::init();
 }
 
 /// Required by `cargo pgrx test`.

@@ -64,10 +64,10 @@ pub fn forget_all() {
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     GENERATION.with(|g| g.set(g.get() + 1));
     if relid == pg_sys::InvalidOid || catalog::is_own_table(relid) {
-        // Either everything is invalid, or the extension's own objects may be
-        // gone (DROP EXTENSION) or new: start from scratch. (The prepared
-        // insert needs nothing: the plan cache re-plans it by name.)
+        // Either everything is invalid, or the extension's own objects changed
+        // (a partition created, DROP EXTENSION...): start from scratch.
         catalog::forget();
+        crate::capture::log_insert::mark_stale();
         forget_all();
         return;
     }

@@ -6,6 +6,7 @@
 //! with it (fail-closed): no change without its record.
 
 pub mod cache;
+pub mod log_insert;
 pub mod row;
 pub mod session;
 pub mod snapshot;
@@ -20,7 +21,7 @@ use pgrx::prelude::*;
 use row::{changed_columns, row_to_jsonb, Deformed};
 use table_state::{Key, TableState};
 use uuid::Uuid;
-use writer::Event;
+use writer::{Cambio, Event};
 
 #[pg_extern(sql = r#"
 CREATE FUNCTION audit.registrar_cambio() RETURNS trigger
@@ -90,8 +91,9 @@ fn record(td: &pg_sys::TriggerData) {
             // SAFETY: for a row INSERT trigger tg_trigtuple is the new row.
             let new = unsafe { Version::new(&state, td.tg_trigtuple, desc) };
             writer::write(&Event {
-                accion: "INSERT",
-                datos_nuevos: Some(new.snapshot),
+                cambio: Cambio::Insert {
+                    nuevos: new.snapshot,
+                },
                 empresa_id: state.row_tenant(&new.row),
                 ..row_event(&state, &new)
             });
@@ -117,10 +119,11 @@ fn record(td: &pg_sys::TriggerData) {
                 )
             };
             writer::write(&Event {
-                accion: "UPDATE",
-                datos_anteriores: Some(old.snapshot),
-                datos_nuevos: Some(new.snapshot),
-                campos_modificados: Some(campos),
+                cambio: Cambio::Update {
+                    anteriores: old.snapshot,
+                    nuevos: new.snapshot,
+                    campos,
+                },
                 empresa_id: state.row_tenant(&new.row),
                 registro_id_anterior: (old.id != new.id).then_some(old.id),
                 ..row_event(&state, &new)
@@ -130,8 +133,9 @@ fn record(td: &pg_sys::TriggerData) {
             // SAFETY: for a row DELETE trigger tg_trigtuple is the old row.
             let old = unsafe { Version::new(&state, td.tg_trigtuple, desc) };
             writer::write(&Event {
-                accion: "DELETE",
-                datos_anteriores: Some(old.snapshot),
+                cambio: Cambio::Delete {
+                    anteriores: old.snapshot,
+                },
                 empresa_id: state.row_tenant(&old.row),
                 ..row_event(&state, &old)
             });
@@ -148,7 +152,7 @@ fn record(td: &pg_sys::TriggerData) {
                 Jsonb(session::context()).concat(Jsonb::from_text(&extra)).0
             });
             writer::write(&Event {
-                accion: "TRUNCATE",
+                cambio: Cambio::Truncate,
                 esquema: Some(&state.schema),
                 tabla: Some(&state.table),
                 metadata,
