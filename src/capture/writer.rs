@@ -85,6 +85,11 @@ pub struct Event<'a> {
 
 /// Inserts the event with the current session's facts and returns its id.
 pub fn write(event: &Event<'_>) -> i64 {
+    // The insert does not go through the executor, which would refuse writes
+    // in a READ ONLY transaction; refuse the same way (SQLSTATE 25006).
+    // (Audited DML never gets here in one: PostgreSQL refuses it first.)
+    // SAFETY: raises a PostgreSQL error when the transaction is read-only.
+    unsafe { pg_sys::PreventCommandIfReadOnly(c"INSERT INTO audit.historial_cambios".as_ptr()) };
     let identity = session::identity();
     let rol_bd = session::database_role();
     let rol_sesion = session::session_role();

@@ -49,5 +49,9 @@ SELECT audit.registrar_evento('X', 'null');
 \echo :LAST_ERROR_SQLSTATE
 SELECT audit.registrar_evento('X', '{}', 'tabla_que_no_existe');
 \echo :LAST_ERROR_SQLSTATE
+BEGIN READ ONLY;
+SELECT audit.registrar_evento('X');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
 SELECT count(*) AS eventos_x FROM audit.historial_cambios WHERE id > :inicio AND metadata->>'tipo_operacion' = 'X';
 DROP TABLE documentos_proyecto;
