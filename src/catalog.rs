@@ -5,7 +5,6 @@
 //! extension was dropped and created again in the same session).
 
 use pgrx::pg_sys;
-use pgrx::prelude::*;
 use std::cell::Cell;
 use std::ffi::CStr;
 
@@ -43,13 +42,12 @@ pub fn ids() -> ExtensionIds {
     if let Some(ids) = IDS.with(Cell::get) {
         return ids;
     }
-    let ids = Spi::connect(|client| {
-        let row = client.select(LOOKUP, Some(1), &[])?.first();
+    let ids = crate::spi::first(LOOKUP, &[], |row| {
         let oid = |column: &str| {
             row.get_by_name::<pg_sys::Oid, _>(column)
                 .map(|oid| oid.unwrap_or_else(|| panic!("the extension's {column} was not found")))
         };
-        Ok::<_, pgrx::spi::Error>(ExtensionIds {
+        Ok(ExtensionIds {
             log: oid("log")?,
             log_owner: oid("log_owner")?,
             config: oid("config")?,
@@ -58,7 +56,7 @@ pub fn ids() -> ExtensionIds {
             extension: oid("extension")?,
         })
     })
-    .unwrap_or_else(|e| panic!("the audit extension's objects are missing: {e}"));
+    .expect("the audit extension's objects exist while it is installed");
     IDS.with(|c| c.set(Some(ids)));
     ids
 }

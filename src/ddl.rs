@@ -24,10 +24,10 @@ use crate::catalog;
 use crate::elevation::as_log_owner;
 use crate::error::AuditError;
 use crate::events::record_ddl_event;
+use crate::spi;
 use crate::sql_types::Regclass;
 use crate::tables::{ensure_log_partitions, sync_truncate_triggers, Relation};
 use audit_model::options::TableOptions;
-use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
@@ -45,30 +45,24 @@ CREATE FUNCTION audit._al_terminar_ddl() RETURNS event_trigger
     AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 "#)]
 fn _al_terminar_ddl(_fcinfo: pg_sys::FunctionCallInfo) {
-    let commands = Spi::connect(|client| {
-        client
-            .select(
-                "SELECT classid, objid, objsubid, command FROM pg_catalog.pg_event_trigger_ddl_commands()
-                  WHERE classid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_trigger'::pg_catalog.regclass, 'pg_catalog.pg_class'::pg_catalog.regclass]::pg_catalog.oid[])",
-                None,
-                &[],
-            )?
-            .map(|row| {
-                let classid = row.get::<pg_sys::Oid>(1)?.unwrap_or_default();
-                let objid = row.get::<pg_sys::Oid>(2)?.unwrap_or_default();
-                let column = row.get::<i32>(3)?.unwrap_or(0) != 0;
-                // pg_ddl_command is the collected command itself, passed by
-                // value as a pointer; it lives as long as the event trigger.
-                let renamed = if column { row.get::<DdlCommand>(4)?.and_then(renamed_column) } else { None };
-                Ok(match (classid, column) {
-                    (pg_sys::TriggerRelationId, false) => Command::Trigger(objid),
-                    (_, false) => Command::Table(objid),
-                    (_, true) => Command::Column(objid, renamed),
-                })
+    let commands = spi::rows(
+        "SELECT classid, objid, objsubid, command FROM pg_catalog.pg_event_trigger_ddl_commands()
+          WHERE classid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_trigger'::pg_catalog.regclass, 'pg_catalog.pg_class'::pg_catalog.regclass]::pg_catalog.oid[])",
+        &[],
+        |row| {
+            let classid = row.get::<pg_sys::Oid>(1)?.unwrap_or_default();
+            let objid = row.get::<pg_sys::Oid>(2)?.unwrap_or_default();
+            let column = row.get::<i32>(3)?.unwrap_or(0) != 0;
+            // pg_ddl_command is the collected command itself, passed by value
+            // as a pointer; it lives as long as the event trigger.
+            let renamed = if column { row.get::<DdlCommand>(4)?.and_then(renamed_column) } else { None };
+            Ok(match (classid, column) {
+                (pg_sys::TriggerRelationId, false) => Command::Trigger(objid),
+                (_, false) => Command::Table(objid),
+                (_, true) => Command::Column(objid, renamed),
             })
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+        },
+    );
     for command in commands {
         match command {
             Command::Trigger(trigger) => on_trigger_created(trigger),
@@ -134,27 +128,20 @@ fn renamed_column(command: DdlCommand) -> Option<(String, String)> {
 }
 
 fn on_trigger_created(trigger: pg_sys::Oid) {
-    let args: [DatumWithOid; 2] = [trigger.into(), catalog::ids().capture_fn.into()];
-    let info = Spi::connect(|client| {
-        let rows = client.select(
-            "SELECT tgrelid, tgtype::pg_catalog.int4, tgparentid OPERATOR(pg_catalog.<>) 0,
-                    tgoldtable IS NOT NULL OR tgnewtable IS NOT NULL
-               FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1 AND tgfoid OPERATOR(pg_catalog.=) $2",
-            Some(1),
-            &args,
-        )?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let row = rows.first();
-        Ok::<_, pgrx::spi::Error>(Some((
-            row.get::<pg_sys::Oid>(1)?.unwrap_or_default(),
-            row.get::<i32>(2)?.unwrap_or(0),
-            row.get::<bool>(3)?.unwrap_or(false),
-            row.get::<bool>(4)?.unwrap_or(false),
-        )))
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+    let info = spi::first(
+        "SELECT tgrelid, tgtype::pg_catalog.int4, tgparentid OPERATOR(pg_catalog.<>) 0,
+                tgoldtable IS NOT NULL OR tgnewtable IS NOT NULL
+           FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1 AND tgfoid OPERATOR(pg_catalog.=) $2",
+        &[trigger.into(), catalog::ids().capture_fn.into()],
+        |row| {
+            Ok((
+                row.get::<pg_sys::Oid>(1)?.unwrap_or_default(),
+                row.get::<i32>(2)?.unwrap_or(0),
+                row.get::<bool>(3)?.unwrap_or(false),
+                row.get::<bool>(4)?.unwrap_or(false),
+            ))
+        },
+    );
     // Not a capture trigger, or a partition's clone of one: nothing to do.
     let Some((table, tgtype, is_clone, transition_tables)) = info else {
         return;
@@ -181,35 +168,45 @@ fn on_trigger_created(trigger: pg_sys::Oid) {
     }
     let rel = Relation::load(table).expect("the trigger's table exists");
     rel.check_auditable(!row_level);
+    // Attaching capture is starting to audit: it needs the same permission as
+    // audit.auditar. (EXECUTE on the trigger function itself stays with
+    // PUBLIC: PostgreSQL checks it whenever a partition of an audited table
+    // is created, and clones its row trigger.) Without this, any table owner
+    // could attach the trigger to a table of their own and write events of
+    // their choosing, under any tenant, into the log.
+    let may_audit = spi::value::<bool>(
+        "SELECT pg_catalog.has_function_privilege('audit.auditar(pg_catalog.regclass, pg_catalog.jsonb)'::pg_catalog.regprocedure, 'EXECUTE')",
+        &[],
+    )
+    .unwrap_or(false);
+    if !may_audit {
+        AuditError::NotAllowedToAudit(rel.qualified()).report();
+    }
 
     // DROP EXTENSION audit removes triggers tied to it like this; without the
     // tie it would refuse, because the trigger depends on its function.
     tie_to_extension(trigger);
     if row_level {
-        let arg: DatumWithOid = Regclass(table).into();
         as_log_owner(|| {
-            Spi::run_with_args(
+            spi::run(
                 "INSERT INTO audit.tablas_config (tabla) VALUES ($1) ON CONFLICT (tabla) DO NOTHING",
-                &[arg],
+                &[Regclass(table).into()],
             )
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
+        });
         ensure_log_partitions();
     }
 }
 
 fn tie_to_extension(trigger: pg_sys::Oid) {
     let extension = catalog::ids().extension;
-    let args: [DatumWithOid; 2] = [trigger.into(), extension.into()];
-    let tied = Spi::get_one_with_args::<bool>(
+    let tied = spi::value::<bool>(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_depend
                          WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
                            AND objid OPERATOR(pg_catalog.=) $1
                            AND refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
                            AND refobjid OPERATOR(pg_catalog.=) $2)",
-        &args,
+        &[trigger.into(), extension.into()],
     )
-    .unwrap_or_else(|e| panic!("{e}"))
     .unwrap_or(false);
     if tied {
         return;
@@ -247,55 +244,48 @@ fn on_table_changed(relid: pg_sys::Oid) {
     if kind != b'p' && !is_partition {
         return;
     }
-    let arg: DatumWithOid = Regclass(relid).into();
-    let audited_root = Spi::connect(|client| {
-        let rows = client.select(
+    // The options are read as the log's owner: event triggers run as whoever
+    // runs the DDL, who need not be able to read them.
+    let audited_root = as_log_owner(|| {
+        spi::first(
             "SELECT r.root::pg_catalog.oid, COALESCE((c.opciones OPERATOR(pg_catalog.->>) 'capturar_truncate')::boolean, true)
                FROM (SELECT COALESCE(pg_catalog.pg_partition_root($1), $1) AS root) r
                JOIN audit.tablas_config c ON c.tabla OPERATOR(pg_catalog.=) r.root",
-            Some(1),
-            &[arg],
-        )?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let row = rows.first();
-        Ok::<_, pgrx::spi::Error>(Some((row.get::<pg_sys::Oid>(1)?.unwrap_or_default(), row.get::<bool>(2)?.unwrap_or(true))))
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+            &[Regclass(relid).into()],
+            |row| Ok((row.get::<pg_sys::Oid>(1)?.unwrap_or_default(), row.get::<bool>(2)?.unwrap_or(true))),
+        )
+    });
     if let Some((root, capture_truncate)) = audited_root {
         if capture_truncate {
-            sync_truncate_triggers(root, true);
+            // The extension's own doing, so as the log's owner: whoever adds
+            // a partition need not be allowed to attach capture triggers.
+            as_log_owner(|| sync_truncate_triggers(root, true));
         }
     }
 }
 
 fn rename_in_options(relid: pg_sys::Oid, old: &str, new: &str) {
-    let arg: DatumWithOid = Regclass(relid).into();
-    let stored = Spi::get_one_with_args::<String>(
-        "SELECT opciones::pg_catalog.text FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1",
-        &[arg],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let Some(stored) = stored else { return };
-    let Ok(mut options) = serde_json::from_str(&stored)
-        .map_err(|_| ())
-        .and_then(|v| TableOptions::parse(&v).map_err(|_| ()))
-    else {
-        return;
-    };
-    if !options.rename_column(old, new) {
-        return;
-    }
-    let updated = options.to_json().to_string();
-    let args: [DatumWithOid; 2] = [Regclass(relid).into(), updated.as_str().into()];
+    // As the log's owner: whoever renames the column need not be able to read
+    // or write the options.
     as_log_owner(|| {
-        Spi::run_with_args(
-            "UPDATE audit.tablas_config SET opciones = $2::pg_catalog.jsonb WHERE tabla OPERATOR(pg_catalog.=) $1",
-            &args,
-        )
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+        let stored = spi::value::<String>(
+            "SELECT opciones::pg_catalog.text FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1",
+            &[Regclass(relid).into()],
+        );
+        let Some(mut options) = stored
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .and_then(|v| TableOptions::parse(&v).ok())
+        else {
+            return;
+        };
+        if options.rename_column(old, new) {
+            let updated = options.to_json().to_string();
+            spi::run(
+                "UPDATE audit.tablas_config SET opciones = $2::pg_catalog.jsonb WHERE tabla OPERATOR(pg_catalog.=) $1",
+                &[Regclass(relid).into(), updated.as_str().into()],
+            );
+        }
+    });
 }
 
 #[pg_extern(sql = r#"
@@ -306,46 +296,42 @@ CREATE FUNCTION audit._al_eliminar() RETURNS event_trigger
 "#)]
 fn _al_eliminar(_fcinfo: pg_sys::FunctionCallInfo) {
     // When the extension itself is being dropped there is nothing to tidy.
-    let dropping_extension = Spi::get_one::<bool>(
+    let dropping_extension = spi::value::<bool>(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects()
                          WHERE object_type OPERATOR(pg_catalog.=) 'extension' AND object_name OPERATOR(pg_catalog.=) 'audit')
              OR pg_catalog.to_regclass('audit.tablas_config') IS NULL",
+        &[],
     )
-    .unwrap_or_else(|e| panic!("{e}"))
     .unwrap_or(false);
     if dropping_extension {
         return;
     }
-    let dropped = Spi::connect(|client| {
-        client
-            .select(
-                "SELECT d.objid, d.schema_name, d.object_name
-                   FROM pg_catalog.pg_event_trigger_dropped_objects() d
-                  WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-                    AND d.objsubid OPERATOR(pg_catalog.=) 0
-                    AND EXISTS (SELECT FROM audit.tablas_config c WHERE c.tabla::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid)",
-                None,
-                &[],
-            )?
-            .map(|row| {
+    // As the log's owner: whoever drops a table need not be able to read or
+    // write the options.
+    let dropped = as_log_owner(|| {
+        spi::rows(
+            "SELECT d.objid, d.schema_name, d.object_name
+               FROM pg_catalog.pg_event_trigger_dropped_objects() d
+              WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                AND d.objsubid OPERATOR(pg_catalog.=) 0
+                AND EXISTS (SELECT FROM audit.tablas_config c WHERE c.tabla::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid)",
+            &[],
+            |row| {
                 Ok((
                     row.get::<pg_sys::Oid>(1)?.unwrap_or_default(),
                     row.get::<String>(2)?.unwrap_or_default(),
                     row.get::<String>(3)?.unwrap_or_default(),
                 ))
-            })
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+            },
+        )
+    });
     for (relid, schema, name) in dropped {
-        let arg: DatumWithOid = relid.into();
         as_log_owner(|| {
-            Spi::run_with_args(
+            spi::run(
                 "DELETE FROM audit.tablas_config WHERE tabla::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-                &[arg],
+                &[relid.into()],
             )
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
+        });
         record_ddl_event(
             &schema,
             &name,

@@ -48,6 +48,9 @@ pub enum AuditError {
     #[error("{0}")]
     InvalidTriggerDefinition(String),
 
+    #[error("permission denied to audit table {0}")]
+    NotAllowedToAudit(String),
+
     #[error("{name} must not be null")]
     NullArgument { name: &'static str },
 
@@ -66,6 +69,7 @@ impl AuditError {
             AuditError::KeyColumnsWithPrimaryKey(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             AuditError::TriggerMisuse(_) => ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
             AuditError::InvalidTriggerDefinition(_) => ERRCODE_INVALID_OBJECT_DEFINITION,
+            AuditError::NotAllowedToAudit(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
             AuditError::NullArgument { .. } => ERRCODE_NULL_VALUE_NOT_ALLOWED,
             AuditError::InvalidArgument { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
         }
@@ -75,6 +79,9 @@ impl AuditError {
         match self {
             AuditError::UndefinedColumn { option, .. } => Some(format!("The column is named in option {option}.")),
             AuditError::NotAuditable { detail, .. } => Some(detail.clone()),
+            AuditError::NotAllowedToAudit(_) => Some(
+                "Attaching audit.registrar_cambio() starts auditing the table, which needs the permission to call audit.auditar.".into(),
+            ),
             AuditError::KeyColumnsWithPrimaryKey(_) => {
                 Some("The primary key identifies each row; a second key would make registro_id ambiguous.".into())
             }
@@ -86,6 +93,9 @@ impl AuditError {
         match self {
             AuditError::InvalidOptions(e) => e.hint(),
             AuditError::NotAuditable { hint, .. } => hint.clone(),
+            AuditError::NotAllowedToAudit(_) => {
+                Some("A superuser can GRANT EXECUTE ON FUNCTION audit.auditar(regclass, jsonb) TO the role that runs migrations.".into())
+            }
             AuditError::TriggerMisuse(_) | AuditError::InvalidTriggerDefinition(_) => Some(
                 "Attach it as: CREATE TRIGGER ... AFTER INSERT OR UPDATE OR DELETE ON t FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio(), or call audit.auditar('t').".into(),
             ),

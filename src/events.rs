@@ -8,7 +8,6 @@ use crate::capture::writer::{self, Cambio, Event};
 use crate::error::{fail, AuditError};
 use crate::sql_types::{Jsonb, Regclass};
 use audit_model::contexto::validate_context_text;
-use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use std::ffi::CString;
 
@@ -95,12 +94,10 @@ fn establecer_contexto(contexto: Option<Jsonb>) {
         });
     }
     // Transaction-local, like SET LOCAL.
-    let args: [DatumWithOid; 1] = [merged.as_str().into()];
-    Spi::run_with_args(
+    crate::spi::run(
         "SELECT pg_catalog.set_config('audit.contexto', $1, true)",
-        &args,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+        &[merged.as_str().into()],
+    );
 }
 
 /// Records a DDL event about an audited table (`accion = 'DDL'`).

@@ -39,92 +39,109 @@ pub static CLAIM_ROL: GucSetting<Option<CString>> =
 /// `audit.establecer_contexto`. Default: unset.
 pub static CONTEXTO: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+/// One string setting: name, short and long description, storage, who may
+/// set it, and the check that refuses unusable values.
+type Definition = (
+    &'static CStr,
+    &'static CStr,
+    &'static CStr,
+    &'static GucSetting<Option<CString>>,
+    GucContext,
+    pg_sys::GucStringCheckHook,
+);
+
 pub fn init() {
-    // SAFETY: the hooks are extern "C-unwind" functions behind pg_guard and
-    // only read their argument.
-    unsafe {
-        GucRegistry::define_string_guc_with_hooks(
+    let settings: [Definition; 9] = [
+        (
             c"audit.usuario_id",
             c"Acting application user (uuid), recorded in usuario_id.",
             c"Takes precedence over the JWT claims. Set it per transaction with SET LOCAL.",
             &USUARIO_ID,
             GucContext::Userset,
-            GucFlags::default(),
             Some(check_uuid),
+        ),
+        (
+            c"audit.usuario_nombre",
+            c"Acting user's display name, recorded in usuario_nombre.",
+            c"Takes precedence over the JWT claims. Set it per transaction with SET LOCAL.",
+            &USUARIO_NOMBRE,
+            GucContext::Userset,
             None,
-            None,
-        );
-        GucRegistry::define_string_guc_with_hooks(
+        ),
+        (
             c"audit.empresa_id",
             c"Acting tenant (uuid), recorded in empresa_id when the row has no tenant column.",
             c"Takes precedence over the JWT claims. Set it per transaction with SET LOCAL.",
             &EMPRESA_ID,
             GucContext::Userset,
-            GucFlags::default(),
             Some(check_uuid),
-            None,
-            None,
-        );
-        GucRegistry::define_string_guc_with_hooks(
+        ),
+        (
             c"audit.contexto",
             c"Context of the current transaction, merged into the metadata of its events.",
             c"A JSON object. Use audit.establecer_contexto(jsonb), which sets it for the transaction only.",
             &CONTEXTO,
             GucContext::Userset,
-            GucFlags::default(),
             Some(check_contexto),
+        ),
+        (
+            c"audit.claims_setting",
+            c"Name of the setting that holds the JWT claims as JSON.",
+            c"PostgREST and Supabase use request.jwt.claims.",
+            &CLAIMS_SETTING,
+            GucContext::Suset,
             None,
+        ),
+        (
+            c"audit.claim_usuario",
+            c"Claim path(s) of the user id.",
+            c"Dotted paths, comma-separated, tried in order.",
+            &CLAIM_USUARIO,
+            GucContext::Suset,
             None,
-        );
+        ),
+        (
+            c"audit.claim_nombre",
+            c"Claim path(s) of the user's display name.",
+            c"Dotted paths, comma-separated, tried in order.",
+            &CLAIM_NOMBRE,
+            GucContext::Suset,
+            None,
+        ),
+        (
+            c"audit.claim_empresa",
+            c"Claim path(s) of the tenant id.",
+            c"Dotted paths, comma-separated, tried in order.",
+            &CLAIM_EMPRESA,
+            GucContext::Suset,
+            None,
+        ),
+        (
+            c"audit.claim_rol",
+            c"Claim path(s) of the application role.",
+            c"Dotted paths, comma-separated, tried in order.",
+            &CLAIM_ROL,
+            GucContext::Suset,
+            None,
+        ),
+    ];
+    for (name, short, long, setting, context, check) in settings {
+        // SAFETY: the hooks are extern "C-unwind" functions behind pg_guard
+        // that only read their argument; names and texts are static.
+        unsafe {
+            GucRegistry::define_string_guc_with_hooks(
+                name,
+                short,
+                long,
+                setting,
+                context,
+                GucFlags::default(),
+                check,
+                None,
+                None,
+            )
+        };
     }
-    GucRegistry::define_string_guc(
-        c"audit.usuario_nombre",
-        c"Acting user's display name, recorded in usuario_nombre.",
-        c"Takes precedence over the JWT claims. Set it per transaction with SET LOCAL.",
-        &USUARIO_NOMBRE,
-        GucContext::Userset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_string_guc(
-        c"audit.claims_setting",
-        c"Name of the setting that holds the JWT claims as JSON.",
-        c"PostgREST and Supabase use request.jwt.claims.",
-        &CLAIMS_SETTING,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_string_guc(
-        c"audit.claim_usuario",
-        c"Claim path(s) of the user id.",
-        c"Dotted paths, comma-separated, tried in order.",
-        &CLAIM_USUARIO,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_string_guc(
-        c"audit.claim_nombre",
-        c"Claim path(s) of the user's display name.",
-        c"Dotted paths, comma-separated, tried in order.",
-        &CLAIM_NOMBRE,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_string_guc(
-        c"audit.claim_empresa",
-        c"Claim path(s) of the tenant id.",
-        c"Dotted paths, comma-separated, tried in order.",
-        &CLAIM_EMPRESA,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_string_guc(
-        c"audit.claim_rol",
-        c"Claim path(s) of the application role.",
-        c"Dotted paths, comma-separated, tried in order.",
-        &CLAIM_ROL,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
     // SAFETY: plain C call with a static string (PostgreSQL 15 and later).
     unsafe { pg_sys::MarkGUCPrefixReserved(c"audit".as_ptr()) };
 }

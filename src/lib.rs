@@ -28,6 +28,7 @@ mod error;
 mod events;
 mod guc;
 mod identity;
+mod spi;
 mod sql_types;
 mod tables;
 

@@ -5,9 +5,9 @@ use crate::catalog::{self, qualified_name};
 use crate::elevation::as_log_owner;
 use crate::error::{fail, AuditError};
 use crate::events::record_ddl_event;
+use crate::spi;
 use crate::sql_types::{Jsonb, Regclass};
 use audit_model::options::{TableOptions, TenantColumn};
-use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
@@ -41,36 +41,19 @@ SELECT n.nspname::pg_catalog.text AS esquema, c.relname::pg_catalog.text AS nomb
 
 impl Relation {
     pub fn load(relid: pg_sys::Oid) -> Option<Relation> {
-        let arg: DatumWithOid = Regclass(relid).into();
-        Spi::connect(|client| {
-            let rows = client.select(RELATION_INFO, Some(1), &[arg])?;
-            if rows.is_empty() {
-                return Ok(None);
-            }
-            let row = rows.first();
-            let text = |name: &str| {
-                row.get_by_name::<String, _>(name)
-                    .map(Option::unwrap_or_default)
-            };
-            let first_byte = |s: String| s.bytes().next().unwrap_or(b'?');
-            let root = match (
-                row.get_by_name::<String, _>("esquema_raiz")?,
-                row.get_by_name::<String, _>("nombre_raiz")?,
-            ) {
-                (Some(s), Some(n)) => Some((s, n)),
-                _ => None,
-            };
-            Ok::<_, pgrx::spi::Error>(Some(Relation {
+        let first_byte = |s: Option<String>| s.and_then(|s| s.bytes().next()).unwrap_or(b'?');
+        spi::first(RELATION_INFO, &[Regclass(relid).into()], |row| {
+            let text = |name: &str| row.get_by_name::<String, _>(name);
+            Ok(Relation {
                 relid,
-                schema: text("esquema")?,
-                name: text("nombre")?,
+                schema: text("esquema")?.unwrap_or_default(),
+                name: text("nombre")?.unwrap_or_default(),
                 kind: first_byte(text("tipo")?),
                 persistence: first_byte(text("persistencia")?),
                 is_partition: row.get_by_name::<bool, _>("es_particion")?.unwrap_or(false),
-                root,
-            }))
+                root: text("esquema_raiz")?.zip(text("nombre_raiz")?),
+            })
         })
-        .unwrap_or_else(|e| panic!("could not read relation {}: {e}", relid.to_u32()))
     }
 
     pub fn qualified(&self) -> String {
@@ -158,39 +141,29 @@ struct ColumnInfo {
 }
 
 fn columns(relid: pg_sys::Oid) -> Vec<ColumnInfo> {
-    let arg: DatumWithOid = Regclass(relid).into();
-    Spi::connect(|client| {
-        client
-            .select(
-                "SELECT a.attname::pg_catalog.text, a.atttypid, pg_catalog.format_type(a.atttypid, a.atttypmod)
-                   FROM pg_catalog.pg_attribute a
-                  WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
-                  ORDER BY a.attnum",
-                None,
-                &[arg],
-            )?
-            .map(|row| {
-                let typid = row.get::<pg_sys::Oid>(2)?.unwrap_or(pg_sys::InvalidOid);
-                Ok(ColumnInfo {
-                    name: row.get::<String>(1)?.unwrap_or_default(),
-                    type_name: row.get::<String>(3)?.unwrap_or_default(),
-                    // SAFETY: syscache lookup of an existing type.
-                    is_uuid: unsafe { pg_sys::getBaseType(typid) } == pg_sys::UUIDOID,
-                })
+    spi::rows(
+        "SELECT a.attname::pg_catalog.text, a.atttypid, pg_catalog.format_type(a.atttypid, a.atttypmod)
+           FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+          ORDER BY a.attnum",
+        &[Regclass(relid).into()],
+        |row| {
+            let typid = row.get::<pg_sys::Oid>(2)?.unwrap_or(pg_sys::InvalidOid);
+            Ok(ColumnInfo {
+                name: row.get::<String>(1)?.unwrap_or_default(),
+                type_name: row.get::<String>(3)?.unwrap_or_default(),
+                // SAFETY: syscache lookup of an existing type.
+                is_uuid: unsafe { pg_sys::getBaseType(typid) } == pg_sys::UUIDOID,
             })
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
-    })
-    .unwrap_or_else(|e| panic!("could not read the columns of relation {}: {e}", relid.to_u32()))
+        },
+    )
 }
 
 fn has_primary_key(relid: pg_sys::Oid) -> bool {
-    let arg: DatumWithOid = Regclass(relid).into();
-    Spi::get_one_with_args::<bool>(
+    spi::value::<bool>(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_index WHERE indrelid OPERATOR(pg_catalog.=) $1 AND indisprimary)",
-        &[arg],
+        &[Regclass(relid).into()],
     )
-    .ok()
-    .flatten()
     .unwrap_or(false)
 }
 
@@ -246,46 +219,33 @@ struct CaptureTrigger {
 /// Capture triggers (not partition clones) on `relid` and on every table of
 /// its partition tree.
 fn capture_triggers(relid: pg_sys::Oid) -> Vec<CaptureTrigger> {
-    let args: [DatumWithOid; 2] = [Regclass(relid).into(), catalog::ids().capture_fn.into()];
-    Spi::connect(|client| {
-        client
-            .select(
-                "SELECT t.tgrelid, t.tgname::pg_catalog.text, (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0
-                   FROM pg_catalog.pg_trigger t
-                  WHERE t.tgfoid OPERATOR(pg_catalog.=) $2 AND t.tgparentid OPERATOR(pg_catalog.=) 0
-                    AND t.tgrelid OPERATOR(pg_catalog.=) ANY (SELECT relid FROM pg_catalog.pg_partition_tree($1) UNION SELECT $1)
-                  ORDER BY 1, 2",
-                None,
-                &args,
-            )?
-            .map(|row| {
-                Ok(CaptureTrigger {
-                    table: row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
-                    name: row.get::<String>(2)?.unwrap_or_default(),
-                    row_level: row.get::<bool>(3)?.unwrap_or(false),
-                })
+    spi::rows(
+        "SELECT t.tgrelid, t.tgname::pg_catalog.text,
+                (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0
+           FROM pg_catalog.pg_trigger t
+          WHERE t.tgfoid OPERATOR(pg_catalog.=) $2 AND t.tgparentid OPERATOR(pg_catalog.=) 0
+            AND t.tgrelid OPERATOR(pg_catalog.=) ANY (SELECT relid FROM pg_catalog.pg_partition_tree($1) UNION SELECT $1)
+          ORDER BY 1, 2",
+        &[Regclass(relid).into(), catalog::ids().capture_fn.into()],
+        |row| {
+            Ok(CaptureTrigger {
+                table: row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
+                name: row.get::<String>(2)?.unwrap_or_default(),
+                row_level: row.get::<bool>(3)?.unwrap_or(false),
             })
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
-    })
-    .unwrap_or_else(|e| panic!("could not read the triggers of relation {}: {e}", relid.to_u32()))
+        },
+    )
 }
 
 /// Leaf tables of a partition tree (the table itself when not partitioned).
 fn leaf_tables(relid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
-    let arg: DatumWithOid = Regclass(relid).into();
-    Spi::connect(|client| {
-        client
-            .select(
-                "SELECT relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree($1) WHERE isleaf
-                 UNION SELECT $1::pg_catalog.oid WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_partition_tree($1) WHERE NOT isleaf)
-                 ORDER BY 1",
-                None,
-                &[arg],
-            )?
-            .map(|row| Ok(row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid)))
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
-    })
-    .unwrap_or_else(|e| panic!("could not read the partitions of relation {}: {e}", relid.to_u32()))
+    spi::rows(
+        "SELECT relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree($1) WHERE isleaf
+         UNION SELECT $1::pg_catalog.oid WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_partition_tree($1) WHERE NOT isleaf)
+         ORDER BY 1",
+        &[Regclass(relid).into()],
+        |row| Ok(row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid)),
+    )
 }
 
 fn table_name(relid: pg_sys::Oid) -> String {
@@ -304,25 +264,25 @@ pub fn sync_truncate_triggers(root: pg_sys::Oid, capture: bool) {
             .iter()
             .any(|t| t.table == leaf && t.name == TRUNCATE_TRIGGER);
         if capture && !has_truncate {
-            Spi::run(&format!(
-                "CREATE TRIGGER {TRUNCATE_TRIGGER} AFTER TRUNCATE ON {} FOR EACH STATEMENT EXECUTE FUNCTION audit.registrar_cambio()",
-                table_name(leaf)
-            ))
-            .unwrap_or_else(|e| panic!("{e}"));
+            spi::run(
+                &format!(
+                    "CREATE TRIGGER {TRUNCATE_TRIGGER} AFTER TRUNCATE ON {} FOR EACH STATEMENT EXECUTE FUNCTION audit.registrar_cambio()",
+                    table_name(leaf)
+                ),
+                &[],
+            );
         } else if !capture && ours {
-            Spi::run(&format!(
-                "DROP TRIGGER {TRUNCATE_TRIGGER} ON {}",
-                table_name(leaf)
-            ))
-            .unwrap_or_else(|e| panic!("{e}"));
+            spi::run(
+                &format!("DROP TRIGGER {TRUNCATE_TRIGGER} ON {}", table_name(leaf)),
+                &[],
+            );
         }
     }
 }
 
 /// Creates this and the coming months' partitions of the log.
 pub fn ensure_log_partitions() {
-    as_log_owner(|| Spi::run("SELECT audit._asegurar_particiones()"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    as_log_owner(|| spi::run("SELECT audit._asegurar_particiones()", &[]));
 }
 
 fn parse_options(opciones: Option<Jsonb>) -> TableOptions {
@@ -354,24 +314,24 @@ fn auditar(tabla: Option<Regclass>, opciones: default!(Option<Jsonb>, "'{}'")) {
         .iter()
         .any(|t| t.table == relid && t.row_level)
     {
-        Spi::run(&format!(
-            "CREATE TRIGGER {ROW_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio()",
-            rel.qualified()
-        ))
-        .unwrap_or_else(|e| panic!("{e}"));
+        spi::run(
+            &format!(
+                "CREATE TRIGGER {ROW_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio()",
+                rel.qualified()
+            ),
+            &[],
+        );
     }
     sync_truncate_triggers(relid, options.capturar_truncate);
 
     let stored = options.to_json().to_string();
-    let args: [DatumWithOid; 2] = [Regclass(relid).into(), stored.as_str().into()];
     as_log_owner(|| {
-        Spi::run_with_args(
+        spi::run(
             "INSERT INTO audit.tablas_config AS c (tabla, opciones) VALUES ($1, $2::pg_catalog.jsonb)
              ON CONFLICT (tabla) DO UPDATE SET opciones = EXCLUDED.opciones",
-            &args,
+            &[Regclass(relid).into(), stored.as_str().into()],
         )
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+    });
     ensure_log_partitions();
     record_ddl_event(
         &rel.schema,
@@ -393,22 +353,22 @@ fn dejar_de_auditar(tabla: Option<Regclass>) {
     // Dropping a trigger needs ownership of its table: checked here, before
     // anything else changes.
     for t in &triggers {
-        Spi::run(&format!(
-            "DROP TRIGGER {} ON {}",
-            catalog::quote_ident(&t.name),
-            table_name(t.table)
-        ))
-        .unwrap_or_else(|e| panic!("{e}"));
+        spi::run(
+            &format!(
+                "DROP TRIGGER {} ON {}",
+                catalog::quote_ident(&t.name),
+                table_name(t.table)
+            ),
+            &[],
+        );
     }
-    let arg: DatumWithOid = Regclass(relid).into();
     let had_options = as_log_owner(|| {
-        Spi::get_one_with_args::<bool>(
+        spi::value::<bool>(
             "WITH d AS (DELETE FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1 RETURNING 1)
              SELECT EXISTS (SELECT FROM d)",
-            &[arg],
+            &[Regclass(relid).into()],
         )
     })
-    .unwrap_or_else(|e| panic!("{e}"))
     .unwrap_or(false);
     if triggers.is_empty() && !had_options {
         notice!("table {} is not audited", rel.qualified());

@@ -235,17 +235,21 @@ pub fn client_address() -> Option<pg_sys::Datum> {
     }
     // Copied into TopMemoryContext inside the SPI connection: SPI's memory is
     // gone once it closes.
-    let addr = Spi::connect(|client| {
-        let row = client
-            .select("SELECT pg_catalog.inet_client_addr() AS a", Some(1), &[])?
-            .first();
-        // SAFETY: inet is a varlena type; the copy lives as long as the session.
-        Ok::<_, pgrx::spi::Error>(
-            row.get_datum_by_ordinal(1)?
-                .map(|d| unsafe { crate::datums::copy_varlena_into(pg_sys::TopMemoryContext, d) }),
-        )
-    })
-    .unwrap_or_else(|e| panic!("could not read the client address: {e}"));
+    let text =
+        crate::spi::value::<String>("SELECT pg_catalog.inet_client_addr()::pg_catalog.text", &[]);
+    let addr = text.map(|text| {
+        let text = std::ffi::CString::new(text).expect("an address has no NUL byte");
+        // SAFETY: inet_in parses what PostgreSQL itself printed; the copy in
+        // TopMemoryContext lives as long as the session.
+        unsafe {
+            let inet = pgrx::direct_function_call_as_datum(
+                pg_sys::inet_in,
+                &[Some(pg_sys::Datum::from(text.as_ptr()))],
+            )
+            .expect("inet_in returns a value");
+            crate::datums::copy_varlena_into(pg_sys::TopMemoryContext, inet)
+        }
+    });
     CLIENT_ADDRESS.with(|c| c.set(Some(addr)));
     addr
 }

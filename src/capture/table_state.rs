@@ -74,27 +74,24 @@ struct CatalogFacts {
 /// Reads the table's names, options and key. Runs as the log's owner: the
 /// options table is not readable by the roles whose writes are captured.
 fn catalog_facts(relid: pg_sys::Oid) -> CatalogFacts {
-    let arg: pgrx::datum::DatumWithOid = crate::sql_types::Regclass(relid).into();
     crate::elevation::as_log_owner(|| {
-        Spi::connect(|client| {
-            let row = client.select(TABLE_INFO, Some(1), &[arg])?.first();
-            Ok::<_, pgrx::spi::Error>(CatalogFacts {
-                schema: row.get_by_name::<String, _>("esquema")?.unwrap_or_default(),
-                table: row.get_by_name::<String, _>("tabla")?.unwrap_or_default(),
-                options: row.get_by_name::<String, _>("opciones")?,
-                primary_key: row
-                    .get_by_name::<Vec<String>, _>("clave_primaria")?
-                    .unwrap_or_default(),
-                root: row.get_by_name::<pg_sys::Oid, _>("root")?.unwrap_or(relid),
-            })
-        })
-    })
-    .unwrap_or_else(|e| {
-        panic!(
-            "could not read the settings of relation {}: {e}",
-            relid.to_u32()
+        crate::spi::first(
+            TABLE_INFO,
+            &[crate::sql_types::Regclass(relid).into()],
+            |row| {
+                Ok(CatalogFacts {
+                    schema: row.get_by_name::<String, _>("esquema")?.unwrap_or_default(),
+                    table: row.get_by_name::<String, _>("tabla")?.unwrap_or_default(),
+                    options: row.get_by_name::<String, _>("opciones")?,
+                    primary_key: row
+                        .get_by_name::<Vec<String>, _>("clave_primaria")?
+                        .unwrap_or_default(),
+                    root: row.get_by_name::<pg_sys::Oid, _>("root")?.unwrap_or(relid),
+                })
+            },
         )
     })
+    .expect("the audited relation exists while its trigger fires")
 }
 
 /// One attribute of a tuple descriptor.

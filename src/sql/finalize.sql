@@ -75,18 +75,19 @@ CREATE EVENT TRIGGER audit_al_terminar_ddl ON ddl_command_end
 CREATE EVENT TRIGGER audit_al_eliminar ON sql_drop
     EXECUTE FUNCTION audit._al_eliminar();
 
--- 4. Privileges. Functions are executable by PUBLIC by default; everything
--- that attaches or removes capture, or is internal, is taken back here and
--- granted by the DBA to the roles that run migrations (docs/security.md).
--- Firing a trigger does not check EXECUTE, so audited writes keep working
--- for every role.
+-- 4. Privileges. Functions are executable by PUBLIC by default; starting and
+-- stopping auditing, and everything internal, is taken back here and granted
+-- by the DBA to the roles that run migrations (docs/security.md).
+-- audit.registrar_cambio() keeps EXECUTE for PUBLIC: PostgreSQL checks it
+-- when a partition of an audited table is created (cloning its row trigger),
+-- which any table owner may do. Attaching it by hand is refused by the
+-- CREATE TRIGGER event trigger unless the role may call audit.auditar.
 GRANT USAGE ON SCHEMA audit TO PUBLIC;  -- not CREATE: nobody adds objects here
 
 REVOKE ALL ON TABLE audit.historial_cambios, audit.historial_cambios_default, audit.tablas_config FROM PUBLIC;
 REVOKE ALL ON SEQUENCE audit.historial_cambios_id_seq FROM PUBLIC;
 GRANT SELECT ON audit.tablas_auditadas TO PUBLIC;
 
-REVOKE EXECUTE ON FUNCTION audit.registrar_cambio() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit.auditar(regclass, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit.dejar_de_auditar(regclass) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._rechazar_modificacion() FROM PUBLIC;

@@ -70,7 +70,7 @@ fn postgrest_roles_are_recorded_and_cannot_touch_the_log() {
 }
 
 #[test]
-fn only_roles_granted_it_may_attach_the_capture_trigger() {
+fn only_roles_allowed_to_audit_may_attach_the_capture_trigger() {
     let db = TestDb::new("adjuntar");
     let owner = TestRole::new(&db, "dueno");
     let migrator = TestRole::new(&db, "migraciones");
@@ -78,13 +78,14 @@ fn only_roles_granted_it_may_attach_the_capture_trigger() {
     admin
         .batch_execute(&format!(
             "GRANT CREATE ON SCHEMA public TO {o}, {m};
-             GRANT EXECUTE ON FUNCTION audit.registrar_cambio() TO {m};",
+             GRANT EXECUTE ON FUNCTION audit.auditar(regclass, jsonb) TO {m};",
             o = owner.name,
             m = migrator.name
         ))
         .unwrap();
-    // A table owner without the grant cannot attach the trigger: otherwise it
-    // could write events of its choosing (any tenant) into the log.
+    // A table owner without the permission to audit cannot attach the
+    // trigger: otherwise it could write events of its choosing (any tenant)
+    // into the log.
     let mut o = db.connect_as(&owner.name);
     o.batch_execute("CREATE TABLE propia (id int PRIMARY KEY, empresa_id uuid)")
         .unwrap();
@@ -94,7 +95,7 @@ fn only_roles_granted_it_may_attach_the_capture_trigger() {
         sqlstate(o.execute("SELECT audit.auditar('propia')", &[])),
         "42501"
     );
-    // The migration role, granted EXECUTE, attaches it to its own table, and
+    // The migration role, allowed to audit, attaches it to its own table, and
     // the capture works for it.
     let mut m = db.connect_as(&migrator.name);
     m.batch_execute(
@@ -137,4 +138,66 @@ fn session_replication_role_is_not_available_to_ordinary_roles() {
         sqlstate(c.execute("SET session_replication_role = replica", &[])),
         "42501"
     );
+}
+
+#[test]
+fn a_table_owner_without_access_to_the_extension_can_change_its_audited_tables() {
+    // The event triggers run as whoever runs the DDL; what they read and
+    // write of the extension's own tables they do as the log's owner.
+    let db = TestDb::new("dueno_ddl");
+    let owner = TestRole::new(&db, "dueno");
+    let mut admin = db.connect();
+    let mut o = db.connect_as(&owner.name);
+    admin
+        .batch_execute(&format!("GRANT CREATE ON SCHEMA public TO {}", owner.name))
+        .unwrap();
+    o.batch_execute(
+        "CREATE TABLE datos (id int PRIMARY KEY, clave text);
+         CREATE TABLE ventas (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+         CREATE TABLE ventas_norte PARTITION OF ventas FOR VALUES IN ('norte');",
+    )
+    .unwrap();
+    admin
+        .batch_execute(
+            "SELECT audit.auditar('datos', '{\"excluir_columnas\": [\"clave\"]}');
+             SELECT audit.auditar('ventas');",
+        )
+        .unwrap();
+
+    o.batch_execute("ALTER TABLE datos RENAME COLUMN clave TO clave_hash")
+        .unwrap();
+    o.batch_execute("INSERT INTO datos VALUES (1, 'secreta')")
+        .unwrap();
+    let leaked: bool = admin
+        .query_one("SELECT datos_nuevos ? 'clave_hash' FROM audit.historial_cambios WHERE accion = 'INSERT'", &[])
+        .unwrap()
+        .get(0);
+    assert!(!leaked, "the renamed excluded column stays excluded");
+
+    o.batch_execute("CREATE TABLE ventas_sur PARTITION OF ventas FOR VALUES IN ('sur')")
+        .unwrap();
+    let truncate_trigger: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'ventas_sur'::regclass AND tgname = 'audit_registrar_truncate'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(truncate_trigger, 1);
+
+    o.batch_execute("DROP TABLE datos").unwrap();
+    let row = admin
+        .query_one(
+            "SELECT (SELECT count(*) FROM audit.tablas_auditadas WHERE nombre = 'datos'),
+                    (SELECT metadata->>'comando' FROM audit.historial_cambios ORDER BY id DESC LIMIT 1),
+                    (SELECT rol_bd FROM audit.historial_cambios ORDER BY id DESC LIMIT 1)",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 0);
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("DROP TABLE")
+    );
+    assert_eq!(row.get::<_, String>(2), owner.name);
 }

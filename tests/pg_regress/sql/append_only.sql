@@ -34,6 +34,8 @@ SELECT count(*) AS intactos FROM audit.historial_cambios WHERE tabla_afectada = 
 -- neither read nor write the log, nor call the administrative functions.
 CREATE ROLE solo_app NOLOGIN;
 GRANT INSERT, UPDATE, DELETE, SELECT ON cosas TO solo_app;
+CREATE TABLE propia (id int PRIMARY KEY, empresa_id uuid);
+ALTER TABLE propia OWNER TO solo_app;
 SET ROLE solo_app;
 INSERT INTO cosas VALUES (2);
 DELETE FROM cosas WHERE id = 1;
@@ -57,6 +59,10 @@ SELECT audit.dejar_de_auditar('cosas');
 \echo :LAST_ERROR_SQLSTATE
 SELECT audit._asegurar_particiones(5);
 \echo :LAST_ERROR_SQLSTATE
+-- Nor attach the capture trigger to a table of its own (which would let it
+-- write events of its choosing, under any tenant, into the log).
+CREATE TRIGGER forjar AFTER INSERT ON propia FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio();
+\echo :LAST_ERROR_SQLSTATE
 -- What it may do: record application events and set its context.
 SELECT audit.establecer_contexto('{"motivo": "prueba"}');
 SELECT audit.registrar_evento('DESDE_LA_APP') > 0 AS registrado;
@@ -64,5 +70,5 @@ RESET ROLE;
 SELECT accion, rol_bd, registro_pk FROM audit.historial_cambios
  WHERE rol_bd = 'solo_app' ORDER BY id;
 REVOKE ALL ON cosas FROM solo_app;
+DROP TABLE cosas, propia;
 DROP ROLE solo_app;
-DROP TABLE cosas;
