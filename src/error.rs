@@ -48,6 +48,10 @@ pub enum AuditError {
     #[error("{0}")]
     InvalidTriggerDefinition(String),
 
+    /// A regclass given as a bare OID that names no relation.
+    #[error("relation with OID {0} does not exist")]
+    UndefinedTable(u32),
+
     #[error("permission denied to audit table {0}")]
     NotAllowedToAudit(String),
 
@@ -70,6 +74,7 @@ impl AuditError {
             AuditError::TriggerMisuse(_) => ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
             AuditError::InvalidTriggerDefinition(_) => ERRCODE_INVALID_OBJECT_DEFINITION,
             AuditError::NotAllowedToAudit(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            AuditError::UndefinedTable(_) => ERRCODE_UNDEFINED_TABLE,
             AuditError::NullArgument { .. } => ERRCODE_NULL_VALUE_NOT_ALLOWED,
             AuditError::InvalidArgument { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
         }

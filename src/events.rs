@@ -48,12 +48,8 @@ fn registrar_evento(
         });
     }
     let names = tabla.map(|t| {
-        crate::catalog::relation_name(t.0).unwrap_or_else(|| {
-            fail(AuditError::InvalidArgument {
-                name: "tabla",
-                message: "the table no longer exists".into(),
-            })
-        })
+        crate::catalog::relation_name(t.0)
+            .unwrap_or_else(|| fail(AuditError::UndefinedTable(t.0.to_u32())))
     });
     let merged = Jsonb(session::context())
         .concat(metadata)

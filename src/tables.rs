@@ -303,7 +303,8 @@ fn auditar(tabla: Option<Regclass>, opciones: default!(Option<Jsonb>, "'{}'")) {
     let relid = tabla
         .unwrap_or_else(|| fail(AuditError::NullArgument { name: "tabla" }))
         .0;
-    let rel = Relation::load(relid).expect("a regclass argument names an existing relation");
+    let rel =
+        Relation::load(relid).unwrap_or_else(|| fail(AuditError::UndefinedTable(relid.to_u32())));
     rel.check_auditable(false);
     let options = parse_options(opciones);
     validate_options(&rel, &options);
@@ -348,7 +349,8 @@ fn dejar_de_auditar(tabla: Option<Regclass>) {
     let relid = tabla
         .unwrap_or_else(|| fail(AuditError::NullArgument { name: "tabla" }))
         .0;
-    let rel = Relation::load(relid).expect("a regclass argument names an existing relation");
+    let rel =
+        Relation::load(relid).unwrap_or_else(|| fail(AuditError::UndefinedTable(relid.to_u32())));
     let triggers = capture_triggers(relid);
     // Dropping a trigger needs ownership of its table: checked here, before
     // anything else changes.

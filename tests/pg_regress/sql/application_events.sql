@@ -49,6 +49,8 @@ SELECT audit.registrar_evento('X', 'null');
 \echo :LAST_ERROR_SQLSTATE
 SELECT audit.registrar_evento('X', '{}', 'tabla_que_no_existe');
 \echo :LAST_ERROR_SQLSTATE
+SELECT audit.registrar_evento('X', '{}', 4294967295::oid::regclass);
+\echo :LAST_ERROR_SQLSTATE
 BEGIN READ ONLY;
 SELECT audit.registrar_evento('X');
 \echo :LAST_ERROR_SQLSTATE

@@ -65,6 +65,9 @@ SELECT audit.auditar('clientes', '{"columnas_clave": ["nombre"]}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT audit.auditar('no_existe');
 \echo :LAST_ERROR_SQLSTATE
+-- A regclass given as a bare OID is not checked by PostgreSQL itself.
+SELECT audit.auditar(4294967295::oid::regclass);
+\echo :LAST_ERROR_SQLSTATE
 SELECT opciones = :'antes'::jsonb AS opciones_intactas FROM audit.tablas_config WHERE tabla = 'clientes'::regclass;
 
 -- capturar_truncate false: the TRUNCATE trigger is removed.
@@ -84,5 +87,7 @@ SELECT count(*) AS eventos_despues, count(*) FILTER (WHERE accion = 'DDL') AS dd
 -- Again: nothing to do, said so.
 SELECT audit.dejar_de_auditar('clientes');
 SELECT audit.dejar_de_auditar(NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT audit.dejar_de_auditar(4294967295::oid::regclass);
 \echo :LAST_ERROR_SQLSTATE
 DROP TABLE clientes;
