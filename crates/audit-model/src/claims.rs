@@ -28,19 +28,8 @@ pub fn parse_claims(raw: Option<&str>) -> Result<Option<Map<String, Value>>, Cla
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(Some(map)),
         Ok(Value::Null) => Ok(None),
-        Ok(other) => Err(ClaimsError::NotAnObject(json_kind(&other))),
+        Ok(other) => Err(ClaimsError::NotAnObject(crate::json_kind(&other))),
         Err(e) => Err(ClaimsError::InvalidJson(e.to_string())),
-    }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

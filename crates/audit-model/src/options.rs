@@ -87,7 +87,7 @@ impl TableOptions {
         let map = match value {
             Value::Object(map) => map,
             Value::Null => return Ok(TableOptions::default()),
-            other => return Err(OptionsError::NotAnObject(kind(other))),
+            other => return Err(OptionsError::NotAnObject(crate::json_kind(other))),
         };
         if let Some(unknown) = map.keys().find(|k| !KNOWN_OPTIONS.contains(&k.as_str())) {
             return Err(OptionsError::UnknownKey(unknown.clone()));
@@ -210,17 +210,6 @@ fn column_list(
         out.push(name);
     }
     Ok(out)
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
