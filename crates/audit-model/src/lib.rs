@@ -7,12 +7,18 @@
 
 pub mod claims;
 pub mod contexto;
+pub mod filtros;
 pub mod identity;
+pub mod json_diff;
+pub mod json_doc;
+pub mod json_patch_apply;
 pub mod options;
+pub mod qualified_name;
 pub mod record_id;
+pub mod resumen;
 
 /// "an array", "a string"...: a JSON value's kind, for error messages.
-pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
     use serde_json::Value;
     match v {
         Value::Null => "null",
