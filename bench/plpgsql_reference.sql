@@ -12,9 +12,13 @@ CREATE TABLE ref.historial (
 );
 CREATE UNIQUE INDEX ON ref.historial (id);
 CREATE INDEX ON ref.historial (empresa_id, id) WHERE empresa_id IS NOT NULL;
-CREATE INDEX ON ref.historial (empresa_id, tabla_afectada, id);
+CREATE INDEX ON ref.historial (empresa_id, tabla_afectada, id) WHERE empresa_id IS NOT NULL;
+CREATE INDEX ON ref.historial (tabla_afectada, id);
 CREATE INDEX ON ref.historial (registro_id, id) WHERE registro_id IS NOT NULL;
 CREATE INDEX ON ref.historial (usuario_id, id) WHERE usuario_id IS NOT NULL;
+CREATE INDEX ON ref.historial (empresa_id, (metadata ->> 'tipo_operacion'), id)
+    WHERE empresa_id IS NOT NULL AND (metadata ->> 'tipo_operacion') IS NOT NULL;
+CREATE INDEX ON ref.historial ((metadata ->> 'tipo_operacion'), id) WHERE (metadata ->> 'tipo_operacion') IS NOT NULL;
 CREATE INDEX ON ref.historial USING brin ("timestamp");
 
 CREATE FUNCTION ref.registrar_cambio() RETURNS trigger LANGUAGE plpgsql

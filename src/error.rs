@@ -5,6 +5,9 @@
 //! Messages follow PostgreSQL's style guide: a lower-case primary message
 //! without a final period; detail and hint as full sentences.
 
+use audit_model::filtros::FiltroError;
+use audit_model::json_doc::JsonDocError;
+use audit_model::json_patch_apply::PatchFailure;
 use audit_model::options::OptionsError;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{function_name, PgLogLevel, PgSqlErrorCode};
@@ -60,6 +63,21 @@ pub enum AuditError {
 
     #[error("invalid value for {name}: {message}")]
     InvalidArgument { name: &'static str, message: String },
+
+    /// A filter of get_historial_cambios / historial_plano.
+    #[error("{0}")]
+    Filtro(FiltroError),
+
+    /// A jsonb argument too deep (or, impossibly, not JSON) for the diff functions.
+    #[error("{0}")]
+    JsonDoc(JsonDocError),
+
+    #[error("{0}")]
+    Patch(PatchFailure),
+
+    /// An event id that names no event the caller can see.
+    #[error("event {0} does not exist")]
+    EventNotFound(i64),
 }
 
 impl AuditError {
@@ -77,6 +95,13 @@ impl AuditError {
             AuditError::UndefinedTable(_) => ERRCODE_UNDEFINED_TABLE,
             AuditError::NullArgument { .. } => ERRCODE_NULL_VALUE_NOT_ALLOWED,
             AuditError::InvalidArgument { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
+            AuditError::Filtro(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+            AuditError::JsonDoc(JsonDocError::TooDeep { .. }) => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            AuditError::JsonDoc(JsonDocError::Invalid { .. }) => {
+                ERRCODE_INVALID_TEXT_REPRESENTATION
+            }
+            AuditError::Patch(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+            AuditError::EventNotFound(_) => ERRCODE_NO_DATA_FOUND,
         }
     }
 
@@ -101,6 +126,10 @@ impl AuditError {
             AuditError::NotAllowedToAudit(_) => {
                 Some("A superuser can GRANT EXECUTE ON FUNCTION audit.auditar(regclass, jsonb) TO the role that runs migrations.".into())
             }
+            AuditError::Filtro(e) => e.hint(),
+            AuditError::EventNotFound(_) => Some(
+                "Event ids come from audit.get_historial_cambios. An event hidden from you by row-level security is reported the same way.".into(),
+            ),
             AuditError::TriggerMisuse(_) | AuditError::InvalidTriggerDefinition(_) => Some(
                 "Attach it as: CREATE TRIGGER ... AFTER INSERT OR UPDATE OR DELETE ON t FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio(), or call audit.auditar('t').".into(),
             ),

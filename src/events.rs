@@ -9,12 +9,6 @@ use crate::error::{fail, AuditError};
 use crate::sql_types::{Jsonb, Regclass};
 use audit_model::contexto::validate_context_text;
 use pgrx::prelude::*;
-use std::ffi::CString;
-
-fn json_to_jsonb(value: &serde_json::Value) -> Jsonb {
-    let text = CString::new(value.to_string()).expect("serialized JSON has no NUL byte");
-    Jsonb::from_text(&text)
-}
 
 /// Records an application event (`accion = 'EVENTO'`) and returns its id.
 ///
@@ -53,7 +47,7 @@ fn registrar_evento(
     });
     let merged = Jsonb(session::context())
         .concat(metadata)
-        .concat(json_to_jsonb(
+        .concat(Jsonb::from_value(
             &serde_json::json!({ "tipo_operacion": tipo }),
         ));
     writer::write(&Event {
@@ -98,7 +92,7 @@ fn establecer_contexto(contexto: Option<Jsonb>) {
 
 /// Records a DDL event about an audited table (`accion = 'DDL'`).
 pub fn record_ddl_event(schema: &str, table: &str, detail: serde_json::Value) -> i64 {
-    let metadata = Jsonb(session::context()).concat(json_to_jsonb(&detail));
+    let metadata = Jsonb(session::context()).concat(Jsonb::from_value(&detail));
     writer::write(&Event {
         cambio: Cambio::Ddl,
         esquema: Some(schema),

@@ -5,6 +5,9 @@
 //! * `tables`: which tables are audited (`audit.auditar`, `audit.dejar_de_auditar`).
 //! * `events`: application events, transaction context, DDL events.
 //! * `identity`: the actor as the extension resolves it (`audit.usuario_actual`, ...).
+//! * `historial`: reading the history (`audit.get_historial_cambios`, `audit.resumen`;
+//!   the SQL functions around them are in sql/lectura.sql).
+//! * `json_functions`: `audit.jsonb_diff`, `audit.jsonb_patch`, `audit.jsonb_aplicar_patch`.
 //! * `ddl`: event triggers that keep auditing consistent with schema changes.
 //! * `guc`, `error`, `catalog`, `elevation`, `datums`, `sql_types`: plumbing.
 //!
@@ -27,7 +30,9 @@ mod elevation;
 mod error;
 mod events;
 mod guc;
+mod historial;
 mod identity;
+mod json_functions;
 mod spi;
 mod sql_types;
 mod tables;
@@ -36,6 +41,12 @@ mod tables;
 mod tests;
 
 extension_sql_file!("sql/bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!("sql/mantenimiento.sql", name = "mantenimiento");
+extension_sql_file!(
+    "sql/lectura.sql",
+    name = "lectura",
+    requires = [historial::consulta_historial]
+);
 extension_sql_file!("sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

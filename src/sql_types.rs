@@ -6,6 +6,7 @@
 //! * [`Regclass`] is a table argument declared as `regclass` in SQL (as the
 //!   contract requires), carried as its OID without opening the relation.
 
+use audit_model::json_doc::{self, JsonDocError};
 use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
 use pgrx::datum::Datum;
 use pgrx::nullable::Nullable;
@@ -63,6 +64,20 @@ impl Jsonb {
                 &[pg_sys::Datum::from(text.as_ptr())],
             ))
         }
+    }
+
+    /// The jsonb of a Rust JSON value (numbers keep their text: the
+    /// workspace builds serde_json with `arbitrary_precision`).
+    pub fn from_value(value: &serde_json::Value) -> Jsonb {
+        let text = std::ffi::CString::new(value.to_string())
+            .expect("JSON text has no NUL byte (a NUL inside a string is escaped)");
+        Jsonb::from_text(&text)
+    }
+
+    /// This value as a Rust JSON value; `name` (the argument it came from)
+    /// is named if it is too deep to read.
+    pub fn to_value(self, name: &'static str) -> Result<serde_json::Value, JsonDocError> {
+        json_doc::parse(&self.to_text_bytes(), name)
     }
 
     /// `{}`.

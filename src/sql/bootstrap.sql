@@ -112,16 +112,23 @@ CREATE TABLE audit.historial_cambios_default PARTITION OF audit.historial_cambio
 -- second copy on restore and the restore fail. Every partition gets exactly
 -- this set, one per query the reading API serves and nothing more (each
 -- index is paid on every captured row); partial where a column is often
--- NULL, so deployments that do not use it pay nothing (docs/design.md):
--- * id (unique): one event by id; the global timeline newest first
---   (ORDER BY id DESC) for auditors without a tenant filter.
--- * (empresa_id, id): a tenant's timeline newest first.
--- * (empresa_id, tabla_afectada, id): one table's history within a tenant
---   (with empresa_id IS NULL, in single-tenant deployments).
+-- NULL, so deployments that do not use it pay nothing. Every one ends in
+-- id: a page is read newest first straight from the index and stops after
+-- `limite` rows (docs/historial.md, bench/historial_plans.sh).
+-- * id (unique): one event by id; the global timeline.
+-- * (empresa_id, id): a tenant's timeline, alone or with a date range,
+--   an action, a changed column or metadata.
+-- * (empresa_id, tabla_afectada, id): one table's history within a tenant.
+-- * (tabla_afectada, id): one table's history across tenants, and in
+--   single-tenant deployments (empresa_id NULL), which the index above
+--   leaves out.
 -- * (registro_id, id): one record's history (detail view, undo, restore).
 -- * (usuario_id, id): one user's activity.
--- * BRIN on "timestamp": date ranges inside a month; rows arrive in time
---   order, so it is a few pages and costs almost nothing to keep.
+-- * metadata->>'tipo_operacion', within a tenant and across tenants: the
+--   application's operation types (document replaced, version marked...),
+--   only for the events that have one.
+-- * BRIN on "timestamp": date ranges in aggregate queries (audit.actividad);
+--   rows arrive in time order, so it is a few pages and costs almost nothing.
 CREATE FUNCTION audit._indexar_particion(particion regclass) RETURNS void
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -132,12 +139,20 @@ BEGIN
     EXECUTE pg_catalog.format('CREATE UNIQUE INDEX %I ON %s (id)', nombre OPERATOR(pg_catalog.||) '_id_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (empresa_id, id) WHERE empresa_id IS NOT NULL',
                               nombre OPERATOR(pg_catalog.||) '_empresa_idx', particion);
-    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (empresa_id, tabla_afectada, id)',
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (empresa_id, tabla_afectada, id) WHERE empresa_id IS NOT NULL',
+                              nombre OPERATOR(pg_catalog.||) '_empresa_tabla_idx', particion);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (tabla_afectada, id)',
                               nombre OPERATOR(pg_catalog.||) '_tabla_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (registro_id, id) WHERE registro_id IS NOT NULL',
                               nombre OPERATOR(pg_catalog.||) '_registro_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (usuario_id, id) WHERE usuario_id IS NOT NULL',
                               nombre OPERATOR(pg_catalog.||) '_usuario_idx', particion);
+    EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s (empresa_id, (metadata OPERATOR(pg_catalog.->>) 'tipo_operacion'), id)
+                                 WHERE empresa_id IS NOT NULL AND (metadata OPERATOR(pg_catalog.->>) 'tipo_operacion') IS NOT NULL$sql$,
+                              nombre OPERATOR(pg_catalog.||) '_empresa_tipo_idx', particion);
+    EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s ((metadata OPERATOR(pg_catalog.->>) 'tipo_operacion'), id)
+                                 WHERE (metadata OPERATOR(pg_catalog.->>) 'tipo_operacion') IS NOT NULL$sql$,
+                              nombre OPERATOR(pg_catalog.||) '_tipo_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s USING brin ("timestamp")',
                               nombre OPERATOR(pg_catalog.||) '_timestamp_brin', particion);
 END
@@ -253,9 +268,34 @@ CREATE TABLE audit.tablas_config (
 COMMENT ON TABLE audit.tablas_config IS
     'Options of each audited table (set with audit.auditar). Read through the view audit.tablas_auditadas.';
 
--- 4. pg_dump: the log, its sequence and the settings are data, not
+-- 4. Time marks: where in the id sequence a moment falls.
+--
+-- The timeline is ordered by id, and a date filter is on "timestamp" (the
+-- transaction's start). The two orders agree only roughly: a transaction
+-- that started earlier can write later, with higher ids. A mark records,
+-- at one moment, facts that turn a date bound into an exact id bound, so a
+-- page with a date filter is read from the id-ordered indexes starting and
+-- stopping in the right place instead of scanning the month around it:
+-- * every event whose "timestamp" is after `instante` has an id above
+--   `ultimo_id` (ids up to it were all handed out before that moment);
+-- * every event whose "timestamp" is before `cerrado_hasta` has an id up to
+--   `ultimo_id` (every transaction that started before then had ended).
+-- Taken by audit.mantenimiento() (src/sql/mantenimiento.sql), read by the
+-- history query (src/historial.rs). Without marks date filters are just as
+-- exact, only slower.
+CREATE TABLE audit.marcas_tiempo (
+    instante      timestamptz PRIMARY KEY,
+    ultimo_id     bigint      NOT NULL,
+    cerrado_hasta timestamptz NOT NULL
+);
+CREATE INDEX marcas_tiempo_cerrado_hasta_idx ON audit.marcas_tiempo (cerrado_hasta);
+COMMENT ON TABLE audit.marcas_tiempo IS
+    'Id bounds of moments in time, taken by audit.mantenimiento(); they let date filters read only the events they return.';
+
+-- 5. pg_dump: the log, its sequence and the settings are data, not
 -- definition; without this a dump and restore would lose the history.
 SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios_default', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.tablas_config', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.marcas_tiempo', '');

@@ -86,6 +86,7 @@ GRANT USAGE ON SCHEMA audit TO PUBLIC;  -- not CREATE: nobody adds objects here
 
 REVOKE ALL ON TABLE audit.historial_cambios, audit.historial_cambios_default, audit.tablas_config FROM PUBLIC;
 REVOKE ALL ON SEQUENCE audit.historial_cambios_id_seq FROM PUBLIC;
+REVOKE ALL ON TABLE audit.marcas_tiempo FROM PUBLIC;
 GRANT SELECT ON audit.tablas_auditadas TO PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION audit.auditar(regclass, jsonb) FROM PUBLIC;
@@ -96,6 +97,8 @@ REVOKE EXECUTE ON FUNCTION audit._indexar_particion(regclass) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._al_terminar_ddl() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._al_eliminar() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._config_cambiada() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit._marcar_tiempo(interval) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit.mantenimiento() FROM PUBLIC;
 
 COMMENT ON FUNCTION audit.auditar(regclass, jsonb) IS
     'Starts auditing a table, or replaces its options: excluir_columnas, columna_empresa, capturar_truncate, columnas_clave.';

@@ -1,0 +1,176 @@
+-- Reading the history (contract §2): SQL functions around the Rust query
+-- builder (src/historial.rs). Same rules as bootstrap.sql. Inside function
+-- bodies operators are written plainly: every function pins search_path to
+-- pg_catalog, pg_temp, and PostgreSQL never looks up operators in pg_temp.
+--
+-- Every function here is SECURITY INVOKER: it reads audit.historial_cambios
+-- with the caller's privileges and row-level security. An event the caller
+-- cannot see does not exist for these functions.
+
+-- The fields of one event, in the order a side-by-side view shows them:
+-- for an UPDATE the changed columns (campos_modificados, as the capture
+-- decided them: a value whose stored bytes changed); for an INSERT or a
+-- DELETE every column of the snapshot, in the table's column order when the
+-- table still exists. Events without snapshots (TRUNCATE, EVENTO, DDL) have
+-- no fields. A missing side is SQL NULL; a column that was NULL is JSON null.
+CREATE FUNCTION audit._campos_evento(
+    accion text,
+    datos_anteriores jsonb,
+    datos_nuevos jsonb,
+    campos_modificados text[],
+    esquema text,
+    tabla text)
+    RETURNS TABLE(campo text, valor_anterior jsonb, valor_nuevo jsonb, orden bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $campos$
+    SELECT u.campo, datos_anteriores -> u.campo, datos_nuevos -> u.campo, u.orden
+      FROM unnest(campos_modificados) WITH ORDINALITY AS u(campo, orden)
+     WHERE accion = 'UPDATE'
+    UNION ALL
+    SELECT k.campo, datos_anteriores -> k.campo, datos_nuevos -> k.campo,
+           row_number() OVER (ORDER BY a.attnum NULLS LAST, k.campo)
+      FROM jsonb_object_keys(CASE WHEN accion IN ('INSERT', 'DELETE')
+                                  THEN coalesce(datos_nuevos, datos_anteriores) END) AS k(campo)
+      -- Looked up by name in the catalogs (not with to_regclass, which
+      -- would need USAGE on the table's schema).
+      LEFT JOIN pg_class c
+        ON c.relname = tabla
+       AND c.relnamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = esquema)
+      LEFT JOIN pg_attribute a
+        ON a.attrelid = c.oid AND a.attname = k.campo AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY 4
+$campos$;
+
+-- The timeline: one page of events, newest first (see docs/historial.md).
+CREATE FUNCTION audit.get_historial_cambios(filtros jsonb DEFAULT '{}'::jsonb)
+    RETURNS SETOF audit.historial_cambios
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $historial$
+DECLARE
+    q record;
+BEGIN
+    SELECT * INTO STRICT q FROM audit._consulta_historial(filtros, false);
+    -- Values are parameters, never SQL text; a one-shot plan sees their
+    -- values, so partitions are pruned and the right index is chosen.
+    RETURN QUERY EXECUTE q.sql
+        USING q.empresa_id, q.usuario_id, q.registro_id, q.desde, q.hasta, q.esquema, q.tabla,
+              q.acciones, q.tipo_operacion, q.metadata, q.campo, q.antes_de, q.limite,
+              q.id_mayor_que, q.id_como_maximo;
+END
+$historial$;
+
+-- The side-by-side view of one event. STRICT, as audit.resumen: no event
+-- id, no rows.
+CREATE FUNCTION audit.diferencias(evento_id bigint)
+    RETURNS TABLE(campo text, valor_anterior jsonb, valor_nuevo jsonb)
+    LANGUAGE plpgsql STABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $diferencias$
+DECLARE
+    e audit.historial_cambios;
+BEGIN
+    SELECT * INTO e FROM audit.historial_cambios h WHERE h.id = evento_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'no_data_found',
+            MESSAGE = format('event %s does not exist', evento_id),
+            HINT = 'Event ids come from audit.get_historial_cambios. An event hidden from you by row-level security is reported the same way.';
+    END IF;
+    RETURN QUERY
+        SELECT f.campo, f.valor_anterior, f.valor_nuevo
+          FROM audit._campos_evento(e.accion, e.datos_anteriores, e.datos_nuevos, e.campos_modificados,
+                                    e.esquema, e.tabla_afectada) f
+         ORDER BY f.orden;
+END
+$diferencias$;
+
+-- One row per changed field, for spreadsheets. Same filters as
+-- get_historial_cambios, but without limite it returns every matching
+-- event (an export, not a page), and with campo only that field's rows. Values are text: strings without quotes,
+-- other JSON values as JSON, NULL for a missing side or a JSON null. An
+-- event without fields (TRUNCATE, EVENTO, DDL) is one row with campo NULL.
+CREATE FUNCTION audit.historial_plano(filtros jsonb DEFAULT '{}'::jsonb)
+    RETURNS TABLE(id bigint, "timestamp" timestamptz, usuario_nombre text, accion text,
+                  tabla_afectada text, registro_id uuid, campo text, valor_anterior text, valor_nuevo text)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $plano$
+DECLARE
+    q record;
+BEGIN
+    SELECT * INTO STRICT q FROM audit._consulta_historial(filtros, true);
+    RETURN QUERY EXECUTE
+        'SELECT e.id, e."timestamp", e.usuario_nombre, e.accion, e.tabla_afectada, e.registro_id,
+                f.campo, f.valor_anterior #>> ''{}'', f.valor_nuevo #>> ''{}''
+           FROM (' || q.sql || ') AS e
+           LEFT JOIN LATERAL audit._campos_evento(e.accion, e.datos_anteriores, e.datos_nuevos,
+                                                  e.campos_modificados, e.esquema, e.tabla_afectada) AS f
+             ON $11 IS NULL OR f.campo = $11
+          ORDER BY e.id DESC, f.orden'
+        USING q.empresa_id, q.usuario_id, q.registro_id, q.desde, q.hasta, q.esquema, q.tabla,
+              q.acciones, q.tipo_operacion, q.metadata, q.campo, q.antes_de, q.limite,
+              q.id_mayor_que, q.id_como_maximo;
+END
+$plano$;
+
+-- Counts for dashboards. Days, weeks and months are those of the session's
+-- TimeZone; desde is inclusive, hasta exclusive, NULL means unbounded.
+CREATE FUNCTION audit.actividad(desde timestamptz, hasta timestamptz, agrupar_por text DEFAULT 'dia')
+    RETURNS TABLE(grupo text, inserciones bigint, actualizaciones bigint, eliminaciones bigint,
+                  eventos bigint, total bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $actividad$
+DECLARE
+    clave text;
+BEGIN
+    IF agrupar_por IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = 'agrupar_por must not be null',
+            HINT = 'Group by dia, semana, mes, usuario or tabla.';
+    END IF;
+    clave := CASE lower(btrim(agrupar_por))
+        WHEN 'dia' THEN 'to_char(h."timestamp", ''YYYY-MM-DD'')'
+        WHEN 'semana' THEN 'to_char(h."timestamp", ''IYYY-"W"IW'')'
+        WHEN 'mes' THEN 'to_char(h."timestamp", ''YYYY-MM'')'
+        WHEN 'usuario' THEN 'coalesce(h.usuario_nombre, h.usuario_id::text, h.usuario_externo, h.rol_bd)'
+        WHEN 'tabla' THEN 'CASE WHEN h.esquema = ''public'' THEN h.tabla_afectada ELSE h.esquema || ''.'' || h.tabla_afectada END'
+    END;
+    IF clave IS NULL THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('invalid value for agrupar_por: "%s"', agrupar_por),
+            HINT = 'Group by dia, semana, mes, usuario or tabla.';
+    END IF;
+    IF desde > hasta THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('invalid value for hasta: it is earlier than desde (%s < %s)', hasta, desde);
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'SELECT %s AS grupo,
+                count(*) FILTER (WHERE h.accion = ''INSERT''),
+                count(*) FILTER (WHERE h.accion = ''UPDATE''),
+                count(*) FILTER (WHERE h.accion = ''DELETE''),
+                count(*) FILTER (WHERE h.accion = ''EVENTO''),
+                count(*)
+           FROM audit.historial_cambios h
+          WHERE ($1 IS NULL OR h."timestamp" >= $1)
+            AND ($2 IS NULL OR h."timestamp" < $2)
+          GROUP BY 1
+          ORDER BY %s',
+        clave,
+        CASE WHEN lower(btrim(agrupar_por)) IN ('usuario', 'tabla') THEN '6 DESC, 1' ELSE '1' END)
+        USING desde, hasta;
+END
+$actividad$;
+
+COMMENT ON FUNCTION audit.get_historial_cambios(jsonb) IS
+    'Events newest first, one page at a time: filters desde, hasta, usuario_id, tabla, accion, registro_id, empresa_id, tipo_operacion, metadata, campo, limite (1-1000, default 50), antes_de (cursor).';
+COMMENT ON FUNCTION audit.diferencias(bigint) IS
+    'The fields of one event, old and new value side by side.';
+COMMENT ON FUNCTION audit.historial_plano(jsonb) IS
+    'One row per changed field, for spreadsheets; same filters as get_historial_cambios, all matching events unless limite is given.';
+COMMENT ON FUNCTION audit.actividad(timestamptz, timestamptz, text) IS
+    'Counts of inserts, updates, deletes, application events and all events, grouped by dia, semana, mes, usuario or tabla.';
