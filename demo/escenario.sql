@@ -41,43 +41,40 @@ COMMIT;
 \echo '   2 customers created, 1 e-mail changed (and its password hash, which is never stored), 1 customer deleted.'
 
 \echo
-\echo '== 3. Ferretería Norte''s timeline, newest first (what its admin panel shows)'
-SELECT id, to_char("timestamp", 'HH24:MI:SS') AS hora, usuario_nombre AS usuario, accion, tabla_afectada AS tabla,
-       coalesce(datos_nuevos->>'nombre', datos_anteriores->>'nombre', metadata->>'tipo_operacion') AS registro,
-       array_to_string(campos_modificados, ', ') AS campos, metadata->>'motivo' AS motivo, rol_bd
-  FROM audit.historial_cambios
- WHERE empresa_id = 'e0000000-0000-4000-8000-00000000000a'
- ORDER BY id DESC;
+\echo '== 3. Ferretería Norte''s timeline, newest first (the admin panel''s RPC and its one-line summaries)'
+SELECT id, to_char("timestamp", 'HH24:MI:SS') AS hora, audit.resumen(id) AS resumen, metadata->>'motivo' AS motivo, rol_bd
+  FROM audit.get_historial_cambios('{"empresa_id": "e0000000-0000-4000-8000-00000000000a", "limite": 20}');
 
 \echo
-\echo '== 4. Librería Sur''s timeline: only its own events'
-SELECT id, usuario_nombre AS usuario, accion, tabla_afectada AS tabla,
-       coalesce(datos_nuevos->>'nombre', datos_anteriores->>'nombre') AS registro,
-       array_to_string(campos_modificados, ', ') AS campos
-  FROM audit.historial_cambios
- WHERE empresa_id = 'e0000000-0000-4000-8000-00000000000b'
- ORDER BY id DESC;
+\echo '== 4. Librería Sur''s timeline: only its own events (deletes and updates only)'
+SELECT id, audit.resumen(id) AS resumen
+  FROM audit.get_historial_cambios('{"empresa_id": "e0000000-0000-4000-8000-00000000000b", "accion": ["UPDATE", "DELETE"]}');
 
 \echo
-\echo '== 5. Side-by-side diff of the price change'
-SELECT campo, h.datos_anteriores->campo AS antes, h.datos_nuevos->campo AS despues
-  FROM audit.historial_cambios h, unnest(h.campos_modificados) AS campo
- WHERE h.tabla_afectada = 'productos' AND h.accion = 'UPDATE';
+\echo '== 5. Side-by-side diff of the price change, and the same change as an RFC 6902 JSON Patch'
+SELECT d.* FROM audit.get_historial_cambios('{"tabla": "productos", "accion": "UPDATE", "limite": 1}') h,
+       audit.diferencias(h.id) d;
+SELECT audit.jsonb_patch(datos_anteriores, datos_nuevos) AS patch
+  FROM audit.get_historial_cambios('{"tabla": "productos", "accion": "UPDATE", "limite": 1}');
 
 \echo
 \echo '== 6. Diff of the customer update: password_hash changed too, but was never recorded'
-SELECT campo, h.datos_anteriores->campo AS antes, h.datos_nuevos->campo AS despues,
-       h.datos_nuevos ? 'password_hash' AS guarda_password
-  FROM audit.historial_cambios h, unnest(h.campos_modificados) AS campo
- WHERE h.tabla_afectada = 'clientes' AND h.accion = 'UPDATE';
+SELECT d.* FROM audit.get_historial_cambios('{"tabla": "clientes", "accion": "UPDATE", "limite": 1}') h,
+       audit.diferencias(h.id) d;
 
 \echo
 \echo '== 7. One record''s whole history (Laptop Gamer), application event included'
 SELECT id, accion, usuario_nombre AS usuario, coalesce(metadata->>'tipo_operacion', '') AS evento,
-       datos_nuevos->>'precio' AS precio, registro_pk
-  FROM audit.historial_cambios
- WHERE registro_id = 'b0000000-0000-4000-8000-000000000001'
- ORDER BY id;
+       datos_nuevos->>'precio' AS precio
+  FROM audit.get_historial_cambios('{"registro_id": "b0000000-0000-4000-8000-000000000001"}');
+
+\echo
+\echo '== 7b. Spreadsheet export of Ferretería Norte (CSV, one row per changed field)'
+\copy (SELECT id, usuario_nombre, accion, tabla_afectada, campo, valor_anterior, valor_nuevo FROM audit.historial_plano('{"empresa_id": "e0000000-0000-4000-8000-00000000000a"}')) TO STDOUT WITH (FORMAT csv, HEADER)
+
+\echo
+\echo '== 7c. Activity by user, for a dashboard'
+SELECT * FROM audit.actividad(now() - interval '1 day', NULL, 'usuario');
 
 \echo
 \echo '== 8. Audited tables'

@@ -59,7 +59,8 @@ start() {
 The demo cluster is still running. Connect with:
     psql -h 127.0.0.1 -p $DEMO_PORT -U postgres $DEMO_DB
 and try, for example:
-    SELECT accion, usuario_nombre, tabla_afectada, campos_modificados FROM audit.historial_cambios ORDER BY id DESC;
+    SELECT id, audit.resumen(id) FROM audit.get_historial_cambios('{"limite": 10}');
+    SELECT * FROM audit.diferencias(4);
 Stop it with:
     make demo-stop
 MSG

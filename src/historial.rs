@@ -21,22 +21,29 @@ fn to_pg_uuid(u: Option<uuid::Uuid>) -> Option<pgrx::Uuid> {
     u.map(|u| pgrx::Uuid::from_bytes(*u.as_bytes()))
 }
 
+/// Why timestamptz input refused a text, as its error message says.
+fn refused(e: CaughtError) -> Result<TimestampWithTimeZone, String> {
+    let report = match e {
+        CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
+        CaughtError::RustPanic { ereport, .. } => ereport,
+    };
+    Err(report.message().to_string())
+}
+
 /// A filter's date, read as a timestamptz literal is (session time zone,
 /// every input format PostgreSQL accepts); a bad one is the filter's error.
 fn timestamptz(key: &'static str, text: &str) -> TimestampWithTimeZone {
-    let invalid = |message: String| -> Result<TimestampWithTimeZone, String> { Err(message) };
-    let cstr = CString::new(text).unwrap_or_else(|_| {
-        fail(AuditError::Filtro(FiltroError::Invalid {
+    let invalid = |message: String| -> ! {
+        AuditError::Filtro(FiltroError::Invalid {
             key,
-            message: "it contains a NUL character".into(),
-        }))
-    });
-    let message_of = |e: CaughtError| match e {
-        CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r.message().to_string(),
-        CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+            message: format!("\"{text}\" is not a timestamp with time zone ({message})"),
+        })
+        .report()
     };
+    // jsonb cannot hold a NUL character, so this is for completeness.
+    let cstr = CString::new(text).unwrap_or_else(|_| invalid("it contains a NUL character".into()));
     use PgSqlErrorCode::*;
-    let parsed = PgTryBuilder::new(|| {
+    PgTryBuilder::new(|| {
         // SAFETY: timestamptz_in takes a C string, a type OID and a typmod.
         Ok(unsafe {
             pgrx::direct_function_call::<TimestampWithTimeZone>(
@@ -50,22 +57,16 @@ fn timestamptz(key: &'static str, text: &str) -> TimestampWithTimeZone {
         }
         .expect("timestamptz_in does not return NULL"))
     })
-    // The errors timestamptz input raises for bad text; anything else
-    // (a cancel, out of memory) propagates as itself.
-    .catch_when(ERRCODE_INVALID_DATETIME_FORMAT, |e| invalid(message_of(e)))
-    .catch_when(ERRCODE_DATETIME_FIELD_OVERFLOW, |e| invalid(message_of(e)))
-    .catch_when(ERRCODE_INVALID_TIME_ZONE_DISPLACEMENT_VALUE, |e| {
-        invalid(message_of(e))
-    })
-    .catch_when(ERRCODE_INVALID_PARAMETER_VALUE, |e| invalid(message_of(e)))
-    .catch_when(ERRCODE_FEATURE_NOT_SUPPORTED, |e| invalid(message_of(e)))
-    .execute();
-    parsed.unwrap_or_else(|message| {
-        fail(AuditError::Filtro(FiltroError::Invalid {
-            key,
-            message: format!("\"{text}\" is not a timestamp with time zone ({message})"),
-        }))
-    })
+    // The errors timestamptz input raises for bad text (as pgrx's own
+    // FromStr for dates catches them); anything else (a cancel, out of
+    // memory) propagates as itself.
+    .catch_when(ERRCODE_INVALID_DATETIME_FORMAT, refused)
+    .catch_when(ERRCODE_DATETIME_FIELD_OVERFLOW, refused)
+    .catch_when(ERRCODE_INVALID_TIME_ZONE_DISPLACEMENT_VALUE, refused)
+    .catch_when(ERRCODE_INVALID_PARAMETER_VALUE, refused)
+    .catch_when(ERRCODE_FEATURE_NOT_SUPPORTED, refused)
+    .execute()
+    .unwrap_or_else(|message| invalid(message))
 }
 
 /// Exact id bounds for a date range, from the time marks (bootstrap.sql,

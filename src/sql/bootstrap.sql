@@ -114,7 +114,7 @@ CREATE TABLE audit.historial_cambios_default PARTITION OF audit.historial_cambio
 -- index is paid on every captured row); partial where a column is often
 -- NULL, so deployments that do not use it pay nothing. Every one ends in
 -- id: a page is read newest first straight from the index and stops after
--- `limite` rows (docs/historial.md, bench/historial_plans.sh).
+-- `limite` rows (docs/reading.md, bench/historial_plans.sh).
 -- * id (unique): one event by id; the global timeline.
 -- * (empresa_id, id): a tenant's timeline, alone or with a date range,
 --   an action, a changed column or metadata.

@@ -42,7 +42,7 @@ AS $campos$
     ORDER BY 4
 $campos$;
 
--- The timeline: one page of events, newest first (see docs/historial.md).
+-- The timeline: one page of events, newest first (see docs/reading.md).
 CREATE FUNCTION audit.get_historial_cambios(filtros jsonb DEFAULT '{}'::jsonb)
     RETURNS SETOF audit.historial_cambios
     LANGUAGE plpgsql STABLE

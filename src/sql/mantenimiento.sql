@@ -4,7 +4,7 @@
 -- Takes a time mark (see audit.marcas_tiempo in bootstrap.sql) and returns
 -- it, or NULL with the reason in a WARNING when no mark can be trusted.
 --
--- Why each step is safe (docs/historial.md, "Date filters"):
+-- Why each step is safe (docs/reading.md, "Date filters and time marks"):
 -- 1. The oldest start among the transactions running now (ours included: it
 --    may still write events with its own, older, "timestamp"). A transaction
 --    that started before that has ended, so every id it will ever have was

@@ -6,7 +6,7 @@
 //! travels as a typed parameter (`$1`..`$13`, see [`PARAMETROS`]), so no
 //! filter value is ever spliced into SQL. Each filter is one indexable
 //! condition, and the order is always `id DESC`, so a page is read from an
-//! index newest first and stops after `limite` rows (docs/historial.md).
+//! index newest first and stops after `limite` rows (docs/reading.md).
 
 use crate::json_kind;
 use crate::qualified_name::{parse_qualified_name, QualifiedName};
