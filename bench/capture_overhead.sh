@@ -6,24 +6,14 @@
 #   pgbench: single-row UPDATE by random id, 4 clients, DURATION s (median of RUNS)
 # Prints one table with ratios to bare. Needs nothing else running on the machine
 # to be meaningful; fsync stays on (the default).
-source "$(dirname "$0")/../scripts/lib.sh"
-cd "$ROOT"
+source "$(dirname "$0")/lib.sh"
 
 ROWS="${ROWS:-200000}"
 RUNS="${RUNS:-5}"
 DURATION="${DURATION:-15}"
 CLIENTS="${CLIENTS:-4}"
 
-"$ROOT/scripts/bootstrap.sh"
-say "building and installing the extension (release)"
-install_extension release >"$ROOT/target/bench-build.log" 2>&1 || { tail -50 "$ROOT/target/bench-build.log"; exit 1; }
-
-dir="$(postgres_tmpdir)"
-port="$(free_port)"
-trap 'cluster_stop "$dir"; $SUDO rm -rf "$dir"' EXIT
-cluster_start "$dir" "$port" shared_buffers=1GB max_wal_size=8GB checkpoint_timeout=30min
-psql=(psql -h 127.0.0.1 -p "$port" -U postgres -X -q -v ON_ERROR_STOP=1 -d bench)
-psql -h 127.0.0.1 -p "$port" -U postgres -X -q -c "CREATE DATABASE bench"
+bench_cluster shared_buffers=1GB max_wal_size=8GB checkpoint_timeout=30min
 
 # Both audited variants read these claims (PGOPTIONS splits on spaces: none here).
 CLAIMS='{"sub":"a1111111-1111-4111-8111-111111111111","email":"bench@example.com","app_metadata":{"empresa_id":"e0000000-0000-4000-8000-00000000000a"}}'

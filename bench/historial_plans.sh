@@ -5,22 +5,12 @@
 # page and a later one and prints rows, buffers, discarded rows and times
 # (bench/historial_plans.sql). The data is loaded straight into the log, so
 # EVENTOS=10000000 takes a few minutes and about 12 GB of disk.
-source "$(dirname "$0")/../scripts/lib.sh"
-cd "$ROOT"
+source "$(dirname "$0")/lib.sh"
 
 EVENTOS="${EVENTOS:-1000000}"
 MESES="${MESES:-12}"
 
-"$ROOT/scripts/bootstrap.sh"
-say "building and installing the extension (release)"
-install_extension release >"$ROOT/target/bench-build.log" 2>&1 || { tail -50 "$ROOT/target/bench-build.log"; exit 1; }
-
-dir="$(postgres_tmpdir)"
-port="$(free_port)"
-trap 'cluster_stop "$dir"; $SUDO rm -rf "$dir"' EXIT
-cluster_start "$dir" "$port" shared_buffers=2GB max_wal_size=16GB checkpoint_timeout=30min maintenance_work_mem=1GB
-psql=(psql -h 127.0.0.1 -p "$port" -U postgres -X -q -v ON_ERROR_STOP=1 -d bench)
-psql -h 127.0.0.1 -p "$port" -U postgres -X -q -c "CREATE DATABASE bench"
+bench_cluster shared_buffers=2GB max_wal_size=16GB checkpoint_timeout=30min maintenance_work_mem=1GB
 "${psql[@]}" -c "CREATE EXTENSION audit"
 
 say "loading $EVENTOS events over $MESES months"
