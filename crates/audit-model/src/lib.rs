@@ -8,6 +8,7 @@
 pub mod claims;
 pub mod contexto;
 pub mod filtros;
+pub mod huella;
 pub mod identity;
 pub mod json_diff;
 pub mod json_doc;
