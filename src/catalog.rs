@@ -94,6 +94,14 @@ pub fn qualified_name(schema: &str, table: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(table))
 }
 
+/// A relation as SQL text (`schema.table`, quoted where needed), or its OID
+/// when it no longer exists.
+pub fn regclass_text(relid: pg_sys::Oid) -> String {
+    relation_name(relid)
+        .map(|(s, t)| qualified_name(&s, &t))
+        .unwrap_or_else(|| relid.to_u32().to_string())
+}
+
 pub fn quote_ident(ident: &str) -> String {
     let c = std::ffi::CString::new(ident).expect("identifiers have no NUL");
     // SAFETY: quote_identifier returns its argument or a palloc'd copy.

@@ -21,6 +21,7 @@
 //! state at its next capture.
 
 use crate::catalog;
+use crate::ddl_guard;
 use crate::elevation::as_log_owner;
 use crate::error::AuditError;
 use crate::events::record_ddl_event;
@@ -30,6 +31,10 @@ use crate::tables::{ensure_log_partitions, sync_truncate_triggers, Relation};
 use audit_model::options::TableOptions;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+
+/// `pg_catalog.pg_policy` (catalog OID fixed by PostgreSQL, pg_policy.h;
+/// pgrx has no binding for it).
+const POLICY_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(3256);
 
 const TRIGGER_TYPE_ROW: i32 = 1 << 0;
 const TRIGGER_TYPE_BEFORE: i32 = 1 << 1;
@@ -46,8 +51,7 @@ CREATE FUNCTION audit._al_terminar_ddl() RETURNS event_trigger
 "#)]
 fn _al_terminar_ddl(_fcinfo: pg_sys::FunctionCallInfo) {
     let commands = spi::rows(
-        "SELECT classid, objid, objsubid, command FROM pg_catalog.pg_event_trigger_ddl_commands()
-          WHERE classid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_trigger'::pg_catalog.regclass, 'pg_catalog.pg_class'::pg_catalog.regclass]::pg_catalog.oid[])",
+        "SELECT classid, objid, objsubid, command FROM pg_catalog.pg_event_trigger_ddl_commands()",
         &[],
         |row| {
             let classid = row.get::<pg_sys::Oid>(1)?.unwrap_or_default();
@@ -55,29 +59,74 @@ fn _al_terminar_ddl(_fcinfo: pg_sys::FunctionCallInfo) {
             let column = row.get::<i32>(3)?.unwrap_or(0) != 0;
             // pg_ddl_command is the collected command itself, passed by value
             // as a pointer; it lives as long as the event trigger.
-            let renamed = if column { row.get::<DdlCommand>(4)?.and_then(renamed_column) } else { None };
+            let command = row.get::<DdlCommand>(4)?;
+            let renamed = if column {
+                command.as_ref().and_then(|c| renamed_column(c.0))
+            } else {
+                None
+            };
+            let cmd = command.map_or(std::ptr::null_mut(), |c| {
+                c.0.cast_mut_ptr::<pg_sys::CollectedCommand>()
+            });
             Ok(match (classid, column) {
-                (pg_sys::TriggerRelationId, false) => Command::Trigger(objid),
-                (_, false) => Command::Table(objid),
-                (_, true) => Command::Column(objid, renamed),
+                (pg_sys::TriggerRelationId, _) => Command::Trigger(objid, cmd),
+                (pg_sys::RelationRelationId, false) => Command::Table(objid, cmd),
+                (pg_sys::RelationRelationId, true) => Command::Column(objid, renamed, cmd),
+                (c, _) if c == POLICY_RELATION_ID => Command::Policy(objid, cmd),
+                _ => Command::Other(cmd),
             })
         },
     );
     for command in commands {
         match command {
-            Command::Trigger(trigger) => on_trigger_created(trigger),
-            Command::Table(relid) => on_table_changed(relid),
-            Command::Column(relid, Some((old, new))) => rename_in_options(relid, &old, &new),
-            Command::Column(_, None) => {}
+            Command::Trigger(trigger, cmd) => {
+                // SAFETY: the collected command of this event trigger.
+                let replaced = unsafe { replaces_trigger(cmd) };
+                on_trigger_created(trigger, replaced)
+            }
+            Command::Table(relid, cmd) => {
+                // SAFETY: the collected command of this event trigger.
+                unsafe { ddl_guard::after_relation_command(relid, cmd) };
+                on_table_changed(relid);
+            }
+            Command::Column(relid, renamed, cmd) => {
+                // SAFETY: as above.
+                unsafe { ddl_guard::after_relation_command(relid, cmd) };
+                if let Some((old, new)) = renamed {
+                    rename_in_options(relid, &old, &new);
+                }
+            }
+            Command::Policy(policy, cmd) => {
+                // SAFETY: as above.
+                let is_alter = unsafe {
+                    !cmd.is_null()
+                        && pgrx::is_a((*cmd).parsetree, pg_sys::NodeTag::T_AlterPolicyStmt)
+                };
+                ddl_guard::after_policy_change(policy, is_alter);
+            }
+            Command::Other(cmd) => {
+                // SAFETY: as above.
+                unsafe {
+                    ddl_guard::after_grant(cmd);
+                    ddl_guard::after_alter_extension(cmd);
+                }
+            }
         }
     }
 }
 
 enum Command {
-    Trigger(pg_sys::Oid),
-    Table(pg_sys::Oid),
+    Trigger(pg_sys::Oid, *mut pg_sys::CollectedCommand),
+    Table(pg_sys::Oid, *mut pg_sys::CollectedCommand),
     /// A column changed; with its old and new names when it was renamed.
-    Column(pg_sys::Oid, Option<(String, String)>),
+    Column(
+        pg_sys::Oid,
+        Option<(String, String)>,
+        *mut pg_sys::CollectedCommand,
+    ),
+    Policy(pg_sys::Oid, *mut pg_sys::CollectedCommand),
+    /// GRANT, ALTER EXTENSION, ...
+    Other(*mut pg_sys::CollectedCommand),
 }
 
 /// A `pg_ddl_command` value: a pointer to PostgreSQL's record of a command,
@@ -104,12 +153,12 @@ impl IntoDatum for DdlCommand {
 }
 
 /// The old and new names of `ALTER TABLE ... RENAME COLUMN old TO new`.
-fn renamed_column(command: DdlCommand) -> Option<(String, String)> {
+fn renamed_column(command: pg_sys::Datum) -> Option<(String, String)> {
     // SAFETY: a pg_ddl_command datum is a pointer to the CollectedCommand,
     // valid for the duration of the event trigger; its parse tree is the
     // statement that ran.
     unsafe {
-        let cmd = command.0.cast_mut_ptr::<pg_sys::CollectedCommand>();
+        let cmd = command.cast_mut_ptr::<pg_sys::CollectedCommand>();
         if cmd.is_null() || !pgrx::is_a((*cmd).parsetree, pg_sys::NodeTag::T_RenameStmt) {
             return None;
         }
@@ -127,7 +176,30 @@ fn renamed_column(command: DdlCommand) -> Option<(String, String)> {
     }
 }
 
-fn on_trigger_created(trigger: pg_sys::Oid) {
+/// Whether the command is `CREATE OR REPLACE TRIGGER`: only a replacement
+/// can take capture away from a table (a new trigger only adds one).
+///
+/// # Safety
+/// `cmd` must be null or the collected command of the running event trigger.
+unsafe fn replaces_trigger(cmd: *mut pg_sys::CollectedCommand) -> bool {
+    unsafe {
+        !cmd.is_null()
+            && pgrx::is_a((*cmd).parsetree, pg_sys::NodeTag::T_CreateTrigStmt)
+            && (*(*cmd).parsetree.cast::<pg_sys::CreateTrigStmt>()).replace
+    }
+}
+
+/// Whether a dump is being loaded: pg_dump's output (plain, or through
+/// pg_restore) turns `check_function_bodies` off, as PostgreSQL's docs say
+/// it should be while loading objects on behalf of others. A dump carries
+/// every trigger it needs, so the extension must not add any of its own
+/// (they would collide with the dump's when it creates them next).
+fn loading_dump() -> bool {
+    // SAFETY: reading a boolean GUC variable of this backend.
+    unsafe { !pg_sys::check_function_bodies }
+}
+
+fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
     let info = spi::first(
         "SELECT tgrelid, tgtype::pg_catalog.int4, tgparentid OPERATOR(pg_catalog.<>) 0,
                 tgoldtable IS NOT NULL OR tgnewtable IS NOT NULL
@@ -142,8 +214,16 @@ fn on_trigger_created(trigger: pg_sys::Oid) {
             ))
         },
     );
-    // Not a capture trigger, or a partition's clone of one: nothing to do.
+    // Not a capture trigger: it may have replaced one (CREATE OR REPLACE
+    // TRIGGER) on an audited table.
     let Some((table, tgtype, is_clone, transition_tables)) = info else {
+        let table = spi::value::<pg_sys::Oid>(
+            "SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1",
+            &[trigger.into()],
+        );
+        if let Some(root) = table.filter(|_| replaced).and_then(ddl_guard::audited_root) {
+            ddl_guard::after_audited_change(root, "CREATE OR REPLACE TRIGGER", None);
+        }
         return;
     };
     if is_clone {
@@ -165,6 +245,20 @@ fn on_trigger_created(trigger: pg_sys::Oid) {
     }
     if transition_tables {
         invalid("audit.registrar_cambio() does not use transition tables (REFERENCING)");
+    }
+    // A condition or a column list would silently leave changes unrecorded.
+    let (has_condition, has_columns) = spi::first(
+        "SELECT tgqual IS NOT NULL, pg_catalog.cardinality(tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.>) 0
+           FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1",
+        &[trigger.into()],
+        |row| Ok((row.get::<bool>(1)?.unwrap_or(false), row.get::<bool>(2)?.unwrap_or(false))),
+    )
+    .unwrap_or((false, false));
+    if has_condition {
+        invalid("audit.registrar_cambio() records every change: it cannot have a WHEN condition");
+    }
+    if has_columns {
+        invalid("audit.registrar_cambio() records every change: it cannot be limited to UPDATE OF some columns");
     }
     let rel = Relation::load(table).expect("the trigger's table exists");
     rel.check_auditable(!row_level);
@@ -193,7 +287,27 @@ fn on_trigger_created(trigger: pg_sys::Oid) {
                 &[Regclass(table).into()],
             )
         });
+        // A row trigger attached by hand (as a migration does) gets its
+        // TRUNCATE capture too, as audit.auditar gives it, unless the
+        // table's options say not to capture TRUNCATE. The extension's own
+        // doing, so as the log's owner.
+        let capture_truncate = as_log_owner(|| {
+            spi::value::<bool>(
+                "SELECT COALESCE((opciones OPERATOR(pg_catalog.->>) 'capturar_truncate')::pg_catalog.bool, true)
+                   FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1",
+                &[Regclass(table).into()],
+            )
+        })
+        .unwrap_or(true);
+        if capture_truncate && !loading_dump() {
+            as_log_owner(|| ddl_guard::own_ddl(|| sync_truncate_triggers(table, true)));
+        }
         ensure_log_partitions();
+    }
+    // Replacing a capture trigger (CREATE OR REPLACE) can still leave a table
+    // without part of its capture.
+    if let Some(root) = ddl_guard::audited_root(table).filter(|_| replaced) {
+        ddl_guard::after_audited_change(root, "CREATE OR REPLACE TRIGGER", None);
     }
 }
 
@@ -256,7 +370,7 @@ fn on_table_changed(relid: pg_sys::Oid) {
         )
     });
     if let Some((root, capture_truncate)) = audited_root {
-        if capture_truncate {
+        if capture_truncate && !loading_dump() {
             // The extension's own doing, so as the log's owner: whoever adds
             // a partition need not be allowed to attach capture triggers.
             as_log_owner(|| sync_truncate_triggers(root, true));
@@ -305,6 +419,31 @@ fn _al_eliminar(_fcinfo: pg_sys::FunctionCallInfo) {
     .unwrap_or(false);
     if dropping_extension {
         return;
+    }
+    // The extension's own objects go only with the extension.
+    let own_objects = spi::rows(
+        "SELECT d.object_type OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) d.object_identity
+           FROM pg_catalog.pg_event_trigger_dropped_objects() d
+          WHERE d.schema_name OPERATOR(pg_catalog.=) 'audit'
+            AND NOT (d.object_type OPERATOR(pg_catalog.=) 'policy'
+                     AND d.address_names[3] OPERATOR(pg_catalog.<>) ALL (ARRAY['lectores', 'misma_empresa']))",
+        &[],
+        |row| Ok(row.get::<String>(1)?.unwrap_or_default()),
+    );
+    ddl_guard::check_drops(&own_objects);
+    // Triggers dropped from tables that are still there: an audited one must
+    // keep its capture (or the role must be allowed to stop it).
+    let trigger_tables = spi::rows(
+        "SELECT DISTINCT pg_catalog.to_regclass(pg_catalog.format('%I.%I', d.address_names[1], d.address_names[2]))::pg_catalog.oid
+           FROM pg_catalog.pg_event_trigger_dropped_objects() d
+          WHERE d.object_type OPERATOR(pg_catalog.=) 'trigger'",
+        &[],
+        |row| row.get::<pg_sys::Oid>(1),
+    );
+    for relid in trigger_tables.into_iter().flatten() {
+        if let Some(root) = ddl_guard::audited_root(relid) {
+            ddl_guard::after_audited_change(root, "DROP TRIGGER", None);
+        }
     }
     // As the log's owner: whoever drops a table need not be able to read or
     // write the options.

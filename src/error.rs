@@ -75,6 +75,14 @@ pub enum AuditError {
     #[error("{0}")]
     Patch(PatchFailure),
 
+    /// DDL that would weaken the extension's own objects.
+    #[error("{what}")]
+    ProtectedObject { what: String, hint: String },
+
+    /// DDL that would leave an audited table without its capture.
+    #[error("cannot stop capturing changes of table {table}")]
+    CaptureWouldStop { table: String, missing: String },
+
     /// An event id that names no event the caller can see.
     #[error("event {0} does not exist")]
     EventNotFound(i64),
@@ -102,6 +110,8 @@ impl AuditError {
             }
             AuditError::Patch(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             AuditError::EventNotFound(_) => ERRCODE_NO_DATA_FOUND,
+            AuditError::ProtectedObject { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            AuditError::CaptureWouldStop { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
         }
     }
 
@@ -112,6 +122,7 @@ impl AuditError {
             AuditError::NotAllowedToAudit(_) => Some(
                 "Attaching audit.registrar_cambio() starts auditing the table, which needs the permission to call audit.auditar.".into(),
             ),
+            AuditError::CaptureWouldStop { missing, .. } => Some(format!("The command would leave it without: {missing}.")),
             AuditError::KeyColumnsWithPrimaryKey(_) => {
                 Some("The primary key identifies each row; a second key would make registro_id ambiguous.".into())
             }
@@ -127,6 +138,10 @@ impl AuditError {
                 Some("A superuser can GRANT EXECUTE ON FUNCTION audit.auditar(regclass, jsonb) TO the role that runs migrations.".into())
             }
             AuditError::Filtro(e) => e.hint(),
+            AuditError::ProtectedObject { hint, .. } => Some(hint.clone()),
+            AuditError::CaptureWouldStop { .. } => Some(
+                "To stop auditing a table, a role with the permission to do so calls audit.dejar_de_auditar(table).".into(),
+            ),
             AuditError::EventNotFound(_) => Some(
                 "Event ids come from audit.get_historial_cambios. An event hidden from you by row-level security is reported the same way.".into(),
             ),

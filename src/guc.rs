@@ -35,6 +35,16 @@ pub static CLAIM_EMPRESA: GucSetting<Option<CString>> =
 /// `audit.claim_rol`: claim path(s) of the application role.
 pub static CLAIM_ROL: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"app_metadata.rol, user_role"));
+/// `audit.rol`: the acting user's application role. Default: unset (the
+/// role claim is used).
+pub static ROL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// `audit.roles_lectores`: application roles that may read the history.
+pub static ROLES_LECTORES: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"propietario, administrador, owner, admin"));
+/// `audit.operacion_interna`: set (transaction-locally) by the extension's
+/// own maintenance while it changes its own tables; see docs/security.md.
+pub static OPERACION_INTERNA: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
 /// `audit.contexto`: the transaction context, a JSON object; written by
 /// `audit.establecer_contexto`. Default: unset.
 pub static CONTEXTO: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -51,7 +61,7 @@ type Definition = (
 );
 
 pub fn init() {
-    let settings: [Definition; 9] = [
+    let settings: [Definition; 12] = [
         (
             c"audit.usuario_id",
             c"Acting application user (uuid), recorded in usuario_id.",
@@ -75,6 +85,30 @@ pub fn init() {
             &EMPRESA_ID,
             GucContext::Userset,
             Some(check_uuid),
+        ),
+        (
+            c"audit.rol",
+            c"Acting user's application role; with audit.roles_lectores it decides who may read the history.",
+            c"Takes precedence over the role claim. Set it per transaction with SET LOCAL.",
+            &ROL,
+            GucContext::Userset,
+            None,
+        ),
+        (
+            c"audit.roles_lectores",
+            c"Application roles that may read the history (comma-separated, any letter case).",
+            c"Checked by the row-level security of the log against audit.rol or the role claim.",
+            &ROLES_LECTORES,
+            GucContext::Suset,
+            None,
+        ),
+        (
+            c"audit.operacion_interna",
+            c"Set by the extension's own maintenance while it changes its own tables.",
+            c"Not for applications: it only unlocks what the extension's owner could do anyway.",
+            &OPERACION_INTERNA,
+            GucContext::Userset,
+            None,
         ),
         (
             c"audit.contexto",

@@ -23,6 +23,22 @@ fn empresa_actual() -> Option<pgrx::Uuid> {
     session::identity().empresa_id.as_ref().map(to_pg)
 }
 
+/// Whether the acting user may read the history: their application role
+/// (`audit.rol`, else the role claim) is one of `audit.roles_lectores`. The
+/// log's row-level security asks this once per query.
+#[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn es_lector() -> bool {
+    lector(&session::identity())
+}
+
+fn lector(id: &audit_model::identity::Identity) -> bool {
+    let lectores = crate::guc::raw(&crate::guc::ROLES_LECTORES)
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    audit_model::identity::es_lector(id.rol.as_deref(), &lectores)
+}
+
 /// Everything the extension would record about the actor now, with the
 /// problems it found in the settings and claims (`avisos`). Meant for
 /// checking a deployment's claim settings.
@@ -35,6 +51,7 @@ fn identidad_actual() -> Jsonb {
         "usuario_nombre": id.usuario_nombre,
         "empresa_id": id.empresa_id.map(|u| u.to_string()),
         "rol": id.rol,
+        "lector": lector(&id),
         "usuario_externo": id.usuario_externo,
         "rol_bd": &*session::database_role(),
         "rol_sesion": session::session_role(),

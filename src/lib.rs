@@ -7,6 +7,7 @@
 //! * `identity`: the actor as the extension resolves it (`audit.usuario_actual`, ...).
 //! * `historial`: reading the history (`audit.get_historial_cambios`, `audit.resumen`;
 //!   the SQL functions around them are in sql/lectura.sql).
+//! * `ledger`: tamper evidence: event hashes, `audit.sellar`, `audit.verificar`, `audit.digest`.
 //! * `json_functions`: `audit.jsonb_diff`, `audit.jsonb_patch`, `audit.jsonb_aplicar_patch`.
 //! * `ddl`: event triggers that keep auditing consistent with schema changes.
 //! * `guc`, `error`, `catalog`, `elevation`, `datums`, `sql_types`: plumbing.
@@ -26,6 +27,7 @@ mod capture;
 mod catalog;
 mod datums;
 mod ddl;
+mod ddl_guard;
 mod elevation;
 mod error;
 mod events;
@@ -33,6 +35,7 @@ mod guc;
 mod historial;
 mod identity;
 mod json_functions;
+mod ledger;
 mod spi;
 mod sql_types;
 mod tables;
@@ -41,7 +44,11 @@ mod tables;
 mod tests;
 
 extension_sql_file!("sql/bootstrap.sql", name = "bootstrap", bootstrap);
-extension_sql_file!("sql/mantenimiento.sql", name = "mantenimiento");
+extension_sql_file!(
+    "sql/mantenimiento.sql",
+    name = "mantenimiento",
+    requires = [ledger::sellado::sellar]
+);
 extension_sql_file!(
     "sql/lectura.sql",
     name = "lectura",

@@ -62,3 +62,25 @@ pub fn value<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Opti
 pub fn run(sql: &str, args: &[DatumWithOid]) {
     Spi::run_with_args(sql, args).unwrap_or_else(|e| failed(sql, e))
 }
+
+/// Fetches up to `count` rows from `cursor`, turns each into a value with
+/// `each`, and frees the fetched rows at once (SPI keeps every fetched batch
+/// until the connection ends otherwise: a scan of a large table would hold
+/// all of it in memory). An empty result means the cursor is exhausted.
+pub fn fetch_batch<T>(
+    cursor: &mut pgrx::spi::SpiCursor<'_>,
+    count: i64,
+    mut each: impl FnMut(&SpiHeapTupleData) -> Result<T, spi::Error>,
+) -> Vec<T> {
+    let out = {
+        let table = cursor
+            .fetch(count as _)
+            .unwrap_or_else(|e| failed("FETCH", e));
+        table.map(|row| each(&row)).collect::<Result<Vec<T>, _>>()
+    }
+    .unwrap_or_else(|e| failed("FETCH", e));
+    // SAFETY: SPI_tuptable is the table fetched above; nothing refers to it
+    // any more (the values were copied out).
+    unsafe { pgrx::pg_sys::SPI_freetuptable(pgrx::pg_sys::SPI_tuptable) };
+    out
+}

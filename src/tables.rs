@@ -2,6 +2,7 @@
 //! the checks shared with capture triggers attached by hand (see `ddl.rs`).
 
 use crate::catalog::{self, qualified_name};
+use crate::ddl_guard;
 use crate::elevation::as_log_owner;
 use crate::error::{fail, AuditError};
 use crate::events::record_ddl_event;
@@ -311,27 +312,30 @@ fn auditar(tabla: Option<Regclass>, opciones: default!(Option<Jsonb>, "'{}'")) {
 
     // Triggers first: this is where the caller's privileges on the table are
     // checked (CREATE TRIGGER), before anything is written on their behalf.
-    if !capture_triggers(relid)
-        .iter()
-        .any(|t| t.table == relid && t.row_level)
-    {
-        spi::run(
-            &format!(
-                "CREATE TRIGGER {ROW_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio()",
-                rel.qualified()
-            ),
-            &[],
-        );
-    }
-    sync_truncate_triggers(relid, options.capturar_truncate);
-
+    // The extension's own trigger changes: not checked as a user's would be
+    // (src/ddl_guard.rs).
     let stored = options.to_json().to_string();
-    as_log_owner(|| {
-        spi::run(
-            "INSERT INTO audit.tablas_config AS c (tabla, opciones) VALUES ($1, $2::pg_catalog.jsonb)
-             ON CONFLICT (tabla) DO UPDATE SET opciones = EXCLUDED.opciones",
-            &[Regclass(relid).into(), stored.as_str().into()],
-        )
+    ddl_guard::own_ddl(|| {
+        if !capture_triggers(relid)
+            .iter()
+            .any(|t| t.table == relid && t.row_level)
+        {
+            spi::run(
+                &format!(
+                    "CREATE TRIGGER {ROW_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio()",
+                    rel.qualified()
+                ),
+                &[],
+            );
+        }
+        as_log_owner(|| {
+            spi::run(
+                "INSERT INTO audit.tablas_config AS c (tabla, opciones) VALUES ($1, $2::pg_catalog.jsonb)
+                 ON CONFLICT (tabla) DO UPDATE SET opciones = EXCLUDED.opciones",
+                &[Regclass(relid).into(), stored.as_str().into()],
+            )
+        });
+        sync_truncate_triggers(relid, options.capturar_truncate);
     });
     ensure_log_partitions();
     record_ddl_event(
@@ -353,17 +357,19 @@ fn dejar_de_auditar(tabla: Option<Regclass>) {
         Relation::load(relid).unwrap_or_else(|| fail(AuditError::UndefinedTable(relid.to_u32())));
     let triggers = capture_triggers(relid);
     // Dropping a trigger needs ownership of its table: checked here, before
-    // anything else changes.
-    for t in &triggers {
-        spi::run(
-            &format!(
-                "DROP TRIGGER {} ON {}",
-                catalog::quote_ident(&t.name),
-                table_name(t.table)
-            ),
-            &[],
-        );
-    }
+    // anything else changes. (The extension's own DDL: see src/ddl_guard.rs.)
+    ddl_guard::own_ddl(|| {
+        for t in &triggers {
+            spi::run(
+                &format!(
+                    "DROP TRIGGER {} ON {}",
+                    catalog::quote_ident(&t.name),
+                    table_name(t.table)
+                ),
+                &[],
+            );
+        }
+    });
     let had_options = as_log_owner(|| {
         spi::value::<bool>(
             "WITH d AS (DELETE FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1 RETURNING 1)

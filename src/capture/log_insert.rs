@@ -59,7 +59,7 @@ extern "C-unwind" {
 }
 
 /// The log's columns as the writer fills them, in this order.
-pub const COLUMNS: [&str; 21] = [
+pub const COLUMNS: [&str; 22] = [
     "id",
     "timestamp",
     "usuario_id",
@@ -81,6 +81,8 @@ pub const COLUMNS: [&str; 21] = [
     "registro_id_anterior",
     "rol_sesion",
     "usuario_externo",
+    // Last: computed from all the others (src/ledger/huella.rs).
+    "huella",
 ];
 
 /// One row for the log: a value (or NULL) per entry of [`COLUMNS`].

@@ -19,7 +19,7 @@ use std::ffi::CStr;
 use std::rc::Rc;
 
 /// Raw values of the settings identity depends on, in a fixed order.
-type RawInputs = [Option<&'static CStr>; 9];
+type RawInputs = [Option<&'static CStr>; 10];
 
 struct IdentityEntry {
     inputs: Vec<Option<Vec<u8>>>,
@@ -87,6 +87,7 @@ fn raw_inputs() -> RawInputs {
         guc::raw(&guc::CLAIM_NOMBRE),
         guc::raw(&guc::CLAIM_EMPRESA),
         guc::raw(&guc::CLAIM_ROL),
+        guc::raw(&guc::ROL),
     ]
 }
 
@@ -104,6 +105,7 @@ pub fn identity() -> Rc<Identity> {
         None => {
             let text = |i: usize| current[i].map(|c| c.to_string_lossy().into_owned());
             let (usuario_id, usuario_nombre, empresa_id) = (text(0), text(1), text(2));
+            let rol = text(9);
             let (claims_setting, claims) = (text(3).unwrap_or_default(), text(4));
             let paths = |i: usize| ClaimPaths::parse(&text(i).unwrap_or_default());
             let mapping = ClaimMapping {
@@ -116,6 +118,7 @@ pub fn identity() -> Rc<Identity> {
                 usuario_id: usuario_id.as_deref(),
                 usuario_nombre: usuario_nombre.as_deref(),
                 empresa_id: empresa_id.as_deref(),
+                rol: rol.as_deref(),
                 claims_setting: &claims_setting,
                 claims: claims.as_deref(),
             };

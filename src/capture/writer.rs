@@ -7,6 +7,7 @@ use crate::capture::session;
 use crate::catalog;
 use crate::datums;
 use crate::elevation::as_log_owner;
+use crate::ledger;
 use pgrx::pg_sys;
 use pgrx::IntoDatum;
 use uuid::Uuid;
@@ -139,6 +140,9 @@ pub fn write(event: &Event<'_>) -> i64 {
         };
         row.values[0] = id;
         row.nulls[0] = false;
+        let huella = ledger::huella::huella(&row.values, &row.nulls);
+        row.values[ledger::huella::HASHED] = ledger::huella::bytea(&huella);
+        row.nulls[ledger::huella::HASHED] = false;
         log_insert::insert(ids.log, &row);
         id.value() as i64
     })

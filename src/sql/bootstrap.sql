@@ -41,12 +41,12 @@ BEGIN
             HINT = 'Drop or rename that schema (ALTER SCHEMA audit RENAME TO ...), then run CREATE EXTENSION audit again.';
     END IF;
 
-    SELECT (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) 'audit'::regnamespace)
-         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) 'audit'::regnamespace)
-         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) 'audit'::regnamespace)
-         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_operator WHERE oprnamespace OPERATOR(pg_catalog.=) 'audit'::regnamespace)
-         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_collation WHERE collnamespace OPERATOR(pg_catalog.=) 'audit'::regnamespace)
-         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_conversion WHERE connamespace OPERATOR(pg_catalog.=) 'audit'::regnamespace)
+    SELECT (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) 'audit'::pg_catalog.regnamespace)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) 'audit'::pg_catalog.regnamespace)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) 'audit'::pg_catalog.regnamespace)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_operator WHERE oprnamespace OPERATOR(pg_catalog.=) 'audit'::pg_catalog.regnamespace)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_collation WHERE collnamespace OPERATOR(pg_catalog.=) 'audit'::pg_catalog.regnamespace)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_conversion WHERE connamespace OPERATOR(pg_catalog.=) 'audit'::pg_catalog.regnamespace)
       INTO objects_inside;
 
     IF objects_inside OPERATOR(pg_catalog.>) 0 THEN
@@ -77,7 +77,7 @@ CREATE TABLE audit.historial_cambios (
     datos_nuevos       jsonb,
     campos_modificados text[],
     empresa_id         uuid,
-    metadata           jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    metadata           jsonb       NOT NULL DEFAULT '{}'::pg_catalog.jsonb,
     transaccion        bigint      NOT NULL,
     rol_bd             text        NOT NULL,
     aplicacion         text,
@@ -90,7 +90,10 @@ CREATE TABLE audit.historial_cambios (
     -- authenticator role and switches to the request's role).
     rol_sesion         text,
     -- The user id from the claims when it is not a uuid (e.g. an Auth0 subject).
-    usuario_externo    text
+    usuario_externo    text,
+    -- SHA-256 of the event's canonical encoding (crates/audit-model/src/huella.rs),
+    -- computed by the capture path; sealed into audit.bloques by audit.sellar().
+    huella             bytea
     -- No CHECK constraints: the shape of each kind of event (an INSERT has no
     -- datos_anteriores, ...) is guaranteed by the capture path's types
     -- (src/capture/writer.rs), the only writer; a CHECK would be compiled
@@ -129,6 +132,8 @@ CREATE TABLE audit.historial_cambios_default PARTITION OF audit.historial_cambio
 --   only for the events that have one.
 -- * BRIN on "timestamp": date ranges in aggregate queries (audit.actividad);
 --   rows arrive in time order, so it is a few pages and costs almost nothing.
+-- * BRIN on transaccion: the events of a range of transactions, which is
+--   what audit.sellar() seals; transaction ids grow with time as well.
 CREATE FUNCTION audit._indexar_particion(particion regclass) RETURNS void
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -155,6 +160,8 @@ BEGIN
                               nombre OPERATOR(pg_catalog.||) '_tipo_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s USING brin ("timestamp")',
                               nombre OPERATOR(pg_catalog.||) '_timestamp_brin', particion);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s USING brin (transaccion)',
+                              nombre OPERATOR(pg_catalog.||) '_transaccion_brin', particion);
 END
 $indexes$;
 SELECT audit._indexar_particion('audit.historial_cambios_default');
@@ -167,10 +174,21 @@ CREATE FUNCTION audit._rechazar_modificacion() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $guard$
 BEGIN
+    -- The one exception: audit._asegurar_particiones moving a month's events
+    -- out of the default partition into that month's new partition (the
+    -- same rows, inserted there first, in the same transaction).
+    IF TG_OP OPERATOR(pg_catalog.=) 'DELETE'
+       AND TG_TABLE_NAME OPERATOR(pg_catalog.=) 'historial_cambios_default'
+       AND pg_catalog.current_setting('audit.operacion_interna', true) OPERATOR(pg_catalog.=) 'mover_eventos' THEN
+        RETURN OLD;
+    END IF;
     RAISE EXCEPTION USING
         ERRCODE = 'insufficient_privilege',
         -- Named after the log, not the monthly partition the row is in.
-        MESSAGE = pg_catalog.format('%s on audit.historial_cambios is not allowed', TG_OP),
+        MESSAGE = pg_catalog.format('%s on %s is not allowed', TG_OP,
+                                    CASE WHEN pg_catalog.starts_with(TG_TABLE_NAME, 'historial_cambios')
+                                         THEN 'audit.historial_cambios'
+                                         ELSE 'audit.' OPERATOR(pg_catalog.||) TG_TABLE_NAME END),
         DETAIL = 'The audit log is append-only: recorded events are never changed or deleted.',
         HINT = 'To correct data, change the audited table: the correction is recorded as a new event.';
 END
@@ -196,9 +214,10 @@ ALTER TABLE audit.historial_cambios_default ENABLE ALWAYS TRIGGER historial_camb
 --
 -- Events of a month that had no partition yet sit in the default partition;
 -- when that month's partition is created they are moved into it, in this
--- transaction: copied, removed from the default partition (its append-only
--- guard is switched off for that one statement, and only inside this
--- transaction), then the new table is attached. The default partition is
+-- transaction: copied, removed from the default partition (the append-only
+-- guard lets exactly that DELETE through, flagged by
+-- audit.operacion_interna for this transaction), then the new table is
+-- attached. The default partition is
 -- locked first, so no concurrent insert can fall between copy and delete.
 -- Called only from administrative paths (audit.auditar, CREATE TRIGGER,
 -- maintenance), never while recording an event: partition DDL takes locks
@@ -206,6 +225,8 @@ ALTER TABLE audit.historial_cambios_default ENABLE ALWAYS TRIGGER historial_camb
 CREATE FUNCTION audit._asegurar_particiones(meses integer DEFAULT 2) RETURNS integer
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
+    -- Its DDL on the log is the extension's own (src/ddl_guard.rs).
+    SET audit.operacion_interna = 'particiones'
     SET "TimeZone" = 'UTC'
     SET "DateStyle" = 'ISO, YMD'
 AS $partitions$
@@ -233,10 +254,10 @@ BEGIN
             EXECUTE pg_catalog.format('CREATE TABLE audit.%I (LIKE audit.historial_cambios INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', nombre);
             EXECUTE pg_catalog.format('INSERT INTO audit.%I SELECT * FROM audit.historial_cambios_default WHERE "timestamp" OPERATOR(pg_catalog.>=) $1 AND "timestamp" OPERATOR(pg_catalog.<) $2', nombre)
                 USING desde, hasta;
-            ALTER TABLE audit.historial_cambios_default DISABLE TRIGGER historial_cambios_solo_insercion;
+            PERFORM pg_catalog.set_config('audit.operacion_interna', 'mover_eventos', true);
             DELETE FROM audit.historial_cambios_default
              WHERE "timestamp" OPERATOR(pg_catalog.>=) desde AND "timestamp" OPERATOR(pg_catalog.<) hasta;
-            ALTER TABLE audit.historial_cambios_default ENABLE ALWAYS TRIGGER historial_cambios_solo_insercion;
+            PERFORM pg_catalog.set_config('audit.operacion_interna', 'particiones', true);
             EXECUTE pg_catalog.format('ALTER TABLE audit.historial_cambios ATTACH PARTITION audit.%I FOR VALUES FROM (%L) TO (%L)',
                                       nombre, desde, hasta);
         ELSE
@@ -262,7 +283,7 @@ $partitions$;
 -- audited with the default options.
 CREATE TABLE audit.tablas_config (
     tabla    regclass    PRIMARY KEY,
-    opciones jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    opciones jsonb       NOT NULL DEFAULT '{}'::pg_catalog.jsonb,
     desde    timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE audit.tablas_config IS
@@ -292,10 +313,40 @@ CREATE INDEX marcas_tiempo_cerrado_hasta_idx ON audit.marcas_tiempo (cerrado_has
 COMMENT ON TABLE audit.marcas_tiempo IS
     'Id bounds of moments in time, taken by audit.mantenimiento(); they let date filters read only the events they return.';
 
--- 5. pg_dump: the log, its sequence and the settings are data, not
+-- 5. Sealed blocks (tamper evidence; src/ledger, docs/tamper-evidence.md).
+--
+-- Each block seals the events of a range of transactions that had all ended
+-- when it was sealed: their ids and hashes (hojas), a hash of that list
+-- (raiz) and a hash of the header that includes the previous block's hash,
+-- so the blocks form a chain. Append-only like the log. Its last hash is the
+-- digest to keep outside the database.
+CREATE TABLE audit.bloques (
+    id            bigint      PRIMARY KEY,
+    xid_desde     bigint      NOT NULL,
+    xid_hasta     bigint      NOT NULL,
+    eventos       bigint      NOT NULL,
+    hojas         bytea       NOT NULL,
+    raiz          bytea       NOT NULL,
+    hash_anterior bytea,
+    hash          bytea       NOT NULL,
+    sellado_en    timestamptz NOT NULL
+);
+COMMENT ON TABLE audit.bloques IS
+    'Sealed blocks of events (append-only): each seals the events of a range of finished transactions and chains to the previous block. Written by audit.sellar().';
+CREATE TRIGGER bloques_solo_insercion
+    BEFORE UPDATE OR DELETE ON audit.bloques
+    FOR EACH ROW EXECUTE FUNCTION audit._rechazar_modificacion();
+CREATE TRIGGER bloques_sin_truncate
+    BEFORE TRUNCATE ON audit.bloques
+    FOR EACH STATEMENT EXECUTE FUNCTION audit._rechazar_modificacion();
+ALTER TABLE audit.bloques ENABLE ALWAYS TRIGGER bloques_solo_insercion;
+ALTER TABLE audit.bloques ENABLE ALWAYS TRIGGER bloques_sin_truncate;
+
+-- 6. pg_dump: the log, its sequence and the settings are data, not
 -- definition; without this a dump and restore would lose the history.
 SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios_default', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.tablas_config', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.marcas_tiempo', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.bloques', '');

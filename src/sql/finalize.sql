@@ -70,12 +70,33 @@ CREATE TRIGGER tablas_config_invalidar
 
 -- 3. Event triggers (see src/ddl.rs).
 CREATE EVENT TRIGGER audit_al_terminar_ddl ON ddl_command_end
-    WHEN TAG IN ('CREATE TRIGGER', 'CREATE TABLE', 'ALTER TABLE')
+    WHEN TAG IN ('CREATE TRIGGER', 'CREATE TABLE', 'ALTER TABLE', 'ALTER POLICY', 'ALTER EXTENSION', 'GRANT')
     EXECUTE FUNCTION audit._al_terminar_ddl();
 CREATE EVENT TRIGGER audit_al_eliminar ON sql_drop
     EXECUTE FUNCTION audit._al_eliminar();
 
--- 4. Privileges. Functions are executable by PUBLIC by default; starting and
+-- 4. Row-level security of the log (contract §6; docs/security.md).
+--
+-- A caller that is not a superuser, BYPASSRLS or the owner sees an event
+-- only when both hold, each evaluated once per query (the sub-selects become
+-- init plans, and the tenant one an index condition):
+-- * its application role (audit.rol, else the role claim) is one of
+--   audit.roles_lectores (permissive policy);
+-- * the event's tenant is the caller's tenant, audit.empresa_actual()
+--   (restrictive policy: a permissive policy someone adds later cannot widen
+--   reading across tenants).
+-- Missing, empty or malformed claims give no role and no tenant: nothing is
+-- visible. FORCE makes the owner subject to it too, should the owner ever be
+-- an ordinary role. There are no INSERT/UPDATE/DELETE policies: the capture
+-- path writes below the executor, and nothing else may write.
+ALTER TABLE audit.historial_cambios ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit.historial_cambios FORCE ROW LEVEL SECURITY;
+CREATE POLICY lectores ON audit.historial_cambios AS PERMISSIVE FOR SELECT TO PUBLIC
+    USING ((SELECT audit.es_lector()));
+CREATE POLICY misma_empresa ON audit.historial_cambios AS RESTRICTIVE FOR SELECT TO PUBLIC
+    USING (empresa_id OPERATOR(pg_catalog.=) (SELECT audit.empresa_actual()));
+
+-- 5. Privileges. Functions are executable by PUBLIC by default; starting and
 -- stopping auditing, and everything internal, is taken back here and granted
 -- by the DBA to the roles that run migrations (docs/security.md).
 -- audit.registrar_cambio() keeps EXECUTE for PUBLIC: PostgreSQL checks it
@@ -86,7 +107,7 @@ GRANT USAGE ON SCHEMA audit TO PUBLIC;  -- not CREATE: nobody adds objects here
 
 REVOKE ALL ON TABLE audit.historial_cambios, audit.historial_cambios_default, audit.tablas_config FROM PUBLIC;
 REVOKE ALL ON SEQUENCE audit.historial_cambios_id_seq FROM PUBLIC;
-REVOKE ALL ON TABLE audit.marcas_tiempo FROM PUBLIC;
+REVOKE ALL ON TABLE audit.marcas_tiempo, audit.bloques FROM PUBLIC;
 GRANT SELECT ON audit.tablas_auditadas TO PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION audit.auditar(regclass, jsonb) FROM PUBLIC;
@@ -99,6 +120,10 @@ REVOKE EXECUTE ON FUNCTION audit._al_eliminar() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._config_cambiada() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._marcar_tiempo(interval) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit.mantenimiento() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit.sellar() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit.verificar(jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit.digest() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit._huella(audit.historial_cambios) FROM PUBLIC;
 
 COMMENT ON FUNCTION audit.auditar(regclass, jsonb) IS
     'Starts auditing a table, or replaces its options: excluir_columnas, columna_empresa, capturar_truncate, columnas_clave.';

@@ -72,14 +72,17 @@ AS $mantenimiento$
 DECLARE
     creadas integer;
     marca audit.marcas_tiempo;
+    sellado jsonb;
 BEGIN
     creadas := audit._asegurar_particiones(2);
     marca := audit._marcar_tiempo();
+    sellado := audit.sellar();
     RETURN jsonb_build_object(
         'particiones_creadas', creadas,
-        'marca_tiempo', CASE WHEN marca.instante IS NOT NULL THEN to_jsonb(marca) END);
+        'marca_tiempo', CASE WHEN marca.instante IS NOT NULL THEN to_jsonb(marca) END,
+        'sellado', sellado);
 END
 $mantenimiento$;
 
 COMMENT ON FUNCTION audit.mantenimiento() IS
-    'Run every few minutes (pg_cron): creates the coming months'' log partitions and takes a time mark for date filters.';
+    'Run every few minutes (pg_cron): creates the coming months'' log partitions, takes a time mark for date filters and seals finished transactions'' events.';

@@ -25,6 +25,8 @@ pub struct IdentityInputs<'a> {
     pub usuario_id: Option<&'a str>,
     pub usuario_nombre: Option<&'a str>,
     pub empresa_id: Option<&'a str>,
+    /// `audit.rol`: the application role, taking precedence over the claim.
+    pub rol: Option<&'a str>,
     /// Name of the setting that holds the claims (for messages).
     pub claims_setting: &'a str,
     pub claims: Option<&'a str>,
@@ -158,8 +160,25 @@ pub fn resolve(inputs: &IdentityInputs<'_>, mapping: &ClaimMapping) -> Identity 
         }
     }
 
-    id.rol = claim(&mapping.rol).map(|v| v.text);
+    id.rol = match non_empty(inputs.rol) {
+        Some(rol) => Some(rol.trim().to_owned()),
+        None => claim(&mapping.rol).map(|v| v.text),
+    };
     id
+}
+
+/// Whether an application role may read the history: it is one of the
+/// comma-separated `lectores` (audit.roles_lectores), compared without
+/// regard to letter case or surrounding spaces. No role reads nothing.
+pub fn es_lector(rol: Option<&str>, lectores: &str) -> bool {
+    let Some(rol) = non_empty(rol) else {
+        return false;
+    };
+    lectores
+        .split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .any(|l| l.to_lowercase() == rol.trim().to_lowercase())
 }
 
 /// A uuid setting: unset or empty is `None` silently; a set but invalid value
@@ -346,5 +365,51 @@ mod tests {
         .to_string();
         assert!(msg.len() < 200, "{msg}");
         assert!(msg.ends_with("...\""));
+    }
+
+    #[test]
+    fn the_role_setting_takes_precedence_over_the_claim() {
+        let claims = r#"{"app_metadata": {"rol": "vendedor"}}"#;
+        assert_eq!(
+            resolve(&inputs(Some(claims)), &mapping()).rol.as_deref(),
+            Some("vendedor")
+        );
+        let with_setting = IdentityInputs {
+            rol: Some(" administrador "),
+            ..inputs(Some(claims))
+        };
+        assert_eq!(
+            resolve(&with_setting, &mapping()).rol.as_deref(),
+            Some("administrador")
+        );
+        let empty_setting = IdentityInputs {
+            rol: Some(""),
+            ..inputs(Some(claims))
+        };
+        assert_eq!(
+            resolve(&empty_setting, &mapping()).rol.as_deref(),
+            Some("vendedor")
+        );
+    }
+
+    #[test]
+    fn readers_are_the_listed_roles_in_any_letter_case() {
+        let lectores = "propietario, administrador, Owner ,admin";
+        assert!(es_lector(Some("administrador"), lectores));
+        assert!(es_lector(Some("ADMIN"), lectores));
+        assert!(es_lector(Some(" owner"), lectores));
+        assert!(es_lector(Some("Propietario"), lectores));
+        assert!(!es_lector(Some("vendedor"), lectores));
+        assert!(!es_lector(Some("admin2"), lectores));
+        assert!(
+            !es_lector(Some(""), lectores),
+            "an empty role reads nothing"
+        );
+        assert!(!es_lector(None, lectores), "no role reads nothing");
+        assert!(
+            !es_lector(Some("admin"), ""),
+            "no readers configured: nobody reads"
+        );
+        assert!(!es_lector(Some(""), ", ,"));
     }
 }

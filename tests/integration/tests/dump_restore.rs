@@ -125,6 +125,19 @@ fn dump_and_restore_keep_history_options_and_capture() {
         "ids continue after the restored ones"
     );
     assert!(!row.get::<_, bool>(1), "the excluded column stays excluded");
+    // Each table has its TRUNCATE capture back, once: restoring the row
+    // trigger did not add a second one next to the dump's.
+    t.batch_execute("TRUNCATE productos, a_mano").unwrap();
+    let truncates: Vec<String> = t
+        .query(
+            "SELECT tabla_afectada FROM audit.historial_cambios WHERE accion = 'TRUNCATE' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(truncates, ["a_mano", "productos"]);
     // The restored hand-attached trigger is tied to the extension again, so
     // DROP EXTENSION still removes it.
     t.batch_execute("DROP EXTENSION audit").unwrap();

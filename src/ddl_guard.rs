@@ -1,0 +1,549 @@
+//! What schema changes may do to the audit log and to audited tables
+//! (contract §6). Checked by the extension's event triggers after each
+//! command (src/ddl.rs); a refusal rolls the command back.
+//!
+//! * The extension's own relations (everything in schema `audit`): no
+//!   command may weaken them: disable their guard triggers or row-level
+//!   security, make them unlogged, rename, move, alter or drop their columns,
+//!   detach or drop partitions, attach a partition that already holds rows,
+//!   hand them to another owner, drop or alter their policies, grant anything
+//!   but SELECT on them, or drop them from the extension. Only the owner (a
+//!   superuser) could try; this makes such a change a deliberate act (drop
+//!   the event trigger first) rather than a mistake, and tamper evidence
+//!   shows what was done to the data. Exempt: the extension's own scripts,
+//!   its maintenance (flagged by `audit.operacion_interna`), and
+//!   `DROP EXTENSION audit`.
+//! * Audited tables: a command that leaves one without its capture
+//!   (disabling or dropping the capture trigger, replacing it, making it
+//!   replica-only) is refused unless the role may stop auditing
+//!   (`audit.dejar_de_auditar`); when such a role does it, it is recorded as
+//!   a DDL event, as is any change of the capture trigger's state.
+
+use crate::catalog;
+use crate::elevation::as_log_owner;
+use crate::error::AuditError;
+use crate::events::record_ddl_event;
+use crate::spi;
+use crate::sql_types::Regclass;
+use pgrx::pg_sys;
+use pgrx::pg_sys::AlterTableType as At;
+
+thread_local! {
+    /// Set while audit.auditar / audit.dejar_de_auditar run their own DDL.
+    /// A Rust flag, not a setting: SQL cannot set it.
+    static OWN_DDL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (the extension's own changes to an audited table's triggers)
+/// without the checks meant for other commands.
+pub fn own_ddl<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            OWN_DDL.with(|o| o.set(self.0));
+        }
+    }
+    let _reset = Reset(OWN_DDL.with(|o| o.replace(true)));
+    f()
+}
+
+/// An extension script (CREATE/ALTER EXTENSION) is running.
+fn in_extension_script() -> bool {
+    // SAFETY: a backend-global flag PostgreSQL sets while an extension
+    // script runs.
+    unsafe { pg_sys::creating_extension }
+}
+
+/// The extension's own work is running: its scripts, its Rust functions'
+/// DDL, or its maintenance (`audit.operacion_interna`, a setting: it only
+/// unlocks changes to the extension's own objects, which only their owner
+/// could make anyway).
+pub fn internal() -> bool {
+    in_extension_script()
+        || OWN_DDL.with(std::cell::Cell::get)
+        || crate::guc::raw(&crate::guc::OPERACION_INTERNA).is_some_and(|v| !v.to_bytes().is_empty())
+}
+
+/// Checks on audited tables are skipped only for the extension's scripts
+/// and its own Rust functions: a table's owner could set the setting.
+fn internal_for_audited_tables() -> bool {
+    in_extension_script() || OWN_DDL.with(std::cell::Cell::get)
+}
+
+fn in_audit_schema(relid: pg_sys::Oid) -> bool {
+    // SAFETY: syscache lookups; a missing relation or schema gives InvalidOid.
+    unsafe {
+        let schema = pg_sys::get_namespace_oid(c"audit".as_ptr(), true);
+        schema != pg_sys::InvalidOid && pg_sys::get_rel_namespace(relid) == schema
+    }
+}
+
+fn refuse(what: String, hint: &str) -> ! {
+    AuditError::ProtectedObject {
+        what,
+        hint: hint.to_string(),
+    }
+    .report()
+}
+
+const PROTECTED_HINT: &str = "The audit log and its tables cannot be weakened by DDL. Their maintenance is audit.mantenimiento(); DROP EXTENSION audit removes them.";
+
+/// ALTER TABLE subcommands allowed on the extension's relations: tuning and
+/// what pg_restore issues for the log's monthly partitions.
+fn allowed_on_protected(subtype: pg_sys::AlterTableType::Type) -> bool {
+    matches!(
+        subtype,
+        At::AT_SetRelOptions
+            | At::AT_ResetRelOptions
+            | At::AT_ReplaceRelOptions
+            | At::AT_SetStatistics
+            | At::AT_SetOptions
+            | At::AT_ResetOptions
+            | At::AT_SetStorage
+            | At::AT_SetCompression
+            | At::AT_ClusterOn
+            | At::AT_DropCluster
+            | At::AT_SetTableSpace
+            | At::AT_EnableAlwaysTrig
+            | At::AT_EnableRowSecurity
+            | At::AT_ForceRowSecurity
+            | At::AT_ChangeOwner
+            | At::AT_AttachPartition
+    )
+}
+
+/// One ALTER TABLE subcommand: its type and the trigger (or other object)
+/// name it names.
+struct Subcommand {
+    subtype: pg_sys::AlterTableType::Type,
+    name: Option<String>,
+}
+
+/// The subcommands of a collected ALTER TABLE (empty for other commands).
+///
+/// # Safety
+/// `cmd` must be the collected command of the running event trigger.
+unsafe fn subcommands(cmd: *mut pg_sys::CollectedCommand) -> Vec<Subcommand> {
+    unsafe {
+        if cmd.is_null() || (*cmd).type_ != pg_sys::CollectedCommandType::SCT_AlterTable {
+            return Vec::new();
+        }
+        let list = (*cmd).d.alterTable.subcmds;
+        if list.is_null() {
+            return Vec::new();
+        }
+        (0..(*list).length as usize)
+            .filter_map(|i| {
+                let sub = (*(*list).elements.add(i))
+                    .ptr_value
+                    .cast::<pg_sys::CollectedATSubcmd>();
+                let node = (*sub).parsetree;
+                if !pgrx::is_a(node, pg_sys::NodeTag::T_AlterTableCmd) {
+                    return None;
+                }
+                let at = node.cast::<pg_sys::AlterTableCmd>();
+                let name = (!(*at).name.is_null()).then(|| catalog::cstr_to_string((*at).name));
+                Some(Subcommand {
+                    subtype: (*at).subtype,
+                    name,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The statement of a collected command that is not an ALTER TABLE.
+///
+/// # Safety
+/// As for [`subcommands`].
+unsafe fn statement_tag(cmd: *mut pg_sys::CollectedCommand) -> Option<pg_sys::NodeTag> {
+    unsafe { (!cmd.is_null() && !(*cmd).parsetree.is_null()).then(|| (*(*cmd).parsetree).type_) }
+}
+
+/// After a command on relation `relid` (ddl_command_end).
+///
+/// # Safety
+/// `cmd` must be the collected command of the running event trigger.
+pub unsafe fn after_relation_command(relid: pg_sys::Oid, cmd: *mut pg_sys::CollectedCommand) {
+    // SAFETY: forwarded from the caller.
+    let (subs, tag, in_extension) = unsafe {
+        (
+            subcommands(cmd),
+            statement_tag(cmd),
+            !cmd.is_null() && (*cmd).in_extension,
+        )
+    };
+    if in_extension {
+        return;
+    }
+    if in_audit_schema(relid) {
+        if !internal() {
+            check_protected(relid, &subs, tag);
+        }
+    } else if let Some(root) = audited_root(relid) {
+        // Only a change to when capture triggers fire can take capture away
+        // (a new partition gets its triggers as it is attached). Any other
+        // ALTER TABLE is left alone: pg_restore, for one, alters tables
+        // before it creates their triggers.
+        if subs.iter().any(|s| touches_capture(relid, s)) {
+            after_audited_change(root, "ALTER TABLE", Some(describe_trigger_change(&subs)));
+        }
+    }
+}
+
+fn check_protected(relid: pg_sys::Oid, subs: &[Subcommand], tag: Option<pg_sys::NodeTag>) {
+    let name = catalog::relation_name(relid)
+        .map(|(s, n)| format!("{s}.{n}"))
+        .unwrap_or_default();
+    match tag {
+        // (The relation may already carry its new name here.)
+        Some(pg_sys::NodeTag::T_RenameStmt) => refuse(
+            "cannot rename the audit log's tables or columns".into(),
+            PROTECTED_HINT,
+        ),
+        Some(pg_sys::NodeTag::T_AlterObjectSchemaStmt) => refuse(
+            format!("cannot move {name} to another schema"),
+            PROTECTED_HINT,
+        ),
+        _ => {}
+    }
+    // The extension's owner, not the log's (which this very command may
+    // have just changed).
+    let extension_owner = spi::value::<pg_sys::Oid>(
+        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'audit'",
+        &[],
+    )
+    .unwrap_or_default();
+    for s in subs {
+        if !allowed_on_protected(s.subtype) {
+            refuse(
+                format!("cannot {} on {name}", describe(s.subtype)),
+                PROTECTED_HINT,
+            );
+        }
+        if s.subtype == At::AT_ChangeOwner && owner_of(relid) != extension_owner {
+            refuse(
+                format!("cannot give {name} to a role other than the owner of extension audit"),
+                PROTECTED_HINT,
+            );
+        }
+        if s.subtype == At::AT_AttachPartition {
+            // pg_restore attaches the log's monthly partitions while they are
+            // still empty; a table with rows would be events no one recorded.
+            // (The attached table is the partition whose pg_inherits row this
+            // transaction wrote: PostgreSQL does not collect its address, and
+            // its name cannot be resolved under this function's search_path.)
+            let with_rows = spi::rows(
+                "SELECT i.inhrelid FROM pg_catalog.pg_inherits i
+                  WHERE i.inhparent OPERATOR(pg_catalog.=) $1
+                    AND i.xmin::pg_catalog.text OPERATOR(pg_catalog.=)
+                        (pg_catalog.pg_current_xact_id()::pg_catalog.text::pg_catalog.int8 OPERATOR(pg_catalog.%) 4294967296)::pg_catalog.text",
+                &[relid.into()],
+                |r| Ok(r.get::<pg_sys::Oid>(1)?.unwrap_or_default()),
+            )
+            .into_iter()
+            .filter(|p| {
+                spi::value::<bool>(&format!("SELECT EXISTS (SELECT FROM {})", catalog::regclass_text(*p)), &[])
+                    .unwrap_or(true)
+            })
+            .count();
+            if with_rows > 0 {
+                refuse(
+                    format!("cannot attach a table that already holds rows to {name}"),
+                    "Events enter the log only through the capture path; attach an empty table.",
+                );
+            }
+        }
+    }
+}
+
+fn owner_of(relid: pg_sys::Oid) -> pg_sys::Oid {
+    spi::value::<pg_sys::Oid>(
+        "SELECT relowner FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) $1",
+        &[relid.into()],
+    )
+    .unwrap_or_default()
+}
+
+fn describe(subtype: pg_sys::AlterTableType::Type) -> &'static str {
+    match subtype {
+        At::AT_DisableTrig | At::AT_DisableTrigAll | At::AT_DisableTrigUser => "disable triggers",
+        At::AT_EnableTrig
+        | At::AT_EnableTrigAll
+        | At::AT_EnableTrigUser
+        | At::AT_EnableReplicaTrig => "change when triggers fire",
+        At::AT_DisableRowSecurity | At::AT_NoForceRowSecurity => "weaken row-level security",
+        At::AT_SetUnLogged => "make it unlogged",
+        At::AT_DetachPartition | At::AT_DetachPartitionFinalize => "detach a partition",
+        At::AT_DropColumn | At::AT_DropColumnRecurse => "drop a column",
+        At::AT_AlterColumnType => "change a column's type",
+        At::AT_AddColumn | At::AT_AddColumnRecurse => "add a column",
+        _ => "alter the table this way",
+    }
+}
+
+/// Whether an ALTER TABLE subcommand changes when the capture triggers of
+/// `relid` fire.
+fn touches_capture(relid: pg_sys::Oid, s: &Subcommand) -> bool {
+    match s.subtype {
+        At::AT_EnableTrigAll
+        | At::AT_DisableTrigAll
+        | At::AT_EnableTrigUser
+        | At::AT_DisableTrigUser => true,
+        At::AT_EnableTrig
+        | At::AT_EnableAlwaysTrig
+        | At::AT_EnableReplicaTrig
+        | At::AT_DisableTrig => s
+            .name
+            .as_deref()
+            .is_some_and(|n| is_capture_trigger(relid, n)),
+        _ => false,
+    }
+}
+
+fn describe_trigger_change(subs: &[Subcommand]) -> serde_json::Value {
+    let changes: Vec<serde_json::Value> = subs
+        .iter()
+        .filter_map(|s| {
+            let what = match s.subtype {
+                At::AT_EnableTrig | At::AT_EnableTrigAll | At::AT_EnableTrigUser => {
+                    "ENABLE TRIGGER"
+                }
+                At::AT_EnableAlwaysTrig => "ENABLE ALWAYS TRIGGER",
+                At::AT_EnableReplicaTrig => "ENABLE REPLICA TRIGGER",
+                At::AT_DisableTrig | At::AT_DisableTrigAll | At::AT_DisableTrigUser => {
+                    "DISABLE TRIGGER"
+                }
+                _ => return None,
+            };
+            let target = match s.subtype {
+                At::AT_EnableTrigAll | At::AT_DisableTrigAll => "ALL".to_string(),
+                At::AT_EnableTrigUser | At::AT_DisableTrigUser => "USER".to_string(),
+                _ => s.name.clone().unwrap_or_default(),
+            };
+            Some(serde_json::json!(format!("{what} {target}")))
+        })
+        .collect();
+    serde_json::Value::Array(changes)
+}
+
+fn is_capture_trigger(relid: pg_sys::Oid, name: &str) -> bool {
+    spi::value::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger
+                         WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname OPERATOR(pg_catalog.=) $2
+                           AND tgfoid OPERATOR(pg_catalog.=) $3)",
+        &[relid.into(), name.into(), catalog::ids().capture_fn.into()],
+    )
+    .unwrap_or(false)
+}
+
+/// The audited table `relid` belongs to (itself, or the root of its
+/// partition tree), if any. Read as the log's owner: whoever runs the DDL
+/// need not be able to read the options.
+pub fn audited_root(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    as_log_owner(|| {
+        spi::value::<pg_sys::Oid>(
+            "SELECT c.tabla::pg_catalog.oid FROM audit.tablas_config c
+              WHERE c.tabla::pg_catalog.oid OPERATOR(pg_catalog.=) COALESCE(pg_catalog.pg_partition_root($1), $1::pg_catalog.oid)",
+            &[Regclass(relid).into()],
+        )
+    })
+}
+
+/// `hojas`: the tables that hold the rows of table $1: the partitions of a
+/// partitioned table, or the table itself.
+const LEAVES: &str = "WITH arbol AS (SELECT relid, isleaf FROM pg_catalog.pg_partition_tree($1)),
+     hojas AS (SELECT relid FROM arbol WHERE isleaf
+               UNION ALL
+               SELECT $1::pg_catalog.oid WHERE NOT EXISTS (SELECT FROM arbol))";
+
+/// What an audited table lacks to be captured: each of its tables (the
+/// partitions of a partitioned one) needs an enabled row capture trigger,
+/// and, when TRUNCATE is captured, an enabled TRUNCATE capture trigger.
+fn coverage_gaps(root: pg_sys::Oid) -> Vec<String> {
+    let capture = catalog::ids().capture_fn;
+    let mut gaps = spi::rows(
+        &format!("{LEAVES}
+         SELECT t.relid::pg_catalog.regclass::pg_catalog.text
+           FROM hojas t
+          WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                             WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
+                               AND g.tgfoid OPERATOR(pg_catalog.=) $2
+                               AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0
+                               AND g.tgenabled OPERATOR(pg_catalog.=) ANY (ARRAY['O', 'A']::pg_catalog.\"char\"[]))
+          ORDER BY 1"),
+        &[Regclass(root).into(), capture.into()],
+        |r| Ok(format!("row capture of {}", r.get::<String>(1)?.unwrap_or_default())),
+    );
+    if captures_truncate(root) {
+        gaps.extend(spi::rows(
+            &format!("{LEAVES}
+             SELECT t.relid::pg_catalog.regclass::pg_catalog.text
+               FROM hojas t
+              WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                                 WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
+                                   AND g.tgfoid OPERATOR(pg_catalog.=) $2
+                                   AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 32) OPERATOR(pg_catalog.<>) 0
+                                   AND g.tgenabled OPERATOR(pg_catalog.=) ANY (ARRAY['O', 'A']::pg_catalog.\"char\"[]))
+              ORDER BY 1"),
+            &[Regclass(root).into(), capture.into()],
+            |r| Ok(format!("TRUNCATE capture of {}", r.get::<String>(1)?.unwrap_or_default())),
+        ));
+    }
+    gaps
+}
+
+/// The table's `capturar_truncate` option (true unless set to false).
+fn captures_truncate(root: pg_sys::Oid) -> bool {
+    as_log_owner(|| {
+        spi::value::<bool>(
+            "SELECT COALESCE((opciones OPERATOR(pg_catalog.->>) 'capturar_truncate')::pg_catalog.bool, true)
+               FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1",
+            &[Regclass(root).into()],
+        )
+    })
+    .unwrap_or(true)
+}
+
+/// Whether the current role may stop auditing (the permission of
+/// audit.dejar_de_auditar).
+fn may_stop_auditing() -> bool {
+    spi::value::<bool>(
+        "SELECT pg_catalog.has_function_privilege('audit.dejar_de_auditar(pg_catalog.regclass)'::pg_catalog.regprocedure, 'EXECUTE')",
+        &[],
+    )
+    .unwrap_or(false)
+}
+
+/// After a command that changed audited table `root` (or one of its
+/// partitions): refuses a loss of capture by a role that may not stop
+/// auditing, and records capture changes made by one that may.
+/// `change` describes what the command did to capture triggers, if known.
+pub fn after_audited_change(root: pg_sys::Oid, command: &str, change: Option<serde_json::Value>) {
+    if internal_for_audited_tables() {
+        return;
+    }
+    let gaps = coverage_gaps(root);
+    if gaps.is_empty() && change.is_none() {
+        return;
+    }
+    let table = catalog::regclass_text(root);
+    if !gaps.is_empty() && !may_stop_auditing() {
+        AuditError::CaptureWouldStop {
+            table,
+            missing: gaps.join(", "),
+        }
+        .report();
+    }
+    let (schema, name) = catalog::relation_name(root).unwrap_or_default();
+    record_ddl_event(
+        &schema,
+        &name,
+        serde_json::json!({
+            "comando": command,
+            "captura_activa": gaps.is_empty(),
+            "falta": gaps,
+            "cambios": change.unwrap_or(serde_json::Value::Null),
+        }),
+    );
+}
+
+/// After a GRANT: on the extension's relations, only SELECT may be granted
+/// (reading is what row-level security governs; writing is the capture
+/// path's alone).
+///
+/// # Safety
+/// `cmd` must be the collected command of the running event trigger.
+pub unsafe fn after_grant(cmd: *mut pg_sys::CollectedCommand) {
+    unsafe {
+        if cmd.is_null()
+            || (*cmd).type_ != pg_sys::CollectedCommandType::SCT_Grant
+            || (*cmd).in_extension
+            || internal()
+        {
+            return;
+        }
+        let g = (*cmd).d.grant.istmt;
+        if g.is_null()
+            || !(*g).is_grant
+            || !matches!(
+                (*g).objtype,
+                pg_sys::ObjectType::OBJECT_TABLE | pg_sys::ObjectType::OBJECT_SEQUENCE
+            )
+        {
+            return;
+        }
+        let only_select =
+            !(*g).all_privs && (*g).privileges & !(pg_sys::ACL_SELECT as pg_sys::AclMode) == 0;
+        if only_select || (*g).objects.is_null() {
+            return;
+        }
+        let list = (*g).objects;
+        for i in 0..(*list).length as usize {
+            let oid = (*(*list).elements.add(i)).oid_value;
+            if in_audit_schema(oid) {
+                refuse(
+                    format!("cannot grant privileges other than SELECT on {}", catalog::regclass_text(oid)),
+                    "Events enter the log only through the capture path, and are never changed or removed.",
+                );
+            }
+        }
+    }
+}
+
+/// After ALTER POLICY: the policies of the extension's relations are its own.
+pub fn after_policy_change(policy: pg_sys::Oid, is_alter: bool) {
+    if !is_alter || internal() {
+        return;
+    }
+    let table = spi::value::<pg_sys::Oid>(
+        "SELECT polrelid FROM pg_catalog.pg_policy WHERE oid OPERATOR(pg_catalog.=) $1",
+        &[policy.into()],
+    );
+    if let Some(table) = table.filter(|t| in_audit_schema(*t)) {
+        refuse(
+            format!(
+                "cannot alter the row-level security policies of {}",
+                catalog::regclass_text(table)
+            ),
+            PROTECTED_HINT,
+        );
+    }
+}
+
+/// After ALTER EXTENSION: its members cannot be taken out of it.
+///
+/// # Safety
+/// `cmd` must be the collected command of the running event trigger.
+pub unsafe fn after_alter_extension(cmd: *mut pg_sys::CollectedCommand) {
+    unsafe {
+        if cmd.is_null() || (*cmd).in_extension || internal() {
+            return;
+        }
+        let tree = (*cmd).parsetree;
+        if tree.is_null() || !pgrx::is_a(tree, pg_sys::NodeTag::T_AlterExtensionContentsStmt) {
+            return;
+        }
+        let stmt = tree.cast::<pg_sys::AlterExtensionContentsStmt>();
+        if (*stmt).action < 0 && catalog::cstr_to_string((*stmt).extname) == "audit" {
+            refuse(
+                "cannot remove objects from extension audit".into(),
+                PROTECTED_HINT,
+            );
+        }
+    }
+}
+
+/// At sql_drop: the extension's objects cannot be dropped but by
+/// DROP EXTENSION or its own maintenance. (Row-level security policies a
+/// DBA added to its tables are the DBA's, and are not in the list.)
+pub fn check_drops(dropped_in_audit_schema: &[String]) {
+    if let Some(first) = dropped_in_audit_schema.first() {
+        if !internal() {
+            refuse(
+                format!("cannot drop {first}: it belongs to the audit log"),
+                PROTECTED_HINT,
+            );
+        }
+    }
+}

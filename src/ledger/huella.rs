@@ -1,0 +1,147 @@
+//! An event's hash from its stored values (the encoding is
+//! `audit_model::huella`). The capture path hashes the datums it is about to
+//! store; the verifier hashes the datums it reads back. Both go through
+//! [`huella`] with the values in the log's column order, so the two cannot
+//! disagree on how a value is read.
+
+use crate::capture::log_insert::COLUMNS;
+use crate::sql_types::Jsonb;
+use audit_model::huella::{huella_evento, Evento, Hash};
+use pgrx::pg_sys;
+use pgrx::FromDatum;
+use std::ffi::CStr;
+
+/// Columns covered by the hash: all of them but the hash itself (the last).
+pub const HASHED: usize = COLUMNS.len() - 1;
+
+/// Position of a column in [`COLUMNS`], checked at compile time.
+const fn col(name: &str) -> usize {
+    let mut i = 0;
+    while i < COLUMNS.len() {
+        let c = COLUMNS[i].as_bytes();
+        let n = name.as_bytes();
+        if c.len() == n.len() {
+            let mut j = 0;
+            while j < n.len() && c[j] == n[j] {
+                j += 1;
+            }
+            if j == n.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("no such column")
+}
+
+const CAMPOS_MODIFICADOS: usize = col("campos_modificados");
+const ID: usize = col("id");
+const TIMESTAMP: usize = col("timestamp");
+const USUARIO_ID: usize = col("usuario_id");
+const USUARIO_NOMBRE: usize = col("usuario_nombre");
+const ACCION: usize = col("accion");
+const ESQUEMA: usize = col("esquema");
+const TABLA_AFECTADA: usize = col("tabla_afectada");
+const REGISTRO_ID: usize = col("registro_id");
+const REGISTRO_PK: usize = col("registro_pk");
+const DATOS_ANTERIORES: usize = col("datos_anteriores");
+const DATOS_NUEVOS: usize = col("datos_nuevos");
+const EMPRESA_ID: usize = col("empresa_id");
+const METADATA: usize = col("metadata");
+const TRANSACCION: usize = col("transaccion");
+const ROL_BD: usize = col("rol_bd");
+const APLICACION: usize = col("aplicacion");
+const IP_CLIENTE: usize = col("ip_cliente");
+const REGISTRO_ID_ANTERIOR: usize = col("registro_id_anterior");
+const ROL_SESION: usize = col("rol_sesion");
+const USUARIO_EXTERNO: usize = col("usuario_externo");
+
+/// The hash of an event from its values in [`COLUMNS`] order (the first
+/// [`HASHED`] of them). `nulls[i]` says `values[i]` is NULL.
+pub fn huella(values: &[pg_sys::Datum], nulls: &[bool]) -> Hash {
+    assert!(values.len() >= HASHED && nulls.len() >= HASHED);
+    let v = |i: usize| (!nulls[i]).then_some(values[i]);
+    // SAFETY: each datum is of the type its column has (see COLUMNS and
+    // bootstrap.sql): the readers below are chosen by position.
+    unsafe {
+        let texts: Vec<Option<Vec<u8>>> = (0..HASHED)
+            .map(|i| match COLUMNS[i] {
+                "usuario_nombre" | "accion" | "esquema" | "tabla_afectada" | "rol_bd"
+                | "aplicacion" | "rol_sesion" | "usuario_externo" => v(i).map(|d| text_bytes(d)),
+                "registro_pk" | "datos_anteriores" | "datos_nuevos" | "metadata" => {
+                    v(i).map(|d| Jsonb(d).to_text_bytes())
+                }
+                "ip_cliente" => v(i).map(|d| inet_text(d)),
+                _ => None,
+            })
+            .collect();
+        let campos: Option<Vec<Option<String>>> =
+            v(CAMPOS_MODIFICADOS).and_then(|d| Vec::<Option<String>>::from_datum(d, false));
+        let text = |i: usize| {
+            texts[i]
+                .as_deref()
+                .map(|b| std::str::from_utf8(b).expect("the database encoding is UTF8"))
+        };
+        let bytes = |i: usize| texts[i].as_deref();
+        let uuid = |i: usize| v(i).map(|d| crate::datums::uuid_of(d));
+        let int = |i: usize| v(i).map(|d| d.value() as i64).unwrap_or_default();
+        huella_evento(&Evento {
+            id: int(ID),
+            timestamp: int(TIMESTAMP),
+            usuario_id: uuid(USUARIO_ID),
+            usuario_nombre: text(USUARIO_NOMBRE),
+            accion: text(ACCION).unwrap_or_default(),
+            esquema: text(ESQUEMA),
+            tabla_afectada: text(TABLA_AFECTADA),
+            registro_id: uuid(REGISTRO_ID),
+            registro_pk: bytes(REGISTRO_PK),
+            datos_anteriores: bytes(DATOS_ANTERIORES),
+            datos_nuevos: bytes(DATOS_NUEVOS),
+            campos_modificados: campos
+                .as_ref()
+                .map(|c| c.iter().map(|s| s.as_deref()).collect()),
+            empresa_id: uuid(EMPRESA_ID),
+            metadata: bytes(METADATA),
+            transaccion: int(TRANSACCION),
+            rol_bd: text(ROL_BD).unwrap_or_default(),
+            aplicacion: text(APLICACION),
+            ip_cliente: text(IP_CLIENTE),
+            registro_id_anterior: uuid(REGISTRO_ID_ANTERIOR),
+            rol_sesion: text(ROL_SESION),
+            usuario_externo: text(USUARIO_EXTERNO),
+        })
+    }
+}
+
+/// The bytes of a text datum (detoasted).
+unsafe fn text_bytes(d: pg_sys::Datum) -> Vec<u8> {
+    unsafe {
+        let t = pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr());
+        pgrx::varlena::varlena_to_byte_slice(t).to_vec()
+    }
+}
+
+/// The text of an inet datum, as inet_out writes it.
+unsafe fn inet_text(d: pg_sys::Datum) -> Vec<u8> {
+    unsafe {
+        let out = pgrx::direct_function_call_as_datum(pg_sys::inet_out, &[Some(d)])
+            .expect("inet_out returns a value");
+        let s = CStr::from_ptr(out.cast_mut_ptr::<std::ffi::c_char>())
+            .to_bytes()
+            .to_vec();
+        pg_sys::pfree(out.cast_mut_ptr());
+        s
+    }
+}
+
+/// A `bytea` datum holding `bytes`.
+pub fn bytea(bytes: &[u8]) -> pg_sys::Datum {
+    // SAFETY: a palloc'd varlena of the right size, filled completely.
+    unsafe {
+        let len = bytes.len() + pg_sys::VARHDRSZ;
+        let p = pg_sys::palloc(len).cast::<u8>();
+        pgrx::varlena::set_varsize_4b(p.cast(), len as i32);
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p.add(pg_sys::VARHDRSZ), bytes.len());
+        pg_sys::Datum::from(p)
+    }
+}

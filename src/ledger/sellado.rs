@@ -1,0 +1,189 @@
+//! `audit.sellar()`: chains the events of finished transactions into blocks.
+//!
+//! The horizon is the oldest transaction still running (the snapshot's
+//! xmin): every transaction below it has committed or aborted, so its events
+//! are final and none can appear later. Everything from the previous block's
+//! end up to the horizon is sealed, in blocks of about [`EVENTOS_POR_BLOQUE`]
+//! events split between transactions. Writers are never waited for or
+//! locked; a long (or prepared) transaction holds the horizon back, and the
+//! report says which one. Sealers serialize among themselves only.
+
+use super::eventos::{self, Leido, EVENTOS_SQL};
+use crate::elevation::as_log_owner;
+use crate::spi;
+use crate::sql_types::Jsonb;
+use audit_model::huella::{hash_bloque, raiz, Bloque, Hash, Hoja};
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::prelude::*;
+use pgrx::Spi;
+use serde_json::{json, Value};
+
+/// Events per block, about (a block ends between two transactions).
+const EVENTOS_POR_BLOQUE: usize = 100_000;
+
+/// Seals what can be sealed and reports it.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn sellar() -> Jsonb {
+    Jsonb::from_value(&as_log_owner(seal))
+}
+
+/// The last block: id, end of its range, hash.
+pub fn ultimo_bloque() -> Option<(i64, i64, Vec<u8>)> {
+    spi::first(
+        "SELECT id, xid_hasta, hash FROM audit.bloques ORDER BY id DESC LIMIT 1",
+        &[],
+        |r| {
+            Ok((
+                r.get(1)?.unwrap_or_default(),
+                r.get(2)?.unwrap_or_default(),
+                r.get(3)?.unwrap_or_default(),
+            ))
+        },
+    )
+}
+
+pub fn seal() -> Value {
+    // Two sealers at once would chain two blocks to the same predecessor.
+    spi::run(
+        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('audit.sellar'))",
+        &[],
+    );
+    let (mut id, desde, anterior) =
+        ultimo_bloque().map_or((0, 0, None), |(id, hasta, hash)| (id, hasta, Some(hash)));
+    let horizonte: i64 = spi::value(
+        "SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8",
+        &[],
+    )
+    .expect("a snapshot has an xmin");
+    let retenido_por = oldest_transaction();
+    if horizonte <= desde {
+        return json!({ "bloques_nuevos": 0, "eventos_sellados": 0, "retenido_por": retenido_por });
+    }
+
+    // Read every event of the range, check it, and cut it into blocks.
+    let mut bloques: Vec<(i64, i64, Vec<Hoja>)> = Vec::new();
+    let mut actual: Vec<Hoja> = Vec::new();
+    let mut inicio = desde;
+    let mut ultima_tx: Option<i64> = None;
+    let mut alterado: Option<i64> = None;
+    Spi::connect(|client| {
+        let mut cursor = client.open_cursor(EVENTOS_SQL, &[desde.into(), horizonte.into()]);
+        'lectura: loop {
+            let lote: Vec<Leido> = eventos::siguientes(&mut cursor);
+            if lote.is_empty() {
+                break;
+            }
+            for e in lote {
+                if !e.intacto() {
+                    alterado = Some(e.id);
+                    break 'lectura;
+                }
+                if actual.len() >= EVENTOS_POR_BLOQUE && ultima_tx != Some(e.transaccion) {
+                    bloques.push((inicio, e.transaccion, std::mem::take(&mut actual)));
+                    inicio = e.transaccion;
+                }
+                ultima_tx = Some(e.transaccion);
+                actual.push(Hoja {
+                    id: e.id,
+                    huella: e.calculada,
+                });
+            }
+        }
+    });
+    if let Some(evento) = alterado {
+        // Sealing it would vouch for a change made behind the log's back.
+        pgrx::warning!("audit.sellar: event {evento} does not match its hash; nothing was sealed");
+        return json!({
+            "bloques_nuevos": 0,
+            "eventos_sellados": 0,
+            "error": { "evento": evento, "problema": "modificado",
+                       "mensaje": format!("event {evento} was changed after it was recorded; nothing was sealed (run audit.verificar())") },
+            "retenido_por": retenido_por,
+        });
+    }
+    bloques.push((inicio, horizonte, actual));
+
+    let sellado_en: TimestampWithTimeZone =
+        spi::value("SELECT pg_catalog.now()", &[]).expect("now() is not null");
+    let mut anterior: Option<Hash> =
+        anterior.map(|h| h.try_into().expect("a block hash is 32 bytes"));
+    let mut sellados = 0usize;
+    let antes = id;
+    for (xid_desde, xid_hasta, mut hojas) in bloques {
+        id += 1;
+        hojas.sort_unstable_by_key(|h| h.id);
+        let bloque = Bloque {
+            id,
+            xid_desde,
+            xid_hasta,
+            eventos: hojas.len() as i64,
+            raiz: raiz(&hojas),
+            hash_anterior: anterior,
+            sellado_en: i64::from(sellado_en),
+        };
+        let hash = hash_bloque(&bloque);
+        spi::run(
+            "INSERT INTO audit.bloques (id, xid_desde, xid_hasta, eventos, hojas, raiz, hash_anterior, hash, sellado_en)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                id.into(),
+                xid_desde.into(),
+                xid_hasta.into(),
+                bloque.eventos.into(),
+                audit_model::huella::codificar_hojas(&hojas).into(),
+                bloque.raiz.to_vec().into(),
+                anterior.map(|h| h.to_vec()).into(),
+                hash.to_vec().into(),
+                sellado_en.into(),
+            ],
+        );
+        sellados += hojas.len();
+        anterior = Some(hash);
+    }
+    json!({
+        "bloques_nuevos": id - antes,
+        "eventos_sellados": sellados,
+        "ultimo_bloque": id,
+        "hash": anterior.map(hex::encode),
+        "xid_hasta": horizonte,
+        "retenido_por": retenido_por,
+    })
+}
+
+/// The oldest transaction open in this database (what holds the horizon
+/// back), or null.
+fn oldest_transaction() -> Value {
+    let running = spi::first(
+        "SELECT a.pid, a.backend_xid::pg_catalog.text, a.xact_start::pg_catalog.text, a.state, a.usename::pg_catalog.text
+           FROM pg_catalog.pg_stat_activity a
+          WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() AND a.backend_xid IS NOT NULL
+            AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+          ORDER BY pg_catalog.age(a.backend_xid) DESC LIMIT 1",
+        &[],
+        |r| {
+            Ok(json!({
+                "pid": r.get::<i32>(1)?,
+                "xid": r.get::<String>(2)?,
+                "desde": r.get::<String>(3)?,
+                "estado": r.get::<String>(4)?,
+                "rol": r.get::<String>(5)?,
+            }))
+        },
+    );
+    let prepared = spi::first(
+        "SELECT p.gid, p.transaction::pg_catalog.text, p.prepared::pg_catalog.text
+           FROM pg_catalog.pg_prepared_xacts p
+          WHERE p.database OPERATOR(pg_catalog.=) pg_catalog.current_database()
+          ORDER BY pg_catalog.age(p.transaction) DESC LIMIT 1",
+        &[],
+        |r| {
+            Ok(json!({
+                "transaccion_preparada": r.get::<String>(1)?,
+                "xid": r.get::<String>(2)?,
+                "desde": r.get::<String>(3)?,
+            }))
+        },
+    );
+    json!({ "transaccion": running, "preparada": prepared })
+}
