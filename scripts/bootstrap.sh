@@ -31,3 +31,17 @@ if ! grep -qF "pg$PG_MAJOR = \"$PG_CONFIG\"" "$PGRX_HOME/config.toml" 2>/dev/nul
     say "cargo pgrx init --pg$PG_MAJOR=$PG_CONFIG"
     cargo pgrx init "--pg$PG_MAJOR=$PG_CONFIG" >/dev/null
 fi
+
+# pgspot (PyPI) scans the generated install script (scripts/scan_sql.sh).
+PGSPOT_VERSION=0.9.4
+PGSPOT_VENV="$ROOT/target/tools/pgspot"
+if ! "$PGSPOT_VENV/bin/pgspot" --version 2>/dev/null | grep -qF "$PGSPOT_VERSION"; then
+    say "installing pgspot $PGSPOT_VERSION"
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+        $SUDO apt-get update -qq
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    fi
+    rm -rf "$PGSPOT_VENV"
+    python3 -m venv "$PGSPOT_VENV"
+    "$PGSPOT_VENV/bin/pip" install --quiet --disable-pip-version-check "pgspot==$PGSPOT_VERSION"
+fi

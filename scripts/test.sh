@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, then runs every test layer:
-#   1. lint        cargo fmt --check, cargo clippy -D warnings
+#   1. lint        cargo fmt --check, cargo clippy -D warnings, and a scan of
+#                  the generated install script (pgspot; scripts/scan_sql.sh)
 #   2. unit        plain cargo test of the pure model crate (no PostgreSQL)
 #   3. pg_test     in-process #[pg_test]s (cargo pgrx test, cluster run as postgres)
 #   4. regress     golden SQL files (pg_regress) against a throwaway cluster
@@ -65,6 +66,7 @@ integration() {
 }
 
 layer "lint (fmt, clippy)" lint
+layer "install script scan (pgspot)" "$ROOT/scripts/scan_sql.sh"
 layer "unit tests (audit-model)" unit
 layer "in-process tests (#[pg_test])" pg_test
 if sql_cluster_up; then

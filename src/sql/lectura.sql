@@ -43,7 +43,7 @@ AS $campos$
 $campos$;
 
 -- The timeline: one page of events, newest first (see docs/reading.md).
-CREATE FUNCTION audit.get_historial_cambios(filtros jsonb DEFAULT '{}'::jsonb)
+CREATE FUNCTION audit.get_historial_cambios(filtros jsonb DEFAULT '{}'::pg_catalog.jsonb)
     RETURNS SETOF audit.historial_cambios
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -91,9 +91,15 @@ $diferencias$;
 -- event (an export, not a page), and with campo only that field's rows. Values are text: strings without quotes,
 -- other JSON values as JSON, NULL for a missing side or a JSON null. An
 -- event without fields (TRUNCATE, EVENTO, DDL) is one row with campo NULL.
-CREATE FUNCTION audit.historial_plano(filtros jsonb DEFAULT '{}'::jsonb)
-    RETURNS TABLE(id bigint, "timestamp" timestamptz, usuario_nombre text, accion text,
-                  tabla_afectada text, registro_id uuid, campo text, valor_anterior text, valor_nuevo text)
+-- (A named row type rather than RETURNS TABLE: pgspot, which CI runs on
+-- this script, cannot parse a function whose OUT column is "timestamp".)
+CREATE TYPE audit.fila_plana AS (id bigint, "timestamp" timestamptz, usuario_nombre text, accion text,
+                                 tabla_afectada text, registro_id uuid, campo text, valor_anterior text,
+                                 valor_nuevo text);
+COMMENT ON TYPE audit.fila_plana IS 'A row of audit.historial_plano: one changed field of one event.';
+
+CREATE FUNCTION audit.historial_plano(filtros jsonb DEFAULT '{}'::pg_catalog.jsonb)
+    RETURNS SETOF audit.fila_plana
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $plano$
