@@ -450,7 +450,7 @@ pub fn after_audited_change(root: pg_sys::Oid, command: &str, change: Option<ser
 
 /// After a GRANT: on the extension's relations, only SELECT may be granted
 /// (reading is what row-level security governs; writing is the capture
-/// path's alone).
+/// path's alone), and nothing on the log's partitions.
 ///
 /// # Safety
 /// `cmd` must be the collected command of the running event trigger.
@@ -475,13 +475,21 @@ pub unsafe fn after_grant(cmd: *mut pg_sys::CollectedCommand) {
         }
         let only_select =
             !(*g).all_privs && (*g).privileges & !(pg_sys::ACL_SELECT as pg_sys::AclMode) == 0;
-        if only_select || (*g).objects.is_null() {
+        if (*g).objects.is_null() {
             return;
         }
         let list = (*g).objects;
         for i in 0..(*list).length as usize {
             let oid = (*(*list).elements.add(i)).oid_value;
-            if in_audit_schema(oid) {
+            // A partition read directly is not subject to the log's
+            // row-level security (only the partitioned table has policies).
+            if in_audit_schema(oid) && pg_sys::get_rel_relispartition(oid) {
+                refuse(
+                    format!("cannot grant privileges on {}, a partition of the log", catalog::regclass_text(oid)),
+                    "Grant SELECT on audit.historial_cambios: reading through it applies row-level security.",
+                );
+            }
+            if in_audit_schema(oid) && !only_select {
                 refuse(
                     format!("cannot grant privileges other than SELECT on {}", catalog::regclass_text(oid)),
                     "Events enter the log only through the capture path, and are never changed or removed.",

@@ -1,7 +1,7 @@
 //! `audit.sellar()`: chains the events of finished transactions into blocks.
 //!
-//! The horizon is the oldest transaction still running (the snapshot's
-//! xmin): every transaction below it has committed or aborted, so its events
+//! The horizon is the oldest transaction of this database still running
+//! (see [`horizon`]): every transaction below it has committed or aborted, so its events
 //! are final and none can appear later. Everything from the previous block's
 //! end up to the horizon is sealed, in blocks of about [`EVENTOS_POR_BLOQUE`]
 //! events split between transactions. Writers are never waited for or
@@ -51,11 +51,7 @@ pub fn seal() -> Value {
     );
     let (mut id, desde, anterior) =
         ultimo_bloque().map_or((0, 0, None), |(id, hasta, hash)| (id, hasta, Some(hash)));
-    let horizonte: i64 = spi::value(
-        "SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8",
-        &[],
-    )
-    .expect("a snapshot has an xmin");
+    let horizonte = horizon();
     let retenido_por = oldest_transaction();
     if horizonte <= desde {
         return json!({ "bloques_nuevos": 0, "eventos_sellados": 0, "retenido_por": retenido_por });
@@ -149,6 +145,41 @@ pub fn seal() -> Value {
         "xid_hasta": horizonte,
         "retenido_por": retenido_por,
     })
+}
+
+/// Every transaction of this database below the horizon has finished.
+///
+/// The snapshot's xmin would do, but it is cluster-wide: a long transaction
+/// in another database, which never writes this log, would hold sealing
+/// back. So: the snapshot's running transactions that belong to this
+/// database (sessions here, transactions prepared here), else the next
+/// transaction id. A transaction that gets its id after the snapshot gets
+/// one above its xmax. This session's own transaction counts too: sealing
+/// must not vouch for its events before it commits.
+fn horizon() -> i64 {
+    // pg_stat_activity is read once per transaction and then kept: read it
+    // afresh.
+    spi::run("SELECT pg_catalog.pg_stat_clear_snapshot()", &[]);
+    spi::value(
+        "WITH s AS (SELECT pg_catalog.pg_current_snapshot() AS snap),
+              aqui AS (
+                SELECT a.backend_xid::pg_catalog.text::pg_catalog.int8 AS xid32
+                  FROM pg_catalog.pg_stat_activity a
+                 WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+                   AND a.backend_xid IS NOT NULL AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+                UNION ALL
+                SELECT p.transaction::pg_catalog.text::pg_catalog.int8
+                  FROM pg_catalog.pg_prepared_xacts p
+                 WHERE p.database OPERATOR(pg_catalog.=) pg_catalog.current_database())
+         SELECT LEAST(
+                  (SELECT pg_catalog.pg_snapshot_xmax(snap)::pg_catalog.text::pg_catalog.int8 FROM s),
+                  (SELECT pg_catalog.min(x::pg_catalog.text::pg_catalog.int8)
+                     FROM s, pg_catalog.pg_snapshot_xip(s.snap) x
+                    WHERE (x::pg_catalog.text::pg_catalog.int8 OPERATOR(pg_catalog.%) 4294967296) IN (SELECT xid32 FROM aqui)),
+                  pg_catalog.pg_current_xact_id_if_assigned()::pg_catalog.text::pg_catalog.int8)",
+        &[],
+    )
+    .expect("a snapshot has an xmax")
 }
 
 /// The oldest transaction open in this database (what holds the horizon

@@ -143,11 +143,19 @@ fn verify(digests: Vec<(i64, String)>) -> Value {
                 };
                 // The events now in the block's range of transactions.
                 let mut actuales: Vec<Hoja> = Vec::new();
+                // Events whose stored hash no longer matches their columns
+                // (the columns may be intact and the hash column changed:
+                // external verifiers read that column).
+                let mut huella_cambiada: Option<i64> = None;
                 loop {
                     siguiente_evento(&mut pendientes);
                     match pendientes.front() {
                         Some(e) if e.transaccion < c.xid_hasta => {
                             let e = pendientes.pop_front().expect("front exists");
+                            if !e.intacto() {
+                                huella_cambiada =
+                                    Some(huella_cambiada.map_or(e.id, |m| m.min(e.id)));
+                            }
                             actuales.push(Hoja {
                                 id: e.id,
                                 huella: e.calculada,
@@ -158,7 +166,16 @@ fn verify(digests: Vec<(i64, String)>) -> Value {
                 }
                 actuales.sort_unstable_by_key(|h| h.id);
                 eventos += actuales.len() as i64;
-                if let Some(d) = primera_discrepancia(&selladas, &actuales) {
+                let discrepancia = primera_discrepancia(&selladas, &actuales);
+                let antes_que_la_discrepancia =
+                    |id: i64| discrepancia.as_ref().is_none_or(|d| id < d.evento());
+                if let Some(id) = huella_cambiada.filter(|id| antes_que_la_discrepancia(*id)) {
+                    anotar(
+                        json!({ "bloque": c.id, "evento": id, "problema": "modificado",
+                                   "mensaje": format!("the stored hash of event {id} (block {}) was changed", c.id) }),
+                    );
+                }
+                if let Some(d) = discrepancia {
                     anotar(
                         json!({ "bloque": c.id, "evento": d.evento(), "problema": d.problema(),
                                    "mensaje": mensaje(d.problema(), d.evento(), c.id) }),
