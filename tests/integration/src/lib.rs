@@ -111,3 +111,45 @@ pub fn sqlstate(result: Result<u64, postgres::Error>) -> String {
             .unwrap_or_else(|| e.to_string()),
     }
 }
+
+/// The SQLSTATE of a failed statement run with `batch_execute`.
+pub fn sqlstate_of(result: Result<(), postgres::Error>) -> String {
+    sqlstate(result.map(|_| 0))
+}
+
+/// One bigint (or count) from a query.
+pub fn count(c: &mut Client, sql: &str) -> i64 {
+    c.query_one(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+/// JWT claims as PostgREST sets them: a user, and in app_metadata the
+/// tenant and the application role.
+pub fn claims(usuario: &str, empresa: &str, rol: &str) -> String {
+    serde_json::json!({"sub": usuario, "app_metadata": {"empresa_id": empresa, "rol": rol}})
+        .to_string()
+}
+
+/// Runs `sql` in a transaction of its own with `request.jwt.claims` set to
+/// `claims` for that transaction (SET LOCAL, as PostgREST does), and returns
+/// the first column of every row as text.
+pub fn with_claims(c: &mut Client, claims: &str, sql: &str) -> Vec<Option<String>> {
+    let mut tx = c.transaction().unwrap();
+    tx.execute(
+        "SELECT set_config('request.jwt.claims', $1, true)",
+        &[&claims],
+    )
+    .unwrap();
+    let rows = tx
+        .simple_query(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_owned)),
+            _ => None,
+        })
+        .collect();
+    tx.commit().unwrap();
+    rows
+}

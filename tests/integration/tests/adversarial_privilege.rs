@@ -1,0 +1,263 @@
+//! Adversarial suite, privilege escalation (SECURITY.md §2): an application
+//! role and the owner of an audited table try to write, rewrite or silence
+//! the log, or to make the extension act for them. Each test is one attack
+//! with its safe outcome asserted: refused with 42501, and nothing changed.
+
+use audit_integration_tests::{count, sqlstate, sqlstate_of, TestDb, TestRole};
+
+/// A database with an audited table `cuentas` owned by the login role
+/// `owner` (the application's migration role) and used by `app`.
+fn owned_table(test: &str) -> (TestDb, TestRole, TestRole) {
+    let db = TestDb::new(test);
+    let owner = TestRole::new(&db, "owner");
+    let app = TestRole::new(&db, "app");
+    db.connect()
+        .batch_execute(&format!(
+            "GRANT CREATE ON SCHEMA public TO {o};
+             SET ROLE {o};
+             CREATE TABLE cuentas (id int PRIMARY KEY, saldo numeric);
+             GRANT SELECT, INSERT, UPDATE, DELETE ON cuentas TO {a};
+             RESET ROLE;
+             SELECT audit.auditar('cuentas');
+             INSERT INTO cuentas VALUES (1, 100);",
+            o = owner.name,
+            a = app.name
+        ))
+        .unwrap();
+    (db, owner, app)
+}
+
+fn events(db: &TestDb) -> i64 {
+    count(
+        &mut db.connect(),
+        "SELECT count(*) FROM audit.historial_cambios",
+    )
+}
+
+#[test]
+fn the_application_role_cannot_write_read_or_empty_the_log() {
+    let (db, _owner, app) = owned_table("adv_p_app");
+    let before = events(&db);
+    let mut c = db.connect_as(&app.name);
+    for statement in [
+        "SELECT count(*) FROM audit.historial_cambios",
+        "INSERT INTO audit.historial_cambios (accion, transaccion, rol_bd) VALUES ('EVENTO', 1, 'x')",
+        "UPDATE audit.historial_cambios SET datos_nuevos = '{}'",
+        "DELETE FROM audit.historial_cambios",
+        "TRUNCATE audit.historial_cambios",
+        "DELETE FROM audit.historial_cambios_default",
+        "UPDATE audit.tablas_config SET opciones = '{\"excluir_columnas\": [\"saldo\"]}'",
+        "DELETE FROM audit.bloques",
+        "SELECT nextval('audit.historial_cambios_id_seq')",
+        "COPY audit.historial_cambios FROM STDIN",
+    ] {
+        assert_eq!(sqlstate(c.execute(statement, &[])), "42501", "{statement}");
+    }
+    assert_eq!(events(&db), before);
+}
+
+#[test]
+fn the_application_role_cannot_run_the_administrative_functions() {
+    let (db, _owner, app) = owned_table("adv_p_funcs");
+    let mut c = db.connect_as(&app.name);
+    for call in [
+        "SELECT audit.sellar()",
+        "SELECT audit.verificar()",
+        "SELECT audit.digest()",
+        "SELECT audit.mantenimiento()",
+        "SELECT audit.auditar('cuentas', '{\"excluir_columnas\": [\"saldo\"]}')",
+        "SELECT audit.dejar_de_auditar('cuentas')",
+        "SELECT audit._asegurar_particiones(1)",
+        "SELECT audit._marcar_tiempo('1 minute')",
+    ] {
+        assert_eq!(sqlstate_of(c.batch_execute(call)), "42501", "{call}");
+    }
+    // Capture is untouched.
+    c.batch_execute("UPDATE cuentas SET saldo = 1").unwrap();
+    assert_eq!(
+        count(
+            &mut db.connect(),
+            "SELECT count(*) FROM audit.historial_cambios WHERE accion = 'UPDATE' AND datos_nuevos ? 'saldo'"
+        ),
+        1
+    );
+}
+
+#[test]
+fn the_owner_of_an_audited_table_cannot_silence_its_capture() {
+    let (db, owner, _app) = owned_table("adv_p_silence");
+    db.connect()
+        .batch_execute(&format!(
+            "CREATE FUNCTION public.nada() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+             GRANT EXECUTE ON FUNCTION public.nada() TO {}",
+            owner.name
+        ))
+        .unwrap();
+    let mut c = db.connect_as(&owner.name);
+    for statement in [
+        "ALTER TABLE cuentas DISABLE TRIGGER audit_registrar_cambio",
+        "ALTER TABLE cuentas DISABLE TRIGGER USER",
+        "ALTER TABLE cuentas DISABLE TRIGGER audit_registrar_truncate",
+        "ALTER TABLE cuentas ENABLE REPLICA TRIGGER audit_registrar_cambio",
+        "DROP TRIGGER audit_registrar_cambio ON cuentas",
+        "CREATE OR REPLACE TRIGGER audit_registrar_cambio AFTER INSERT ON cuentas FOR EACH ROW EXECUTE FUNCTION public.nada()",
+    ] {
+        assert_eq!(sqlstate_of(c.batch_execute(statement)), "42501", "{statement}");
+    }
+    // Every change and a TRUNCATE are still recorded.
+    let before = events(&db);
+    c.batch_execute("UPDATE cuentas SET saldo = 0; DELETE FROM cuentas; TRUNCATE cuentas")
+        .unwrap();
+    assert_eq!(events(&db), before + 3);
+}
+
+#[test]
+fn a_table_owner_cannot_attach_the_capture_trigger_to_forge_events() {
+    let (db, owner, _app) = owned_table("adv_p_forge");
+    let mut c = db.connect_as(&owner.name);
+    // A table of its own whose rows claim another tenant: attaching capture
+    // would let it write events of its choosing into the log.
+    c.batch_execute("CREATE TABLE falsa (id int PRIMARY KEY, empresa_id uuid)")
+        .unwrap();
+    assert_eq!(
+        sqlstate_of(c.batch_execute(
+            "CREATE TRIGGER t AFTER INSERT OR UPDATE OR DELETE ON falsa FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio()"
+        )),
+        "42501"
+    );
+    assert_eq!(
+        count(
+            &mut db.connect(),
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'falsa'::regclass"
+        ),
+        0
+    );
+}
+
+#[test]
+fn application_events_cannot_forge_who_when_or_where() {
+    let (db, _owner, app) = owned_table("adv_p_event");
+    let mut c = db.connect_as(&app.name);
+    c.batch_execute(
+        "SELECT audit.registrar_evento('FORJADO', '{\"rol_bd\": \"postgres\", \"usuario_id\": \"00000000-0000-4000-8000-000000000000\",
+                                                    \"timestamp\": \"2000-01-01\", \"id\": 1, \"transaccion\": 1}')",
+    )
+    .unwrap();
+    let row = db
+        .connect()
+        .query_one(
+            "SELECT rol_bd, usuario_id IS NULL, \"timestamp\" > now() - interval '1 hour', id > 1, transaccion > 1,
+                    huella = audit._huella(h)
+               FROM audit.historial_cambios h WHERE metadata ->> 'tipo_operacion' = 'FORJADO'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        row.get::<_, String>(0),
+        app.name,
+        "the real role is recorded"
+    );
+    for (i, what) in [
+        (1, "usuario_id"),
+        (2, "timestamp"),
+        (3, "id"),
+        (4, "transaccion"),
+        (5, "huella"),
+    ] {
+        assert!(
+            row.get::<_, bool>(i),
+            "{what} comes from the server, not the metadata"
+        );
+    }
+}
+
+#[test]
+fn ordinary_roles_cannot_switch_off_triggers_or_widen_reading() {
+    let (db, owner, app) = owned_table("adv_p_settings");
+    for role in [&owner.name, &app.name] {
+        let mut c = db.connect_as(role);
+        for statement in [
+            "SET session_replication_role = replica",
+            "ALTER TABLE audit.historial_cambios DISABLE ROW LEVEL SECURITY",
+            "DROP POLICY misma_empresa ON audit.historial_cambios",
+            "CREATE POLICY todo ON audit.historial_cambios FOR SELECT USING (true)",
+        ] {
+            assert_eq!(
+                sqlstate_of(c.batch_execute(statement)),
+                "42501",
+                "{role}: {statement}"
+            );
+        }
+        // Before the extension's library is loaded in a session, PostgreSQL
+        // accepts any value for an audit.* setting as a placeholder; loading
+        // the library throws away a reader list set that way (with a
+        // warning), and once loaded the setting refuses outright.
+        c.batch_execute("SET audit.roles_lectores = 'vendedor'")
+            .unwrap();
+        let (reader, list): (bool, String) = {
+            let mut tx = c.transaction().unwrap();
+            tx.batch_execute("SET LOCAL audit.rol = 'vendedor'")
+                .unwrap();
+            let row = tx
+                .query_one(
+                    "SELECT audit.es_lector(), current_setting('audit.roles_lectores')",
+                    &[],
+                )
+                .unwrap();
+            (row.get(0), row.get(1))
+        };
+        assert!(!reader, "{role}");
+        assert_eq!(list, "propietario, administrador, owner, admin");
+        assert_eq!(
+            sqlstate_of(c.batch_execute("SET audit.roles_lectores = 'vendedor'")),
+            "42501"
+        );
+    }
+}
+
+#[test]
+fn a_grant_of_the_log_by_someone_else_than_its_owner_grants_nothing() {
+    let (db, owner, app) = owned_table("adv_p_grant");
+    let mut c = db.connect_as(&owner.name);
+    // PostgreSQL answers a GRANT without grant option with a warning.
+    let _ = c.batch_execute(&format!(
+        "GRANT ALL ON audit.historial_cambios TO {}",
+        app.name
+    ));
+    let granted = count(
+        &mut db.connect(),
+        &format!(
+            "SELECT count(*) FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p
+              WHERE has_table_privilege('{}', 'audit.historial_cambios', p)",
+            app.name
+        ),
+    );
+    assert_eq!(granted, 0);
+}
+
+#[test]
+fn not_even_a_superuser_can_grant_writing_the_log() {
+    let (db, _owner, app) = owned_table("adv_p_su_grant");
+    let mut su = db.connect();
+    for privilege in ["INSERT", "UPDATE", "DELETE", "TRUNCATE"] {
+        assert_eq!(
+            sqlstate_of(su.batch_execute(&format!(
+                "GRANT {privilege} ON audit.historial_cambios TO {}",
+                app.name
+            ))),
+            "42501",
+            "{privilege}"
+        );
+    }
+    assert_eq!(
+        count(
+            &mut su,
+            &format!(
+                "SELECT count(*) FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p
+                  WHERE has_table_privilege('{}', 'audit.historial_cambios', p)",
+                app.name
+            )
+        ),
+        0
+    );
+}
