@@ -361,36 +361,36 @@ const LEAVES: &str = "WITH arbol AS (SELECT relid, isleaf FROM pg_catalog.pg_par
 /// partitions of a partitioned one) needs an enabled row capture trigger,
 /// and, when TRUNCATE is captured, an enabled TRUNCATE capture trigger.
 fn coverage_gaps(root: pg_sys::Oid) -> Vec<String> {
-    let capture = catalog::ids().capture_fn;
-    let mut gaps = spi::rows(
+    let mut gaps = leaves_without(root, TRIGGER_TYPE_ROW, "row capture");
+    if captures_truncate(root) {
+        gaps.extend(leaves_without(
+            root,
+            TRIGGER_TYPE_TRUNCATE,
+            "TRUNCATE capture",
+        ));
+    }
+    gaps
+}
+
+const TRIGGER_TYPE_ROW: i32 = 1 << 0;
+const TRIGGER_TYPE_TRUNCATE: i32 = 1 << 5;
+
+/// The leaves of `root` without an enabled capture trigger of type bit
+/// `kind`, each described as "`what` of table".
+fn leaves_without(root: pg_sys::Oid, kind: i32, what: &str) -> Vec<String> {
+    spi::rows(
         &format!("{LEAVES}
          SELECT t.relid::pg_catalog.regclass::pg_catalog.text
            FROM hojas t
           WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
                              WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
                                AND g.tgfoid OPERATOR(pg_catalog.=) $2
-                               AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0
+                               AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) $3) OPERATOR(pg_catalog.<>) 0
                                AND g.tgenabled OPERATOR(pg_catalog.=) ANY (ARRAY['O', 'A']::pg_catalog.\"char\"[]))
           ORDER BY 1"),
-        &[Regclass(root).into(), capture.into()],
-        |r| Ok(format!("row capture of {}", r.get::<String>(1)?.unwrap_or_default())),
-    );
-    if captures_truncate(root) {
-        gaps.extend(spi::rows(
-            &format!("{LEAVES}
-             SELECT t.relid::pg_catalog.regclass::pg_catalog.text
-               FROM hojas t
-              WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
-                                 WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
-                                   AND g.tgfoid OPERATOR(pg_catalog.=) $2
-                                   AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 32) OPERATOR(pg_catalog.<>) 0
-                                   AND g.tgenabled OPERATOR(pg_catalog.=) ANY (ARRAY['O', 'A']::pg_catalog.\"char\"[]))
-              ORDER BY 1"),
-            &[Regclass(root).into(), capture.into()],
-            |r| Ok(format!("TRUNCATE capture of {}", r.get::<String>(1)?.unwrap_or_default())),
-        ));
-    }
-    gaps
+        &[Regclass(root).into(), catalog::ids().capture_fn.into(), kind.into()],
+        |r| Ok(format!("{what} of {}", r.get::<String>(1)?.unwrap_or_default())),
+    )
 }
 
 /// The table's `capturar_truncate` option (true unless set to false).

@@ -117,6 +117,15 @@ pub fn sqlstate_of(result: Result<(), postgres::Error>) -> String {
     sqlstate(result.map(|_| 0))
 }
 
+/// The first column of every row of a query, as text.
+pub fn texts(c: &mut Client, sql: &str) -> Vec<String> {
+    c.query(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// One bigint (or count) from a query.
 pub fn count(c: &mut Client, sql: &str) -> i64 {
     c.query_one(sql, &[])

@@ -3,7 +3,7 @@
 //! cannot be recorded does not happen, and what is recorded is exactly what
 //! was there, whatever the writer's session settings.
 
-use audit_integration_tests::{count, sqlstate_of, TestDb};
+use audit_integration_tests::{count, sqlstate_of, texts, TestDb};
 use std::io::Write;
 
 fn audited(test: &str, table: &str) -> TestDb {
@@ -51,15 +51,7 @@ fn copy_upsert_cte_and_multi_row_statements_are_all_recorded() {
            WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.v);",
     )
     .unwrap();
-    let actions: Vec<String> = c
-        .query(
-            "SELECT accion || ':' || (registro_pk ->> 'id') FROM audit.historial_cambios WHERE tabla_afectada = 't' AND accion <> 'DDL' ORDER BY id",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let actions = texts(&mut c, "SELECT accion || ':' || (registro_pk ->> 'id') FROM audit.historial_cambios WHERE tabla_afectada = 't' AND accion <> 'DDL' ORDER BY id");
     assert_eq!(
         actions,
         [
@@ -88,15 +80,10 @@ fn truncate_is_recorded_also_when_it_cascades() {
     let mut c = db.connect();
     c.batch_execute("INSERT INTO t VALUES (1); INSERT INTO hija VALUES (1, 1); TRUNCATE t CASCADE")
         .unwrap();
-    let truncated: Vec<String> = c
-        .query(
-            "SELECT tabla_afectada FROM audit.historial_cambios WHERE accion = 'TRUNCATE' ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let truncated = texts(
+        &mut c,
+        "SELECT tabla_afectada FROM audit.historial_cambios WHERE accion = 'TRUNCATE' ORDER BY 1",
+    );
     assert_eq!(truncated, ["hija", "t"]);
 }
 
@@ -142,15 +129,7 @@ fn a_rolled_back_savepoint_leaves_no_event_and_a_kept_one_does() {
          SAVEPOINT b; INSERT INTO t VALUES (3); RELEASE SAVEPOINT b; COMMIT;",
     )
     .unwrap();
-    let ids: Vec<String> = c
-        .query(
-            "SELECT registro_pk ->> 'id' FROM audit.historial_cambios WHERE accion = 'INSERT' ORDER BY id",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let ids = texts(&mut c, "SELECT registro_pk ->> 'id' FROM audit.historial_cambios WHERE accion = 'INSERT' ORDER BY id");
     assert_eq!(ids, ["1", "3"]);
 }
 
@@ -172,15 +151,7 @@ fn snapshots_do_not_depend_on_the_writers_session_settings() {
          INSERT INTO t VALUES (2, {values})"
     ))
     .unwrap();
-    let snapshots: Vec<String> = plain
-        .query(
-            "SELECT (datos_nuevos - 'id')::text FROM audit.historial_cambios WHERE accion = 'INSERT' ORDER BY id",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let snapshots = texts(&mut plain, "SELECT (datos_nuevos - 'id')::text FROM audit.historial_cambios WHERE accion = 'INSERT' ORDER BY id");
     assert_eq!(snapshots.len(), 2);
     assert_eq!(snapshots[0], snapshots[1]);
     assert!(snapshots[0].contains("\"f\": 0.1,"), "{}", snapshots[0]);

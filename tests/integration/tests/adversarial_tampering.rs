@@ -33,6 +33,18 @@ fn json(c: &mut Client, sql: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// `audit.verificar` given a digest kept outside.
+fn verify_with(c: &mut Client, digest: &Value) -> Value {
+    let text: String = c
+        .query_one(
+            "SELECT audit.verificar($1::text::jsonb)::text",
+            &[&digest.to_string()],
+        )
+        .unwrap()
+        .get(0);
+    serde_json::from_str(&text).unwrap()
+}
+
 /// What a superuser has to do first to change the log at all.
 const GUARDS_OFF: &str = "ALTER EVENT TRIGGER audit_al_terminar_ddl DISABLE;
      ALTER TABLE audit.historial_cambios DISABLE TRIGGER historial_cambios_solo_insercion;
@@ -198,16 +210,7 @@ fn cutting_off_the_latest_events_and_blocks_is_caught_by_a_digest_kept_outside()
         json(&mut su, "audit.verificar() -> 'valido'"),
         Value::Bool(true)
     );
-    let v: Value = {
-        let text: String = su
-            .query_one(
-                "SELECT audit.verificar($1::text::jsonb)::text",
-                &[&digest.to_string()],
-            )
-            .unwrap()
-            .get(0);
-        serde_json::from_str(&text).unwrap()
-    };
+    let v = verify_with(&mut su, &digest);
     assert_eq!(v["valido"], Value::Bool(false), "{v}");
 }
 
@@ -222,14 +225,7 @@ fn dropping_and_reinstalling_the_extension_is_caught_by_a_digest_kept_outside() 
     )
     .unwrap();
     su.batch_execute("SELECT audit.sellar()").unwrap();
-    let text: String = su
-        .query_one(
-            "SELECT audit.verificar($1::text::jsonb)::text",
-            &[&digest.to_string()],
-        )
-        .unwrap()
-        .get(0);
-    let v: Value = serde_json::from_str(&text).unwrap();
+    let v = verify_with(&mut su, &digest);
     assert_eq!(v["valido"], Value::Bool(false), "{v}");
 }
 

@@ -1,6 +1,6 @@
 //! pg_dump and restore keep the history, the options and the auditing itself.
 
-use audit_integration_tests::{conninfo, server, TestDb};
+use audit_integration_tests::{conninfo, server, texts, TestDb};
 use std::process::Command;
 
 fn pg_tool(name: &str) -> String {
@@ -128,15 +128,10 @@ fn dump_and_restore_keep_history_options_and_capture() {
     // Each table has its TRUNCATE capture back, once: restoring the row
     // trigger did not add a second one next to the dump's.
     t.batch_execute("TRUNCATE productos, a_mano").unwrap();
-    let truncates: Vec<String> = t
-        .query(
-            "SELECT tabla_afectada FROM audit.historial_cambios WHERE accion = 'TRUNCATE' ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let truncates = texts(
+        &mut t,
+        "SELECT tabla_afectada FROM audit.historial_cambios WHERE accion = 'TRUNCATE' ORDER BY 1",
+    );
     assert_eq!(truncates, ["a_mano", "productos"]);
     // The restored hand-attached trigger is tied to the extension again, so
     // DROP EXTENSION still removes it.
