@@ -128,7 +128,11 @@ mod tests {
         run("GRANT INSERT ON t_fail TO t_app2");
         // Make the log refuse this role's events, so the write fails while
         // the capture path runs as the log's owner.
+        // (The DDL guard refuses altering the log; the extension's internal
+        // flag lets this test through, as it does the extension's own DDL.)
+        run("SET LOCAL audit.operacion_interna = 'prueba'");
         run("ALTER TABLE audit.historial_cambios ADD CONSTRAINT t_rechazo CHECK (rol_bd <> 't_app2')");
+        run("RESET audit.operacion_interna");
         run("SET LOCAL ROLE t_app2");
         run(
             "CREATE FUNCTION pg_temp.intentar() RETURNS text LANGUAGE plpgsql AS $$
