@@ -77,6 +77,23 @@ SELECT id, accion, usuario_nombre AS usuario, coalesce(metadata->>'tipo_operacio
 SELECT * FROM audit.actividad(now() - interval '1 day', NULL, 'usuario');
 
 \echo
+\echo '== 7d. Through the API, row-level security: Librería Sur''s administrator, then a plain seller'
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "a2222222-2222-4222-8222-222222222222", "app_metadata": {"empresa_id": "e0000000-0000-4000-8000-00000000000b", "rol": "administrador"}}', true) \g /dev/null
+SELECT 'administrador' AS rol, count(*) AS eventos_visibles, string_agg(DISTINCT empresa_id::text, ', ') AS empresas
+  FROM audit.get_historial_cambios('{"limite": 1000}');
+SELECT set_config('request.jwt.claims', '{"sub": "a2222222-2222-4222-8222-222222222222", "app_metadata": {"empresa_id": "e0000000-0000-4000-8000-00000000000b", "rol": "vendedor"}}', true) \g /dev/null
+SELECT 'vendedor' AS rol, count(*) AS eventos_visibles FROM audit.get_historial_cambios('{"limite": 1000}');
+COMMIT;
+
+\echo
+\echo '== 7e. Tamper evidence: seal the finished transactions, verify, keep the digest outside'
+SELECT audit.sellar() ->> 'eventos_sellados' AS eventos_sellados;
+SELECT v ->> 'valido' AS valido, v ->> 'eventos' AS eventos, v ->> 'bloques' AS bloques FROM audit.verificar() v;
+SELECT audit.digest() AS digest_para_guardar_fuera;
+
+\echo
 \echo '== 8. Audited tables'
 SELECT tabla, excluir_columnas, columna_empresa, columnas_clave, triggers, captura_activa
   FROM audit.tablas_auditadas ORDER BY tabla::text;

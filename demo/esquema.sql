@@ -23,6 +23,9 @@ CREATE TABLE clientes (
     password_hash text
 );
 GRANT SELECT, INSERT, UPDATE, DELETE ON productos, clientes TO authenticated;
+-- The API reads the history too; row-level security decides what each
+-- request sees (its tenant, and only for reader roles).
+GRANT SELECT ON audit.historial_cambios TO authenticated;
 
 -- As a migration does it (seed 002): the generic trigger, attached by hand.
 CREATE TRIGGER on_productos_change
