@@ -64,53 +64,59 @@ pub fn huella(values: &[pg_sys::Datum], nulls: &[bool]) -> Hash {
     // SAFETY: each datum is of the type its column has (see COLUMNS and
     // bootstrap.sql): the readers below are chosen by position.
     unsafe {
-        let texts: Vec<Option<Vec<u8>>> = (0..HASHED)
-            .map(|i| match COLUMNS[i] {
-                "usuario_nombre" | "accion" | "esquema" | "tabla_afectada" | "rol_bd"
-                | "aplicacion" | "rol_sesion" | "usuario_externo" => v(i).map(|d| text_bytes(d)),
-                "registro_pk" | "datos_anteriores" | "datos_nuevos" | "metadata" => {
-                    v(i).map(|d| Jsonb(d).to_text_bytes())
-                }
-                "ip_cliente" => v(i).map(|d| inet_text(d)),
-                _ => None,
-            })
-            .collect();
+        // Only the columns whose encoding is their text are rendered, by
+        // their known positions (this runs for every captured row).
+        let text_of = |i: usize| v(i).map(|d| text_bytes(d));
+        let json_of = |i: usize| v(i).map(|d| Jsonb(d).to_text_bytes());
+        let usuario_nombre = text_of(USUARIO_NOMBRE);
+        let accion = text_of(ACCION);
+        let esquema = text_of(ESQUEMA);
+        let tabla_afectada = text_of(TABLA_AFECTADA);
+        let rol_bd = text_of(ROL_BD);
+        let aplicacion = text_of(APLICACION);
+        let rol_sesion = text_of(ROL_SESION);
+        let usuario_externo = text_of(USUARIO_EXTERNO);
+        let ip_cliente = v(IP_CLIENTE).map(|d| inet_text(d));
+        let registro_pk = json_of(REGISTRO_PK);
+        let datos_anteriores = json_of(DATOS_ANTERIORES);
+        let datos_nuevos = json_of(DATOS_NUEVOS);
+        let metadata = json_of(METADATA);
         let campos: Option<Vec<Option<String>>> =
             v(CAMPOS_MODIFICADOS).and_then(|d| Vec::<Option<String>>::from_datum(d, false));
-        let text = |i: usize| {
-            texts[i]
-                .as_deref()
-                .map(|b| std::str::from_utf8(b).expect("the database encoding is UTF8"))
-        };
-        let bytes = |i: usize| texts[i].as_deref();
         let uuid = |i: usize| v(i).map(|d| crate::datums::uuid_of(d));
         let int = |i: usize| v(i).map(|d| d.value() as i64).unwrap_or_default();
         huella_evento(&Evento {
             id: int(ID),
             timestamp: int(TIMESTAMP),
             usuario_id: uuid(USUARIO_ID),
-            usuario_nombre: text(USUARIO_NOMBRE),
-            accion: text(ACCION).unwrap_or_default(),
-            esquema: text(ESQUEMA),
-            tabla_afectada: text(TABLA_AFECTADA),
+            usuario_nombre: utf8(&usuario_nombre),
+            accion: utf8(&accion).unwrap_or_default(),
+            esquema: utf8(&esquema),
+            tabla_afectada: utf8(&tabla_afectada),
             registro_id: uuid(REGISTRO_ID),
-            registro_pk: bytes(REGISTRO_PK),
-            datos_anteriores: bytes(DATOS_ANTERIORES),
-            datos_nuevos: bytes(DATOS_NUEVOS),
+            registro_pk: registro_pk.as_deref(),
+            datos_anteriores: datos_anteriores.as_deref(),
+            datos_nuevos: datos_nuevos.as_deref(),
             campos_modificados: campos
                 .as_ref()
                 .map(|c| c.iter().map(|s| s.as_deref()).collect()),
             empresa_id: uuid(EMPRESA_ID),
-            metadata: bytes(METADATA),
+            metadata: metadata.as_deref(),
             transaccion: int(TRANSACCION),
-            rol_bd: text(ROL_BD).unwrap_or_default(),
-            aplicacion: text(APLICACION),
-            ip_cliente: text(IP_CLIENTE),
+            rol_bd: utf8(&rol_bd).unwrap_or_default(),
+            aplicacion: utf8(&aplicacion),
+            ip_cliente: utf8(&ip_cliente),
             registro_id_anterior: uuid(REGISTRO_ID_ANTERIOR),
-            rol_sesion: text(ROL_SESION),
-            usuario_externo: text(USUARIO_EXTERNO),
+            rol_sesion: utf8(&rol_sesion),
+            usuario_externo: utf8(&usuario_externo),
         })
     }
+}
+
+/// Rendered text as `str` (the database encoding is UTF8, checked at install).
+fn utf8(b: &Option<Vec<u8>>) -> Option<&str> {
+    b.as_deref()
+        .map(|b| std::str::from_utf8(b).expect("the database encoding is UTF8"))
 }
 
 /// The bytes of a text datum (detoasted).
