@@ -16,6 +16,7 @@ pub mod json_patch_apply;
 pub mod options;
 pub mod qualified_name;
 pub mod record_id;
+pub mod restauracion;
 pub mod resumen;
 
 /// "an array", "a string"...: a JSON value's kind, for error messages.
