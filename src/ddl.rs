@@ -25,6 +25,7 @@ use crate::ddl_guard;
 use crate::elevation::as_log_owner;
 use crate::error::AuditError;
 use crate::events::record_ddl_event;
+use crate::restauracion;
 use crate::spi;
 use crate::sql_types::Regclass;
 use crate::tables::{ensure_log_partitions, sync_truncate_triggers, Relation};
@@ -88,6 +89,7 @@ fn _al_terminar_ddl(_fcinfo: pg_sys::FunctionCallInfo) {
                 // SAFETY: the collected command of this event trigger.
                 unsafe { ddl_guard::after_relation_command(relid, cmd) };
                 on_table_changed(relid);
+                restauracion::estructuras::registrar(relid);
             }
             Command::Column(relid, renamed, cmd) => {
                 // SAFETY: as above.
@@ -95,6 +97,7 @@ fn _al_terminar_ddl(_fcinfo: pg_sys::FunctionCallInfo) {
                 if let Some((old, new)) = renamed {
                     rename_in_options(relid, &old, &new);
                 }
+                restauracion::estructuras::registrar(relid);
             }
             Command::Policy(policy, cmd) => {
                 // SAFETY: as above.
@@ -287,6 +290,7 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
                 &[Regclass(table).into()],
             )
         });
+        restauracion::estructuras::registrar(table);
         // A row trigger attached by hand (as a migration does) gets its
         // TRUNCATE capture too, as audit.auditar gives it, unless the
         // table's options say not to capture TRUNCATE. The extension's own
@@ -468,6 +472,11 @@ fn _al_eliminar(_fcinfo: pg_sys::FunctionCallInfo) {
         as_log_owner(|| {
             spi::run(
                 "DELETE FROM audit.tablas_config WHERE tabla::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+                &[relid.into()],
+            );
+            // Its recorded structures name an OID that may be reused.
+            spi::run(
+                "DELETE FROM audit.estructuras_tabla WHERE tabla::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
                 &[relid.into()],
             )
         });

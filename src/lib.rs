@@ -7,6 +7,8 @@
 //! * `identity`: the actor as the extension resolves it (`audit.usuario_actual`, ...).
 //! * `historial`: reading the history (`audit.get_historial_cambios`, `audit.resumen`;
 //!   the SQL functions around them are in sql/lectura.sql).
+//! * `restauracion`: restore and rollback (`audit.deshacer`, modules, marks, `audit.log_tecnico`;
+//!   the restores themselves are in sql/restauracion*.sql and sql/modulos.sql).
 //! * `ledger`: tamper evidence: event hashes, `audit.sellar`, `audit.verificar`, `audit.digest`.
 //! * `json_functions`: `audit.jsonb_diff`, `audit.jsonb_patch`, `audit.jsonb_aplicar_patch`.
 //! * `ddl`: event triggers that keep auditing consistent with schema changes.
@@ -36,6 +38,7 @@ mod historial;
 mod identity;
 mod json_functions;
 mod ledger;
+mod restauracion;
 mod spi;
 mod sql_types;
 mod tables;
@@ -53,6 +56,31 @@ extension_sql_file!(
     "sql/lectura.sql",
     name = "lectura",
     requires = [historial::consulta_historial]
+);
+extension_sql_file!(
+    "sql/restauracion_comun.sql",
+    name = "restauracion_comun",
+    requires = [
+        restauracion::estructuras::_mapear_columnas,
+        restauracion::estructuras::_estructura_actual,
+        restauracion::log_tecnico::_escribir_log_tecnico,
+        events::establecer_contexto,
+        "bootstrap"
+    ]
+);
+extension_sql_file!(
+    "sql/restauracion.sql",
+    name = "restauracion",
+    requires = ["restauracion_comun"]
+);
+extension_sql_file!(
+    "sql/modulos.sql",
+    name = "modulos",
+    requires = [
+        "restauracion_comun",
+        restauracion::modulos::_tablas_modulo,
+        restauracion::modulos::_orden_padres_primero
+    ]
 );
 extension_sql_file!("sql/finalize.sql", name = "finalize", finalize);
 

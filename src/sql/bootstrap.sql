@@ -342,7 +342,80 @@ CREATE TRIGGER bloques_sin_truncate
 ALTER TABLE audit.bloques ENABLE ALWAYS TRIGGER bloques_solo_insercion;
 ALTER TABLE audit.bloques ENABLE ALWAYS TRIGGER bloques_sin_truncate;
 
--- 6. pg_dump: the log, its sequence and the settings are data, not
+-- 6. Restore (contract §4; src/sql/restauracion.sql, docs/restore.md).
+--
+-- The columns of each audited table, recorded when auditing starts and each
+-- time the table's columns change (src/restauracion/estructuras.rs). A
+-- snapshot is only names and values; these versions tell whether a column
+-- it names was since renamed, retyped or dropped. A version applies to the
+-- table's events with ids above desde_id: the ALTER TABLE that changes
+-- columns waits for every writer of the table, so no event of the old shape
+-- can get a later id.
+CREATE TABLE audit.estructuras_tabla (
+    tabla         regclass    NOT NULL,
+    desde_id      bigint      NOT NULL,
+    columnas      jsonb       NOT NULL,
+    registrada_en timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (tabla, desde_id)
+);
+COMMENT ON TABLE audit.estructuras_tabla IS
+    'Columns of audited tables over time (attnum n, name c, type t), for detecting schema drift when restoring.';
+
+-- Modules: groups of tables rolled back together to a mark (E-Maj's table
+-- groups). A mark is a point in the log's id order, taken while no
+-- transaction writes to the module's tables (audit.crear_marca locks them),
+-- so "after the mark" means exactly the events with ids above ultimo_id.
+CREATE TABLE audit.modulos (
+    nombre     text        PRIMARY KEY,
+    tablas     regclass[]  NOT NULL,
+    creado_en  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    creado_por text        NOT NULL
+);
+COMMENT ON TABLE audit.modulos IS
+    'Groups of audited tables that audit.revertir_modulo rolls back together (audit.crear_modulo).';
+CREATE SEQUENCE audit.marcas_id_seq AS bigint;
+CREATE TABLE audit.marcas (
+    id         bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('audit.marcas_id_seq'::pg_catalog.regclass),
+    modulo     text        NOT NULL REFERENCES audit.modulos (nombre),
+    nombre     text        NOT NULL,
+    ultimo_id  bigint      NOT NULL,
+    instante   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    creada_por text        NOT NULL,
+    UNIQUE (modulo, nombre)
+);
+COMMENT ON TABLE audit.marcas IS
+    'Marks of modules (audit.crear_marca): every event of the module''s tables after a mark has an id above its ultimo_id.';
+
+-- The technical log: what went wrong in restores (and later in versioning
+-- and verification), kept apart from the history of data. Append-only like
+-- the log, and read through the same row-level security (finalize.sql).
+-- Written only by audit._escribir_log_tecnico (src/restauracion/log_tecnico.rs).
+CREATE SEQUENCE audit.log_tecnico_id_seq AS bigint;
+CREATE TABLE audit.log_tecnico (
+    id          bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('audit.log_tecnico_id_seq'::pg_catalog.regclass),
+    "timestamp" timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    nivel       text        NOT NULL,
+    categoria   text        NOT NULL,
+    mensaje     text        NOT NULL,
+    detalle     jsonb       NOT NULL DEFAULT '{}'::pg_catalog.jsonb,
+    -- Additions: who, for which tenant (row-level security), in which transaction.
+    usuario_id  uuid,
+    empresa_id  uuid,
+    rol_bd      text        NOT NULL,
+    transaccion bigint      NOT NULL
+);
+COMMENT ON TABLE audit.log_tecnico IS
+    'Technical log (append-only): failed restores with their error, by category (rollback, versionado, verificacion).';
+CREATE TRIGGER log_tecnico_solo_insercion
+    BEFORE UPDATE OR DELETE ON audit.log_tecnico
+    FOR EACH ROW EXECUTE FUNCTION audit._rechazar_modificacion();
+CREATE TRIGGER log_tecnico_sin_truncate
+    BEFORE TRUNCATE ON audit.log_tecnico
+    FOR EACH STATEMENT EXECUTE FUNCTION audit._rechazar_modificacion();
+ALTER TABLE audit.log_tecnico ENABLE ALWAYS TRIGGER log_tecnico_solo_insercion;
+ALTER TABLE audit.log_tecnico ENABLE ALWAYS TRIGGER log_tecnico_sin_truncate;
+
+-- 7. pg_dump: the log, its sequence and the settings are data, not
 -- definition; without this a dump and restore would lose the history.
 SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios_default', '');
@@ -350,3 +423,9 @@ SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios_id_seq', '')
 SELECT pg_catalog.pg_extension_config_dump('audit.tablas_config', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.marcas_tiempo', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.bloques', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.estructuras_tabla', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.modulos', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.marcas', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.marcas_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.log_tecnico', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.log_tecnico_id_seq', '');

@@ -96,6 +96,19 @@ CREATE POLICY lectores ON audit.historial_cambios AS PERMISSIVE FOR SELECT TO PU
 CREATE POLICY misma_empresa ON audit.historial_cambios AS RESTRICTIVE FOR SELECT TO PUBLIC
     USING (empresa_id OPERATOR(pg_catalog.=) (SELECT audit.empresa_actual()));
 
+-- The technical log (failed restores) is read under the same rules, with the
+-- tenant of whoever ran the restore. Its one INSERT policy lets the owner
+-- write (audit._escribir_log_tecnico, as the owner); no other role can be
+-- granted INSERT on it.
+ALTER TABLE audit.log_tecnico ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit.log_tecnico FORCE ROW LEVEL SECURITY;
+CREATE POLICY lectores ON audit.log_tecnico AS PERMISSIVE FOR SELECT TO PUBLIC
+    USING ((SELECT audit.es_lector()));
+CREATE POLICY misma_empresa ON audit.log_tecnico AS RESTRICTIVE FOR SELECT TO PUBLIC
+    USING (empresa_id OPERATOR(pg_catalog.=) (SELECT audit.empresa_actual()));
+CREATE POLICY escritura ON audit.log_tecnico AS PERMISSIVE FOR INSERT TO PUBLIC
+    WITH CHECK (true);
+
 -- 5. Privileges. Functions are executable by PUBLIC by default; starting and
 -- stopping auditing, and everything internal, is taken back here and granted
 -- by the DBA to the roles that run migrations (docs/security.md).
@@ -109,8 +122,17 @@ REVOKE ALL ON TABLE audit.historial_cambios, audit.historial_cambios_default, au
 REVOKE ALL ON SEQUENCE audit.historial_cambios_id_seq FROM PUBLIC;
 REVOKE ALL ON TABLE audit.marcas_tiempo, audit.bloques FROM PUBLIC;
 GRANT SELECT ON audit.tablas_auditadas TO PUBLIC;
+-- Definitions, not data: which tables form each module, its marks, and the
+-- columns audited tables had (all of it visible in pg_catalog too).
+GRANT SELECT ON audit.modulos, audit.marcas, audit.estructuras_tabla TO PUBLIC;
+REVOKE ALL ON TABLE audit.log_tecnico FROM PUBLIC;
+REVOKE ALL ON SEQUENCE audit.log_tecnico_id_seq, audit.marcas_id_seq FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION audit.auditar(regclass, jsonb) FROM PUBLIC;
+-- Defining modules is administration, like auditing a table. Marks,
+-- rollbacks and restores stay PUBLIC: they act with the caller's own
+-- privileges on the tables (and read the log through its row-level security).
+REVOKE EXECUTE ON FUNCTION audit.crear_modulo(text, regclass[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit.dejar_de_auditar(regclass) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._rechazar_modificacion() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._asegurar_particiones(integer) FROM PUBLIC;

@@ -1,0 +1,454 @@
+-- Restore (contract §4): the pieces every restore shares. The restores
+-- themselves are in restauracion.sql and modulos.sql; docs/restore.md
+-- explains the design.
+--
+-- Everything here runs with the caller's privileges (SECURITY INVOKER): the
+-- log is read through the caller's row-level security, and the audited
+-- tables are written with the caller's rights, so RLS, constraints and the
+-- tables' own triggers apply, and the writes are captured like any other.
+-- Same rules as bootstrap.sql: qualified names and operators, no CREATE OR
+-- REPLACE, pinned search_path. Dynamic SQL quotes every name with %I or a
+-- regclass, and passes every value as a parameter.
+
+-- What a restore needs to know about a table; raises when it cannot be
+-- restored: not audited (55000), no key to find its rows by (55000).
+CREATE FUNCTION audit._info_restauracion(
+    tabla regclass,
+    OUT esquema text,
+    OUT nombre text,
+    OUT clave text[],
+    OUT excluidas text[],
+    OUT generadas text[],
+    OUT auditada_desde timestamptz)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $info$
+BEGIN
+    SELECT t.esquema, t.nombre, t.columnas_clave, t.excluir_columnas, t.desde
+      INTO esquema, nombre, clave, excluidas, auditada_desde
+      FROM audit.tablas_auditadas t
+     WHERE t.tabla OPERATOR(pg_catalog.=) _info_restauracion.tabla;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = pg_catalog.format('table %s is not audited', tabla),
+            DETAIL = 'Its changes are not recorded, so there is nothing to restore from, and a restore would not be recorded either.',
+            HINT = 'Start auditing it with audit.auditar(table).';
+    END IF;
+    IF pg_catalog.cardinality(clave) OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = pg_catalog.format('table %s has no primary key', tabla),
+            DETAIL = 'A restore finds each row by its key; without one, rows are identified by their whole content, which changes with every update.',
+            HINT = 'Add a primary key, or name the columns that identify a row: audit.auditar(table, ''{"columnas_clave": [...]}'').';
+    END IF;
+    generadas := ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid OPERATOR(pg_catalog.=) tabla AND a.attnum OPERATOR(pg_catalog.>) 0
+                          AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.<>) '');
+END
+$info$;
+
+-- Checks an instant a table is to be seen or put back at: not NULL, not in
+-- the future, not before the table's auditing began (before then the log
+-- knows nothing of it).
+CREATE FUNCTION audit._comprobar_instante(tabla regclass, instante timestamptz, auditada_desde timestamptz) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $check$
+BEGIN
+    IF instante IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = 'instante must not be null';
+    END IF;
+    IF instante OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'instante is in the future',
+            DETAIL = pg_catalog.format('instante is %s; the log knows table %s up to now (%s).', instante, tabla, pg_catalog.now());
+    END IF;
+    IF instante OPERATOR(pg_catalog.<) auditada_desde THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = pg_catalog.format('instante is before auditing of table %s began', tabla),
+            DETAIL = pg_catalog.format('instante is %s; table %s has been audited since %s, and the log knows nothing of it before then.', instante, tabla, auditada_desde),
+            HINT = 'Use an instant at or after that moment.';
+    END IF;
+END
+$check$;
+
+-- The rows of a table as they were at a point of the log, for the rows that
+-- changed after it (the others are as they are now).
+--
+-- The point is an event id (a mark: events above it) or an instant (events
+-- whose transaction started after it). A row's state there is the
+-- before-image of the first event after the point that touched it:
+-- * UPDATE or DELETE: its datos_anteriores (it existed, like this);
+-- * INSERT: it did not exist;
+-- * an UPDATE that changed the key touches two rows: the old key
+--   (datos_anteriores, registro_id_anterior) and the new one (which did not
+--   exist before).
+-- This needs only the events after the point, never a replay from the start.
+-- presentes: images of rows that existed then; ausentes: keys (registro_pk)
+-- of rows that did not. primer_evento: the first event after the point;
+-- truncado: the first TRUNCATE after it (TRUNCATE records no rows, so what it
+-- removed cannot be put back).
+CREATE FUNCTION audit._estado_previo(
+    esquema text,
+    nombre text,
+    desde_id bigint,
+    desde_instante timestamptz,
+    registro uuid,
+    OUT presentes jsonb,
+    OUT ausentes jsonb,
+    OUT eventos bigint,
+    OUT primer_evento bigint,
+    OUT truncado bigint)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH ev AS (
+        SELECT e.id, e.accion, e.registro_id, e.registro_id_anterior, e.registro_pk, e.datos_anteriores
+          FROM audit.historial_cambios e
+         WHERE e.tabla_afectada OPERATOR(pg_catalog.=) _estado_previo.nombre
+           AND e.esquema OPERATOR(pg_catalog.=) _estado_previo.esquema
+           AND e.accion OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'])
+           AND (_estado_previo.desde_id IS NULL OR e.id OPERATOR(pg_catalog.>) _estado_previo.desde_id)
+           AND (_estado_previo.desde_instante IS NULL OR e."timestamp" OPERATOR(pg_catalog.>) _estado_previo.desde_instante)
+    ), toques AS (
+        SELECT ev.id, COALESCE(ev.registro_id_anterior, ev.registro_id) AS fila, true AS existia, ev.datos_anteriores AS dato
+          FROM ev WHERE ev.accion OPERATOR(pg_catalog.=) ANY (ARRAY['UPDATE', 'DELETE'])
+        UNION ALL
+        SELECT ev.id, ev.registro_id, false, ev.registro_pk
+          FROM ev WHERE ev.accion OPERATOR(pg_catalog.=) 'INSERT'
+                     OR (ev.accion OPERATOR(pg_catalog.=) 'UPDATE' AND ev.registro_id_anterior IS NOT NULL)
+    ), primeros AS (
+        SELECT DISTINCT ON (t.fila) t.fila, t.existia, t.dato
+          FROM toques t
+         WHERE _estado_previo.registro IS NULL OR t.fila OPERATOR(pg_catalog.=) _estado_previo.registro
+         ORDER BY t.fila, t.id
+    )
+    SELECT COALESCE((SELECT pg_catalog.jsonb_agg(p.dato) FROM primeros p WHERE p.existia), '[]'::pg_catalog.jsonb),
+           COALESCE((SELECT pg_catalog.jsonb_agg(p.dato) FROM primeros p WHERE NOT p.existia), '[]'::pg_catalog.jsonb),
+           (SELECT pg_catalog.count(*) FROM ev WHERE _estado_previo.registro IS NULL
+                OR _estado_previo.registro OPERATOR(pg_catalog.=) ANY (ARRAY[ev.registro_id, ev.registro_id_anterior])),
+           (SELECT pg_catalog.min(ev.id) FROM ev),
+           (SELECT pg_catalog.min(ev.id) FROM ev WHERE ev.accion OPERATOR(pg_catalog.=) 'TRUNCATE');
+END;
+
+-- How images (presentes) and keys (ausentes) map onto the table now: the
+-- columns written back, the ones without data, and what stops the restore
+-- (a column dropped with values, renamed or retyped since). The recorded
+-- structures from the one in force at the first event onwards are compared
+-- (audit._mapear_columnas, src/restauracion/estructuras.rs).
+CREATE FUNCTION audit._mapeo(tabla regclass, primer_evento bigint, presentes jsonb, ausentes jsonb, generadas text[]) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT audit._mapear_columnas(
+        COALESCE((SELECT pg_catalog.jsonb_agg(e.columnas ORDER BY e.desde_id)
+                    FROM audit.estructuras_tabla e
+                   WHERE e.tabla OPERATOR(pg_catalog.=) _mapeo.tabla
+                     AND e.desde_id OPERATOR(pg_catalog.>=) COALESCE(
+                             (SELECT pg_catalog.max(e2.desde_id) FROM audit.estructuras_tabla e2
+                               WHERE e2.tabla OPERATOR(pg_catalog.=) _mapeo.tabla
+                                 AND e2.desde_id OPERATOR(pg_catalog.<) _mapeo.primer_evento), 0)),
+                 '[]'::pg_catalog.jsonb)
+            OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(audit._estructura_actual(_mapeo.tabla)),
+        COALESCE((SELECT pg_catalog.jsonb_object_agg(c.key, c.con_valor)
+                    FROM (SELECT kv.key, pg_catalog.bool_or(kv.value OPERATOR(pg_catalog.<>) 'null'::pg_catalog.jsonb) AS con_valor
+                            FROM (SELECT i.value AS imagen FROM pg_catalog.jsonb_array_elements(_mapeo.presentes) i
+                                  UNION ALL
+                                  SELECT k.value FROM pg_catalog.jsonb_array_elements(_mapeo.ausentes) k) im
+                           CROSS JOIN LATERAL pg_catalog.jsonb_each(im.imagen) kv
+                           GROUP BY kv.key) c),
+                 '{}'::pg_catalog.jsonb),
+        _mapeo.generadas);
+END;
+
+-- Raises 55000 naming every column that stops the restore, if any.
+CREATE FUNCTION audit._comprobar_mapeo(tabla regclass, mapeo jsonb) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $check$
+BEGIN
+    IF pg_catalog.jsonb_array_length(mapeo OPERATOR(pg_catalog.->) 'problemas') OPERATOR(pg_catalog.>) 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = pg_catalog.format('cannot restore table %s: its columns changed since', tabla),
+            DETAIL = (SELECT pg_catalog.string_agg(p.value OPERATOR(pg_catalog.->>) 'mensaje', '; ')
+                        FROM pg_catalog.jsonb_array_elements(mapeo OPERATOR(pg_catalog.->) 'problemas') p)
+                     OPERATOR(pg_catalog.||) '.',
+            HINT = 'Nothing is dropped or filled with NULL silently: put the column back as it was, or restore the data by hand from audit.historial_cambios.';
+    END IF;
+END
+$check$;
+
+-- Refuses a restore across a TRUNCATE: it records no rows.
+CREATE FUNCTION audit._comprobar_truncado(tabla regclass, truncado bigint) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $check$
+BEGIN
+    IF truncado IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = pg_catalog.format('cannot restore table %s: it was truncated since (event %s)', tabla, truncado),
+            DETAIL = 'A TRUNCATE is recorded as one event without the rows it removed, so they cannot be put back.',
+            HINT = 'Restore to a point after the TRUNCATE, or from a backup.';
+    END IF;
+END
+$check$;
+
+-- One set-based statement of a restore on one table, or (simular) the count
+-- of rows it would change. The images all have the same keys; `columnas`
+-- are the ones written (the mapping's columns among those keys).
+-- * insertar: images whose key is not in the table now;
+-- * actualizar: rows whose key is in the images (or equals `donde`, when an
+--   undo puts back a changed key) and whose written columns differ;
+-- * eliminar: rows whose key is in the images (keys).
+-- Identity columns keep their recorded values on insert (OVERRIDING SYSTEM
+-- VALUE) and are never updated; the key is updated only with `donde`.
+CREATE FUNCTION audit._escribir(
+    tabla regclass,
+    operacion text,
+    clave text[],
+    columnas text[],
+    imagenes jsonb,
+    donde jsonb,
+    simular boolean) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $write$
+DECLARE
+    coincide text;
+    lista text;
+    asignaciones text;
+    quitar_actual text[];
+    quitar_imagen text[];
+    filas bigint;
+BEGIN
+    IF pg_catalog.jsonb_array_length(imagenes) OPERATOR(pg_catalog.=) 0 THEN
+        RETURN 0;
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.format('d.%1$I = s.%1$I', k), ' AND ')
+      INTO coincide FROM pg_catalog.unnest(clave) k;
+    SELECT pg_catalog.string_agg(pg_catalog.format('%I', c), ', ')
+      INTO lista FROM pg_catalog.unnest(columnas) c;
+    IF operacion OPERATOR(pg_catalog.=) 'insertar' THEN
+        IF simular THEN
+            EXECUTE pg_catalog.format(
+                'SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_populate_recordset(NULL::%1$s, $1) s
+                  WHERE NOT EXISTS (SELECT FROM %1$s d WHERE %2$s)', tabla, coincide)
+               INTO filas USING imagenes;
+            RETURN filas;
+        END IF;
+        EXECUTE pg_catalog.format(
+            'INSERT INTO %1$s (%3$s) OVERRIDING SYSTEM VALUE
+             SELECT %4$s FROM pg_catalog.jsonb_populate_recordset(NULL::%1$s, $1) s
+              WHERE NOT EXISTS (SELECT FROM %1$s d WHERE %2$s)',
+            tabla, coincide, lista,
+            (SELECT pg_catalog.string_agg(pg_catalog.format('s.%I', c), ', ') FROM pg_catalog.unnest(columnas) c))
+           USING imagenes;
+    ELSIF operacion OPERATOR(pg_catalog.=) 'eliminar' THEN
+        IF simular THEN
+            EXECUTE pg_catalog.format(
+                'SELECT pg_catalog.count(*) FROM %1$s d, pg_catalog.jsonb_populate_recordset(NULL::%1$s, $1) s WHERE %2$s',
+                tabla, coincide)
+               INTO filas USING imagenes;
+            RETURN filas;
+        END IF;
+        EXECUTE pg_catalog.format(
+            'DELETE FROM %1$s d USING pg_catalog.jsonb_populate_recordset(NULL::%1$s, $1) s WHERE %2$s', tabla, coincide)
+           USING imagenes;
+    ELSIF operacion OPERATOR(pg_catalog.=) 'actualizar' THEN
+        -- Only rows whose written columns differ are updated (compared as
+        -- jsonb, which every type has; to_jsonb of the row is the same
+        -- rendering the snapshot was taken with).
+        quitar_actual := ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
+                                WHERE a.attrelid OPERATOR(pg_catalog.=) tabla AND a.attnum OPERATOR(pg_catalog.>) 0
+                                  AND NOT a.attisdropped AND a.attname::pg_catalog.text OPERATOR(pg_catalog.<>) ALL (columnas));
+        quitar_imagen := ARRAY(SELECT k FROM pg_catalog.jsonb_object_keys(imagenes OPERATOR(pg_catalog.->) 0) k
+                                WHERE k OPERATOR(pg_catalog.<>) ALL (columnas));
+        SELECT pg_catalog.string_agg(pg_catalog.format('%1$I = s.%1$I', c), ', ')
+          INTO asignaciones
+          FROM pg_catalog.unnest(columnas) c
+         WHERE (donde IS NOT NULL OR c OPERATOR(pg_catalog.<>) ALL (clave))
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                            WHERE a.attrelid OPERATOR(pg_catalog.=) tabla AND a.attname OPERATOR(pg_catalog.=) c
+                              AND a.attidentity OPERATOR(pg_catalog.=) 'a');
+        IF asignaciones IS NULL THEN
+            RETURN 0;
+        END IF;
+        SELECT pg_catalog.string_agg(pg_catalog.format('d.%1$I = w.%1$I', k), ' AND ')
+          INTO coincide FROM pg_catalog.unnest(clave) k;
+        -- The rows to update: matched by key (w: the image, or `donde`), and
+        -- different in the written columns.
+        lista := pg_catalog.format(
+            'pg_catalog.jsonb_array_elements($1) e(imagen)
+              CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%1$s, e.imagen) s
+              CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%1$s, COALESCE($4, e.imagen)) w
+              WHERE %2$s
+                AND (pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.-) $2) IS DISTINCT FROM (e.imagen OPERATOR(pg_catalog.-) $3)',
+            tabla, coincide);
+        IF simular THEN
+            EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s d, %s', tabla, lista)
+               INTO filas USING imagenes, quitar_actual, quitar_imagen, donde;
+            RETURN filas;
+        END IF;
+        EXECUTE pg_catalog.format('UPDATE %s d SET %s FROM %s', tabla, asignaciones, lista)
+           USING imagenes, quitar_actual, quitar_imagen, donde;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = pg_catalog.format('unknown operation %s', operacion);
+    END IF;
+    GET DIAGNOSTICS filas = ROW_COUNT;
+    RETURN filas;
+END
+$write$;
+
+-- _escribir for images of different shapes: images taken before and after a
+-- column was added have different keys, and an image must never give NULL
+-- to a column it has no value for. So images are written in groups of equal
+-- keys, each group with the mapped columns it has.
+CREATE FUNCTION audit._escribir_imagenes(
+    tabla regclass,
+    operacion text,
+    clave text[],
+    mapeo jsonb,
+    imagenes jsonb,
+    donde jsonb,
+    simular boolean) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $write$
+DECLARE
+    grupo record;
+    filas bigint := 0;
+BEGIN
+    FOR grupo IN
+        SELECT x.claves, pg_catalog.jsonb_agg(x.imagen) AS imagenes
+          FROM (SELECT i.value AS imagen,
+                       ARRAY(SELECT k FROM pg_catalog.jsonb_object_keys(i.value) k ORDER BY k) AS claves
+                  FROM pg_catalog.jsonb_array_elements(imagenes) i) x
+         GROUP BY x.claves
+    LOOP
+        filas := filas OPERATOR(pg_catalog.+) audit._escribir(
+            tabla, operacion, clave,
+            ARRAY(SELECT c FROM pg_catalog.jsonb_array_elements_text(mapeo OPERATOR(pg_catalog.->) 'columnas') c
+                   WHERE c OPERATOR(pg_catalog.=) ANY (grupo.claves)),
+            grupo.imagenes, donde, simular);
+    END LOOP;
+    RETURN filas;
+END
+$write$;
+
+-- Marks the writes of a restore (until audit._fin_restauracion) as one: the
+-- events they produce carry metadata.tipo_operacion = 'RESTAURACION' and
+-- metadata.restauracion = origen (which function, from which event, mark or
+-- instant), on top of the caller's own context. Returns the context to put
+-- back afterwards.
+CREATE FUNCTION audit._inicio_restauracion(origen jsonb) RETURNS text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $begin$
+DECLARE
+    previo text := COALESCE(pg_catalog.current_setting('audit.contexto', true), '');
+BEGIN
+    PERFORM audit.establecer_contexto(pg_catalog.jsonb_build_object('tipo_operacion', 'RESTAURACION', 'restauracion', origen));
+    RETURN previo;
+END
+$begin$;
+
+CREATE FUNCTION audit._fin_restauracion(previo text) RETURNS void
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT pg_catalog.set_config('audit.contexto', previo, true);
+END;
+
+-- Raises an error again, as it was caught.
+CREATE FUNCTION audit._relanzar(estado text, mensaje text, detalle text, pista text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $raise$
+BEGIN
+    -- RAISE refuses NULL options, so each combination is spelled out.
+    IF detalle IS NOT NULL AND pista IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = estado, MESSAGE = mensaje, DETAIL = detalle, HINT = pista;
+    ELSIF detalle IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = estado, MESSAGE = mensaje, DETAIL = detalle;
+    ELSIF pista IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = estado, MESSAGE = mensaje, HINT = pista;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = estado, MESSAGE = mensaje;
+    END IF;
+END
+$raise$;
+
+-- What every restore does when it fails (contract §4): the failed attempt
+-- was a subtransaction, already rolled back, so the tables are as before.
+-- Builds the report (aplicado false, with the error); unless it was a
+-- preview, writes a row to audit.log_tecnico and a WARNING to the server
+-- log; with estricto raises the error instead of returning.
+--
+-- The log_tecnico row is written in the caller's transaction (PostgreSQL
+-- has no autonomous transactions): it stays when the caller commits, which
+-- is what returning a report instead of raising allows. With estricto it
+-- goes with the aborted transaction unless the caller catches the error.
+CREATE FUNCTION audit._fallo_restauracion(
+    funcion text,
+    simular boolean,
+    estricto boolean,
+    estado text,
+    mensaje text,
+    detalle text,
+    pista text,
+    extra jsonb) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $fail$
+DECLARE
+    informe jsonb := pg_catalog.jsonb_build_object(
+        'aplicado', false,
+        'simulado', simular,
+        'cambios', '[]'::pg_catalog.jsonb,
+        'advertencias', '[]'::pg_catalog.jsonb,
+        'error', pg_catalog.jsonb_build_object('sqlstate', estado, 'mensaje', mensaje, 'detalle', detalle, 'pista', pista))
+        OPERATOR(pg_catalog.||) COALESCE(extra, '{}'::pg_catalog.jsonb);
+BEGIN
+    IF NOT simular THEN
+        PERFORM audit._escribir_log_tecnico('ERROR', 'rollback',
+            pg_catalog.format('audit.%s: %s', funcion, mensaje), informe);
+        IF NOT estricto THEN
+            RAISE WARNING USING MESSAGE = pg_catalog.format('audit.%s did not apply: %s', funcion, mensaje),
+                DETAIL = pg_catalog.format('SQLSTATE %s. Nothing was changed; the report and audit.log_tecnico have the details.', estado);
+        END IF;
+    END IF;
+    IF estricto THEN
+        PERFORM audit._relanzar(estado, mensaje, detalle, pista);
+    END IF;
+    RETURN informe;
+END
+$fail$;
+
+-- The key of an image, as SQL that builds it from row `d` of the table
+-- (jsonb_build_object renders values as to_jsonb does, as registro_pk has them).
+CREATE FUNCTION audit._sql_clave(clave text[]) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT 'pg_catalog.jsonb_build_object(' OPERATOR(pg_catalog.||)
+           pg_catalog.string_agg(pg_catalog.format('%L, d.%I', k, k), ', ') OPERATOR(pg_catalog.||) ')'
+      FROM pg_catalog.unnest(clave) k;
+END;
+
+-- The row of the table whose key is that of `imagen`, locked FOR UPDATE
+-- (which needs UPDATE privilege: a role that may not change the table
+-- stops here with 42501), as jsonb; NULL when there is none.
+CREATE FUNCTION audit._fila_actual(tabla regclass, clave text[], imagen jsonb) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $row$
+DECLARE
+    fila jsonb;
+BEGIN
+    EXECUTE pg_catalog.format(
+        'SELECT pg_catalog.to_jsonb(d) FROM %1$s d, pg_catalog.jsonb_populate_record(NULL::%1$s, $1) w WHERE %2$s FOR UPDATE OF d',
+        tabla,
+        (SELECT pg_catalog.string_agg(pg_catalog.format('d.%1$I = w.%1$I', k), ' AND ') FROM pg_catalog.unnest(clave) k))
+       INTO fila USING imagen;
+    RETURN fila;
+END
+$row$;

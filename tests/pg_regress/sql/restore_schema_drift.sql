@@ -1,0 +1,66 @@
+-- Schema drift (contract §4): when a table's columns changed since the
+-- snapshots, a restore maps what still matches and refuses, naming the
+-- columns, rather than dropping data or filling it with NULL. Columns are
+-- followed by attribute number and type through the structures recorded
+-- at every ALTER TABLE (audit.estructuras_tabla).
+\set VERBOSITY terse
+SELECT setval('audit.historial_cambios_id_seq', 3000000) IS NOT NULL AS ids_fijos;
+CREATE TABLE dr_items (id int PRIMARY KEY, nombre text, precio numeric, nota text, total numeric GENERATED ALWAYS AS (precio * 2) STORED);
+SELECT audit.auditar('dr_items');
+SELECT tabla, desde_id, columnas FROM audit.estructuras_tabla WHERE tabla = 'dr_items'::regclass ORDER BY desde_id;
+SELECT audit.crear_modulo('dr_modulo', ARRAY['dr_items']::regclass[]);
+INSERT INTO dr_items VALUES (1, 'uno', 10, NULL), (2, 'dos', 20, NULL);
+SELECT audit.crear_marca('dr_modulo', 'm1') > 0 AS marca;
+UPDATE dr_items SET precio = precio + 1, nombre = upper(nombre);
+DELETE FROM dr_items WHERE id = 2;
+
+-- A column added since: it keeps its value (updated rows) or gets its
+-- default (re-created rows); generated columns are recomputed.
+ALTER TABLE dr_items ADD COLUMN stock int DEFAULT 7;
+UPDATE dr_items SET stock = 3;
+SELECT count(*) AS versiones FROM audit.estructuras_tabla WHERE tabla = 'dr_items'::regclass;
+SELECT r -> 'aplicado' AS aplicado, r -> 'cambios' -> 0 -> 'columnas_sin_dato' AS sin_dato
+  FROM audit.revertir_modulo('dr_modulo', 'm1', simular => true) r;
+
+-- A column dropped since whose old values were all NULL: nothing is lost.
+ALTER TABLE dr_items DROP COLUMN nota;
+SELECT r -> 'aplicado' AS aplicado, r -> 'cambios' -> 0 -> 'columnas_eliminadas_nulas' AS eliminadas_nulas
+  FROM audit.revertir_modulo('dr_modulo', 'm1') r;
+SELECT id, nombre, precio, total, stock FROM dr_items ORDER BY id;
+
+-- A column renamed since: refused, naming it.
+SELECT audit.crear_marca('dr_modulo', 'm2') > 0 AS marca;
+UPDATE dr_items SET nombre = 'cambiado' WHERE id = 1;
+ALTER TABLE dr_items RENAME COLUMN nombre TO titulo;
+\set VERBOSITY default
+SELECT audit.revertir_modulo('dr_modulo', 'm2', estricto => true);
+\set VERBOSITY terse
+SELECT id, titulo FROM dr_items WHERE id = 1;
+SELECT max(id) AS ev_cambio FROM audit.historial_cambios WHERE tabla_afectada = 'dr_items' AND accion = 'UPDATE' \gset
+SELECT r -> 'error' ->> 'detalle' AS detalle FROM audit.deshacer(:ev_cambio) r;
+ALTER TABLE dr_items RENAME COLUMN titulo TO nombre;
+
+-- A column retyped since: refused.
+SELECT audit.crear_marca('dr_modulo', 'm3') > 0 AS marca;
+UPDATE dr_items SET nombre = 'otro' WHERE id = 1;
+ALTER TABLE dr_items ALTER COLUMN nombre TYPE varchar(20);
+SELECT r -> 'error' ->> 'detalle' AS detalle FROM audit.revertir_modulo('dr_modulo', 'm3') r;
+ALTER TABLE dr_items ALTER COLUMN nombre TYPE text;
+
+-- A column dropped since that had values: refused (the values would be lost).
+SELECT audit.crear_marca('dr_modulo', 'm4') > 0 AS marca;
+DELETE FROM dr_items WHERE id = 1;
+ALTER TABLE dr_items DROP COLUMN stock;
+SELECT r -> 'error' ->> 'detalle' AS detalle FROM audit.revertir_modulo('dr_modulo', 'm4') r;
+SELECT count(*) AS filas FROM dr_items;
+
+-- Identity columns: a re-created row keeps its recorded id (the sequence
+-- does not move: it has already handed that id out).
+CREATE TABLE dr_tickets (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, asunto text);
+SELECT audit.auditar('dr_tickets');
+INSERT INTO dr_tickets (asunto) VALUES ('a'), ('b');
+DELETE FROM dr_tickets WHERE asunto = 'a';
+SELECT max(id) AS ev_ticket FROM audit.historial_cambios WHERE tabla_afectada = 'dr_tickets' \gset
+SELECT r -> 'aplicado' AS aplicado FROM audit.deshacer(:ev_ticket) r;
+INSERT INTO dr_tickets (asunto) VALUES ('c');
+SELECT * FROM dr_tickets ORDER BY id;
