@@ -100,7 +100,7 @@ CREATE FUNCTION audit._estado_previo(
     OUT truncado bigint)
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $body$
     WITH ev AS (
         SELECT e.id, e.accion, e.registro_id, e.registro_id_anterior, e.registro_pk, e.datos_anteriores
           FROM audit.historial_cambios e
@@ -128,7 +128,7 @@ BEGIN ATOMIC
                 OR _estado_previo.registro OPERATOR(pg_catalog.=) ANY (ARRAY[ev.registro_id, ev.registro_id_anterior])),
            (SELECT pg_catalog.min(ev.id) FROM ev),
            (SELECT pg_catalog.min(ev.id) FROM ev WHERE ev.accion OPERATOR(pg_catalog.=) 'TRUNCATE');
-END;
+$body$;
 
 -- How images (presentes) and keys (ausentes) map onto the table now: the
 -- columns written back, the ones without data, and what stops the restore
@@ -138,7 +138,7 @@ END;
 CREATE FUNCTION audit._mapeo(tabla regclass, primer_evento bigint, presentes jsonb, ausentes jsonb, generadas text[]) RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $body$
     SELECT audit._mapear_columnas(
         COALESCE((SELECT pg_catalog.jsonb_agg(e.columnas ORDER BY e.desde_id)
                     FROM audit.estructuras_tabla e
@@ -158,7 +158,7 @@ BEGIN ATOMIC
                            GROUP BY kv.key) c),
                  '{}'::pg_catalog.jsonb),
         _mapeo.generadas);
-END;
+$body$;
 
 -- Raises 55000 naming every column that stops the restore, if any.
 CREATE FUNCTION audit._comprobar_mapeo(tabla regclass, mapeo jsonb) RETURNS void
@@ -354,9 +354,9 @@ $begin$;
 CREATE FUNCTION audit._fin_restauracion(previo text) RETURNS void
     LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $body$
     SELECT pg_catalog.set_config('audit.contexto', previo, true);
-END;
+$body$;
 
 -- Raises an error again, as it was caught.
 CREATE FUNCTION audit._relanzar(estado text, mensaje text, detalle text, pista text) RETURNS void
@@ -428,11 +428,11 @@ $fail$;
 CREATE FUNCTION audit._sql_clave(clave text[]) RETURNS text
     LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $body$
     SELECT 'pg_catalog.jsonb_build_object(' OPERATOR(pg_catalog.||)
            pg_catalog.string_agg(pg_catalog.format('%L, d.%I', k, k), ', ') OPERATOR(pg_catalog.||) ')'
       FROM pg_catalog.unnest(clave) k;
-END;
+$body$;
 
 -- The row of the table whose key is that of `imagen`, locked FOR UPDATE
 -- (which needs UPDATE privilege: a role that may not change the table
