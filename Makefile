@@ -4,7 +4,7 @@
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 
-.PHONY: test demo demo-stop install bootstrap lint
+.PHONY: test demo demo-stop install bootstrap lint bench-restore
 
 test:
 	scripts/test.sh
@@ -20,6 +20,10 @@ install: bootstrap
 
 bootstrap:
 	scripts/bootstrap.sh
+
+# Module rollback of 10,000 changed rows across 3 tables (docs/restore.md).
+bench-restore:
+	bench/restore_rollback.sh
 
 lint:
 	cargo fmt --all -- --check

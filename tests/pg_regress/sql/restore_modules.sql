@@ -58,7 +58,7 @@ CREATE TEMP TABLE md_antes AS
   SELECT 'c' AS t, to_jsonb(c) AS fila FROM md_clientes c UNION ALL
   SELECT 'p', to_jsonb(p) FROM md_pedidos p UNION ALL
   SELECT 'l', to_jsonb(l) FROM md_lineas l;
-SELECT count(*) AS log_tecnico_antes FROM audit.log_tecnico \gset
+SELECT coalesce(max(id), 0) AS log_tecnico_antes FROM audit.log_tecnico \gset
 BEGIN;
 SELECT r -> 'aplicado' AS aplicado, r -> 'error' ->> 'sqlstate' AS sqlstate, r -> 'error' ->> 'mensaje' AS mensaje
   FROM audit.revertir_modulo('md_ventas', 'antes_de_borrar') r;
@@ -70,7 +70,7 @@ SELECT (SELECT count(*) FROM md_antes) AS filas_antes,
 SELECT categoria, mensaje FROM audit.log_tecnico WHERE id > :log_tecnico_antes;
 COMMIT;
 -- The log_tecnico row survived the commit.
-SELECT count(*) - :log_tecnico_antes AS filas_log_tecnico FROM audit.log_tecnico;
+SELECT count(*) AS filas_log_tecnico FROM audit.log_tecnico WHERE id > :log_tecnico_antes;
 -- No RESTAURACION event of the failed attempt.
 SELECT count(*) AS eventos_del_intento FROM audit.historial_cambios WHERE metadata -> 'restauracion' ->> 'marca' = 'antes_de_borrar';
 -- With estricto, the error itself.
