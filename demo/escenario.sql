@@ -94,6 +94,31 @@ SELECT v ->> 'valido' AS valido, v ->> 'eventos' AS eventos, v ->> 'bloques' AS 
 SELECT audit.digest() AS digest_para_guardar_fuera;
 
 \echo
+\echo '== 7f. Restore: preview undoing the price change, then undo it (recorded as a RESTAURACION)'
+SELECT id AS cambio_precio FROM audit.get_historial_cambios('{"tabla": "productos", "accion": "UPDATE", "limite": 1}') \gset
+SELECT r -> 'cambios' -> 0 -> 'antes' ->> 'precio' AS precio_ahora, r -> 'cambios' -> 0 -> 'despues' ->> 'precio' AS precio_tras_deshacer,
+       r -> 'conflictos' AS conflictos
+  FROM audit.deshacer(:cambio_precio, simular => true) r;
+BEGIN;
+SELECT audit.establecer_contexto('{"motivo": "la oferta se publicó por error"}') \g /dev/null
+SELECT audit.deshacer(:cambio_precio) -> 'aplicado' AS aplicado;
+COMMIT;
+SELECT accion, datos_nuevos ->> 'precio' AS precio, metadata ->> 'tipo_operacion' AS tipo, metadata ->> 'motivo' AS motivo
+  FROM audit.get_historial_cambios('{"tabla": "productos", "limite": 1}');
+
+\echo
+\echo '== 7g. Module rollback: a bad bulk import of the catalogue, undone to the mark taken before it'
+SELECT audit.crear_modulo('catalogo', ARRAY['productos']::regclass[]) \g /dev/null
+SELECT audit.crear_marca('catalogo', 'antes_de_importar') \g /dev/null
+UPDATE productos SET precio = precio * 100;
+INSERT INTO productos (empresa_id, sku, nombre, precio, stock)
+SELECT 'e0000000-0000-4000-8000-00000000000a', 'IMP-' || g, 'importado ' || g, 1, 1 FROM generate_series(1, 3) g;
+SELECT count(*) AS productos_tras_importar, max(precio) AS precio_maximo FROM productos;
+SELECT c ->> 'tabla' AS tabla, c -> 'insertadas' AS insertadas, c -> 'actualizadas' AS actualizadas, c -> 'eliminadas' AS eliminadas
+  FROM audit.revertir_modulo('catalogo', 'antes_de_importar') r, jsonb_array_elements(r -> 'cambios') c;
+SELECT count(*) AS productos_ahora, max(precio) AS precio_maximo FROM productos;
+
+\echo
 \echo '== 8. Audited tables'
 SELECT tabla, excluir_columnas, columna_empresa, columnas_clave, triggers, captura_activa
   FROM audit.tablas_auditadas ORDER BY tabla::text;

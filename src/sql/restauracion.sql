@@ -68,6 +68,9 @@ BEGIN
          WHERE e.tabla_afectada OPERATOR(pg_catalog.=) ev.tabla_afectada
            AND e.esquema OPERATOR(pg_catalog.=) ev.esquema
            AND e.id OPERATOR(pg_catalog.>) ev.id
+           -- Application events about the row (audit.registrar_evento) do
+           -- not change it: only row changes and TRUNCATE are conflicts.
+           AND e.accion OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'])
            AND (e.accion OPERATOR(pg_catalog.=) 'TRUNCATE'
                 OR ev.registro_id OPERATOR(pg_catalog.=) ANY (ARRAY[e.registro_id, e.registro_id_anterior]));
         -- No later event, yet the row is not what the event left: changed

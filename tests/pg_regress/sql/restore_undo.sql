@@ -21,6 +21,9 @@ SELECT r -> 'aplicado' AS aplicado, r -> 'simulado' AS simulado, r -> 'cambios' 
   FROM audit.deshacer(:ev_update, simular => true) r;
 SELECT * FROM un_productos ORDER BY id;
 
+-- An application event about the row since does not change it: no conflict.
+SELECT audit.registrar_evento('revisado', '{}', 'un_productos', registro_id) > 0 AS evento
+  FROM audit.historial_cambios WHERE id = :ev_update;
 -- Undo the UPDATE: the columns it changed go back.
 SELECT r -> 'aplicado' AS aplicado, r -> 'cambios' -> 0 -> 'filas' AS filas, r -> 'error' AS error
   FROM audit.deshacer(:ev_update) r;
