@@ -24,25 +24,30 @@ fn _estructura_actual(tabla: Regclass) -> Jsonb {
     spi::value::<Jsonb>(ESTRUCTURA, &[tabla.into()]).expect("jsonb_agg with COALESCE is never NULL")
 }
 
-/// Records the columns of `relid` when it is an audited table (not a
-/// partition: partitions have their root's columns) and they differ from
-/// the last recorded version. Called when auditing starts and after every
+/// Records the name and columns of `relid` when it is an audited table
+/// (not a partition: partitions have their root's columns) and they differ
+/// from the last recorded version. Called when auditing starts and after every
 /// ALTER TABLE; runs as the log's owner, whoever ran the DDL.
 pub fn registrar(relid: pg_sys::Oid) {
     as_log_owner(|| {
         spi::run(
             &format!(
                 "WITH actual AS ({ESTRUCTURA})
-                 INSERT INTO audit.estructuras_tabla AS e (tabla, desde_id, columnas)
-                 SELECT $1, $2, a.columnas
-                   FROM (SELECT (SELECT * FROM actual) AS columnas) a
+                 INSERT INTO audit.estructuras_tabla AS e (tabla, desde_id, nombre, columnas)
+                 SELECT $1, $2, a.nombre, a.columnas
+                   FROM (SELECT (SELECT * FROM actual) AS columnas, $3 AS nombre) a
                   WHERE EXISTS (SELECT FROM audit.tablas_config c WHERE c.tabla OPERATOR(pg_catalog.=) $1)
-                    AND a.columnas IS DISTINCT FROM
-                        (SELECT e2.columnas FROM audit.estructuras_tabla e2
-                          WHERE e2.tabla OPERATOR(pg_catalog.=) $1 ORDER BY e2.desde_id DESC LIMIT 1)
-                 ON CONFLICT (tabla, desde_id) DO UPDATE SET columnas = EXCLUDED.columnas"
+                    AND NOT EXISTS (
+                        SELECT FROM (SELECT e2.nombre, e2.columnas FROM audit.estructuras_tabla e2
+                                      WHERE e2.tabla OPERATOR(pg_catalog.=) $1 ORDER BY e2.desde_id DESC LIMIT 1) ultima
+                         WHERE ultima.nombre OPERATOR(pg_catalog.=) a.nombre AND ultima.columnas OPERATOR(pg_catalog.=) a.columnas)
+                 ON CONFLICT (tabla, desde_id) DO UPDATE SET nombre = EXCLUDED.nombre, columnas = EXCLUDED.columnas"
             ),
-            &[Regclass(relid).into(), super::ultimo_evento().into()],
+            &[
+                Regclass(relid).into(),
+                super::ultimo_evento().into(),
+                crate::catalog::regclass_text(relid).into(),
+            ],
         )
     });
 }

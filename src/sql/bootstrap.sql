@@ -350,10 +350,13 @@ ALTER TABLE audit.bloques ENABLE ALWAYS TRIGGER bloques_sin_truncate;
 -- it names was since renamed, retyped or dropped. A version applies to the
 -- table's events with ids above desde_id: the ALTER TABLE that changes
 -- columns waits for every writer of the table, so no event of the old shape
--- can get a later id.
+-- can get a later id. A rename is a new version too.
 CREATE TABLE audit.estructuras_tabla (
     tabla         regclass    NOT NULL,
     desde_id      bigint      NOT NULL,
+    -- The table's qualified name then: events name their table by name, so
+    -- a restore across a rename would miss the events under the old name.
+    nombre        text        NOT NULL,
     columnas      jsonb       NOT NULL,
     registrada_en timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (tabla, desde_id)

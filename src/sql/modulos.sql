@@ -73,6 +73,7 @@ BEGIN
         -- still fit it; all checked before anything is written.
         FOREACH t IN ARRAY tablas LOOP
             info := audit._info_restauracion(t);
+            PERFORM audit._comprobar_nombre(t, m.ultimo_id, NULL);
             est := audit._estado_previo(info.esquema, info.nombre, m.ultimo_id, NULL, NULL);
             PERFORM audit._comprobar_truncado(t, est.truncado);
             e := pg_catalog.jsonb_build_object(

@@ -128,6 +128,7 @@ BEGIN
             mapeo := audit._mapeo(tabla, ev.id, pg_catalog.jsonb_build_array(imagen), '[]'::pg_catalog.jsonb, info.generadas);
         END IF;
         PERFORM audit._comprobar_mapeo(tabla, mapeo);
+        PERFORM audit._comprobar_nombre(tabla, ev.id, NULL);
 
         IF NOT simular THEN
             previo := audit._inicio_restauracion(pg_catalog.jsonb_build_object('funcion', 'deshacer', 'evento_id', evento_id));
@@ -203,6 +204,7 @@ BEGIN
     PERFORM audit._comprobar_instante(tabla, instante, info.auditada_desde);
 
     BEGIN
+        PERFORM audit._comprobar_nombre(tabla, NULL, instante);
         previo_estado := audit._estado_previo(info.esquema, info.nombre, NULL, instante, registro_id);
         PERFORM audit._comprobar_truncado(tabla, previo_estado.truncado);
         IF previo_estado.eventos OPERATOR(pg_catalog.=) 0 THEN
@@ -283,6 +285,7 @@ BEGIN
     END IF;
     info := audit._info_restauracion(tabla);
     PERFORM audit._comprobar_instante(tabla, instante, info.auditada_desde);
+    PERFORM audit._comprobar_nombre(tabla, NULL, instante);
     previo_estado := audit._estado_previo(info.esquema, info.nombre, NULL, instante, NULL);
     PERFORM audit._comprobar_truncado(tabla, previo_estado.truncado);
     RETURN QUERY EXECUTE pg_catalog.format(

@@ -160,6 +160,36 @@ AS $body$
         _mapeo.generadas);
 $body$;
 
+-- Refuses a restore from a point (an event id, or an instant) before which
+-- the table had another name: events name their table, so the events under
+-- the old name would be missed and the rows they changed left as they are.
+CREATE FUNCTION audit._comprobar_nombre(tabla regclass, desde_id bigint, desde_instante timestamptz) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $check$
+DECLARE
+    antes text;
+BEGIN
+    SELECT e.nombre INTO antes
+      FROM audit.estructuras_tabla e
+     WHERE e.tabla OPERATOR(pg_catalog.=) _comprobar_nombre.tabla
+       AND e.nombre OPERATOR(pg_catalog.<>) _comprobar_nombre.tabla::pg_catalog.text
+       AND (e.desde_id OPERATOR(pg_catalog.>=) COALESCE(
+                (SELECT pg_catalog.max(e2.desde_id) FROM audit.estructuras_tabla e2
+                  WHERE e2.tabla OPERATOR(pg_catalog.=) _comprobar_nombre.tabla
+                    AND (e2.desde_id OPERATOR(pg_catalog.<) _comprobar_nombre.desde_id
+                         OR e2.registrada_en OPERATOR(pg_catalog.<=) _comprobar_nombre.desde_instante)), 0))
+     ORDER BY e.desde_id
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = pg_catalog.format('cannot restore table %s: it was renamed since (it was %s)', _comprobar_nombre.tabla, antes),
+            DETAIL = 'Events name the table they changed; those recorded under the old name would be missed.',
+            HINT = 'Rename the table back to restore it, or restore the data by hand from audit.historial_cambios.';
+    END IF;
+END
+$check$;
+
 -- Raises 55000 naming every column that stops the restore, if any.
 CREATE FUNCTION audit._comprobar_mapeo(tabla regclass, mapeo jsonb) RETURNS void
     LANGUAGE plpgsql IMMUTABLE

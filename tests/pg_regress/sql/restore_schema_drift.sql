@@ -64,3 +64,15 @@ SELECT max(id) AS ev_ticket FROM audit.historial_cambios WHERE tabla_afectada = 
 SELECT r -> 'aplicado' AS aplicado FROM audit.deshacer(:ev_ticket) r;
 INSERT INTO dr_tickets (asunto) VALUES ('c');
 SELECT * FROM dr_tickets ORDER BY id;
+
+-- A table renamed since the point: its events under the old name would be
+-- missed, so the restore is refused (a rename back makes it possible again).
+SELECT audit.crear_marca('dr_modulo', 'm5') > 0 AS marca;
+SELECT clock_timestamp() AS t_m5 \gset
+INSERT INTO dr_items (id, nombre, precio) VALUES (9, 'nueve', 9);
+ALTER TABLE dr_items RENAME TO dr_articulos;
+SELECT nombre FROM audit.estructuras_tabla WHERE tabla = 'dr_articulos'::regclass ORDER BY desde_id DESC LIMIT 2;
+SELECT r -> 'error' ->> 'mensaje' AS mensaje FROM audit.revertir_modulo('dr_modulo', 'm5') r;
+SELECT audit.estado_en('dr_articulos', :'t_m5');
+ALTER TABLE dr_articulos RENAME TO dr_items;
+SELECT r -> 'aplicado' AS aplicado, r -> 'cambios' -> 0 -> 'eliminadas' AS eliminadas FROM audit.revertir_modulo('dr_modulo', 'm5') r;
