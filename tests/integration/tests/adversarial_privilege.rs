@@ -48,6 +48,14 @@ fn the_application_role_cannot_write_read_or_empty_the_log() {
         "DELETE FROM audit.historial_cambios_default",
         "UPDATE audit.tablas_config SET opciones = '{\"excluir_columnas\": [\"saldo\"]}'",
         "DELETE FROM audit.bloques",
+        // The restore's tables: the technical log is read under RLS like
+        // the log; definitions are readable, writable by nobody.
+        "SELECT count(*) FROM audit.log_tecnico",
+        "INSERT INTO audit.log_tecnico (nivel, categoria, mensaje, rol_bd, transaccion) VALUES ('ERROR', 'x', 'x', 'x', 1)",
+        "DELETE FROM audit.log_tecnico",
+        "INSERT INTO audit.modulos (nombre, tablas, creado_por) VALUES ('m', '{}', 'x')",
+        "INSERT INTO audit.marcas (modulo, nombre, ultimo_id, creada_por) VALUES ('m', 'x', 0, 'x')",
+        "DELETE FROM audit.estructuras_tabla",
         "SELECT nextval('audit.historial_cambios_id_seq')",
         "COPY audit.historial_cambios FROM STDIN",
     ] {
@@ -69,6 +77,7 @@ fn the_application_role_cannot_run_the_administrative_functions() {
         "SELECT audit.dejar_de_auditar('cuentas')",
         "SELECT audit._asegurar_particiones(1)",
         "SELECT audit._marcar_tiempo('1 minute')",
+        "SELECT audit.crear_modulo('m', ARRAY['cuentas']::regclass[])",
     ] {
         assert_eq!(sqlstate_of(c.batch_execute(call)), "42501", "{call}");
     }

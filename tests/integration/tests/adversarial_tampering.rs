@@ -54,12 +54,20 @@ const GUARDS_OFF: &str = "ALTER EVENT TRIGGER audit_al_terminar_ddl DISABLE;
 fn a_superuser_cannot_change_the_log_while_the_guards_are_on() {
     let db = sealed("adv_x_guards");
     let mut su = db.connect();
+    su.batch_execute(
+        "SELECT audit._escribir_log_tecnico('ERROR', 'rollback', 'a failed restore', '{}')",
+    )
+    .unwrap();
     let before = count(&mut su, "SELECT count(*) FROM audit.historial_cambios");
     for statement in [
         "UPDATE audit.historial_cambios SET usuario_nombre = 'otro'",
         "DELETE FROM audit.historial_cambios",
         "TRUNCATE audit.historial_cambios",
         "DELETE FROM audit.bloques",
+        "DELETE FROM audit.log_tecnico",
+        "TRUNCATE audit.log_tecnico",
+        "SET session_replication_role = replica; UPDATE audit.log_tecnico SET mensaje = ''",
+        "ALTER TABLE audit.log_tecnico NO FORCE ROW LEVEL SECURITY",
         // session_replication_role skips ordinary triggers, not ENABLE ALWAYS ones.
         "SET session_replication_role = replica; DELETE FROM audit.historial_cambios",
         "SET session_replication_role = replica; UPDATE audit.bloques SET hash = NULL",
@@ -76,6 +84,13 @@ fn a_superuser_cannot_change_the_log_while_the_guards_are_on() {
     assert_eq!(
         count(&mut su, "SELECT count(*) FROM audit.historial_cambios"),
         before
+    );
+    assert_eq!(
+        count(
+            &mut su,
+            "SELECT count(*) FROM audit.log_tecnico WHERE mensaje = 'a failed restore'"
+        ),
+        1
     );
     assert_eq!(
         json(&mut su, "audit.verificar() -> 'valido'"),
