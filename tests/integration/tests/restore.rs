@@ -334,3 +334,51 @@ fn the_modules_tables_are_locked_in_a_fixed_order() {
     let r: serde_json::Value = serde_json::from_str(&worker.join().unwrap()).unwrap();
     assert_eq!(r["aplicado"], true, "{r}");
 }
+
+#[test]
+fn an_instant_separates_transactions_by_when_they_started() {
+    let db = shop("rs_instant");
+    let mut early = db.connect();
+    // A transaction that starts before the instant and commits after it:
+    // its change counts as before the instant (events carry their
+    // transaction's start time, docs/restore.md).
+    early.batch_execute("BEGIN; SELECT now()").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let mut c = db.connect();
+    let instante: String = c
+        .query_one("SELECT clock_timestamp()::text", &[])
+        .unwrap()
+        .get(0);
+    std::thread::sleep(Duration::from_millis(20));
+    early
+        .batch_execute("UPDATE a_clientes SET nombre = 'temprano' WHERE id = 1; COMMIT")
+        .unwrap();
+    c.batch_execute("UPDATE a_clientes SET nombre = 'tarde' WHERE id = 2")
+        .unwrap();
+    let at = |c: &mut Client| {
+        texts(
+            c,
+            &format!(
+                "SELECT e ->> 'nombre' FROM audit.estado_en('a_clientes', '{instante}') e ORDER BY (e ->> 'id')::int"
+            ),
+        )
+    };
+    assert_eq!(at(&mut c), vec!["temprano", "Luis"]);
+    // Putting customer 2 back as it was then undoes only the late change.
+    let registro: String = c
+        .query_one(
+            "SELECT registro_id::text FROM audit.historial_cambios WHERE tabla_afectada = 'a_clientes' AND registro_pk = '{\"id\": 2}' LIMIT 1",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let r = report(
+        &mut c,
+        &format!("audit.restaurar_registro('a_clientes', '{registro}', '{instante}')"),
+    );
+    assert_eq!(r["aplicado"], true, "{r}");
+    assert_eq!(
+        texts(&mut c, "SELECT nombre FROM a_clientes ORDER BY id"),
+        vec!["temprano", "Luis"]
+    );
+}
