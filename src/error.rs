@@ -87,14 +87,6 @@ pub enum AuditError {
     #[error("event {0} does not exist")]
     EventNotFound(i64),
 
-    /// A restore or a module needs the table to be audited.
-    #[error("table {0} is not audited")]
-    NotAudited(String),
-
-    /// A restore finds rows by their key.
-    #[error("table {0} has no primary key")]
-    NoKey(String),
-
     #[error("module \"{0}\" does not exist")]
     ModuleNotFound(String),
 
@@ -129,9 +121,6 @@ impl AuditError {
             AuditError::EventNotFound(_) => ERRCODE_NO_DATA_FOUND,
             AuditError::ProtectedObject { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
             AuditError::CaptureWouldStop { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
-            AuditError::NotAudited(_) | AuditError::NoKey(_) => {
-                ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
-            }
             AuditError::ModuleNotFound(_) => ERRCODE_UNDEFINED_OBJECT,
             AuditError::Duplicate { .. } | AuditError::DuplicateMark { .. } => {
                 ERRCODE_DUPLICATE_OBJECT
@@ -150,8 +139,6 @@ impl AuditError {
             AuditError::KeyColumnsWithPrimaryKey(_) => {
                 Some("The primary key identifies each row; a second key would make registro_id ambiguous.".into())
             }
-            AuditError::NotAudited(_) => Some("Its changes are not recorded, so there is nothing to restore from, and a restore would not be recorded either.".into()),
-            AuditError::NoKey(_) => Some("A restore finds each row by its key; without one, rows are identified by their whole content, which changes with every update.".into()),
             _ => None,
         }
     }
@@ -168,8 +155,6 @@ impl AuditError {
             AuditError::CaptureWouldStop { .. } => Some(
                 "To stop auditing a table, a role with the permission to do so calls audit.dejar_de_auditar(table).".into(),
             ),
-            AuditError::NotAudited(_) => Some("Start auditing it with audit.auditar(table).".into()),
-            AuditError::NoKey(_) => Some("Add a primary key, or name the columns that identify a row: audit.auditar(table, '{\"columnas_clave\": [...]}').".into()),
             AuditError::ModuleNotFound(_) => Some("Modules are created with audit.crear_modulo(nombre, tablas); they are listed in audit.modulos.".into()),
             AuditError::EventNotFound(_) => Some(
                 "Event ids come from audit.get_historial_cambios. An event hidden from you by row-level security is reported the same way.".into(),

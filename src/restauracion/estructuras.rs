@@ -1,6 +1,7 @@
 //! The columns of audited tables over time (`audit.estructuras_tabla`), and
 //! how snapshots map onto a table as it is now (schema drift).
 
+use super::ULTIMO_EVENTO;
 use crate::elevation::as_log_owner;
 use crate::error::{fail, AuditError};
 use crate::spi;
@@ -34,8 +35,8 @@ pub fn registrar(relid: pg_sys::Oid) {
             &format!(
                 "WITH actual AS ({ESTRUCTURA})
                  INSERT INTO audit.estructuras_tabla AS e (tabla, desde_id, nombre, columnas)
-                 SELECT $1, $2, a.nombre, a.columnas
-                   FROM (SELECT (SELECT * FROM actual) AS columnas, $3 AS nombre) a
+                 SELECT $1, {ULTIMO_EVENTO}, a.nombre, a.columnas
+                   FROM (SELECT (SELECT * FROM actual) AS columnas, $2 AS nombre) a
                   WHERE EXISTS (SELECT FROM audit.tablas_config c WHERE c.tabla OPERATOR(pg_catalog.=) $1)
                     AND NOT EXISTS (
                         SELECT FROM (SELECT e2.nombre, e2.columnas FROM audit.estructuras_tabla e2
@@ -45,7 +46,6 @@ pub fn registrar(relid: pg_sys::Oid) {
             ),
             &[
                 Regclass(relid).into(),
-                super::ultimo_evento().into(),
                 crate::catalog::regclass_text(relid).into(),
             ],
         )

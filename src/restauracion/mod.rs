@@ -27,11 +27,9 @@ fn _ultimo_evento() -> i64 {
 }
 
 pub fn ultimo_evento() -> i64 {
-    as_log_owner(|| {
-        spi::value::<i64>(
-            "SELECT COALESCE(pg_catalog.pg_sequence_last_value('audit.historial_cambios_id_seq'::pg_catalog.regclass), 0)",
-            &[],
-        )
-    })
-    .unwrap_or(0)
+    as_log_owner(|| spi::value::<i64>(&format!("SELECT {ULTIMO_EVENTO}"), &[])).unwrap_or(0)
 }
+
+/// The SQL of [`ultimo_evento`], for statements run as the log's owner.
+pub const ULTIMO_EVENTO: &str =
+    "COALESCE(pg_catalog.pg_sequence_last_value('audit.historial_cambios_id_seq'::pg_catalog.regclass), 0)";

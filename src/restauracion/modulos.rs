@@ -52,16 +52,13 @@ fn crear_modulo(nombre: Option<&str>, tablas: Option<Vec<Option<pg_sys::Oid>>>) 
                 message: format!("table {nombre_tabla} is listed more than once"),
             });
         }
-        let claves = spi::first(
-            "SELECT pg_catalog.cardinality(columnas_clave) FROM audit.tablas_auditadas WHERE tabla OPERATOR(pg_catalog.=) $1",
+        // The same checks as every restore of the table (audited, with a
+        // key), raising the same errors (55000).
+        spi::run(
+            "SELECT audit._info_restauracion($1)",
             &[Regclass(tabla).into()],
-            |row| row.get::<i32>(1),
         );
-        match claves {
-            None => fail(AuditError::NotAudited(nombre_tabla)),
-            Some(None | Some(0)) => fail(AuditError::NoKey(nombre_tabla)),
-            Some(_) => vistas.push(tabla),
-        }
+        vistas.push(tabla);
     }
     let existe = as_log_owner(|| {
         spi::value::<bool>(

@@ -83,11 +83,12 @@ BEGIN
             PERFORM audit._comprobar_mapeo(t, e OPERATOR(pg_catalog.->) 'mapeo');
             estados := estados OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(t::pg_catalog.text, e);
         END LOOP;
-        orden := ARRAY(SELECT p.tabla FROM audit._orden_padres_primero(tablas) WITH ORDINALITY p(tabla, en_ciclo, i) ORDER BY p.i);
-        advertencias := advertencias OPERATOR(pg_catalog.||) COALESCE((
-            SELECT pg_catalog.jsonb_agg(pg_catalog.format(
-                       'table %s is in a cycle of foreign keys with other tables of the module: no order of writes satisfies them unless they are DEFERRABLE', p.tabla))
-              FROM audit._orden_padres_primero(tablas) p WHERE p.en_ciclo), '[]'::pg_catalog.jsonb);
+        SELECT pg_catalog.array_agg(p.tabla ORDER BY p.i),
+               advertencias OPERATOR(pg_catalog.||) COALESCE(pg_catalog.jsonb_agg(pg_catalog.format(
+                   'table %s is in a cycle of foreign keys with other tables of the module: no order of writes satisfies them unless they are DEFERRABLE', p.tabla)
+                   ORDER BY p.i) FILTER (WHERE p.en_ciclo), '[]'::pg_catalog.jsonb)
+          INTO orden, advertencias
+          FROM audit._orden_padres_primero(tablas) WITH ORDINALITY p(tabla, en_ciclo, i);
 
         IF NOT simular THEN
             previo := audit._inicio_restauracion(pg_catalog.jsonb_build_object(
@@ -119,7 +120,7 @@ BEGIN
         GET STACKED DIAGNOSTICS e_estado = RETURNED_SQLSTATE, e_mensaje = MESSAGE_TEXT,
                                 e_detalle = PG_EXCEPTION_DETAIL, e_pista = PG_EXCEPTION_HINT;
         RETURN audit._fallo_restauracion('revertir_modulo', simular, estricto, e_estado, e_mensaje,
-            NULLIF(e_detalle, ''), NULLIF(e_pista, ''),
+            e_detalle, e_pista,
             pg_catalog.jsonb_build_object('modulo', modulo, 'marca', marca));
     END;
 

@@ -143,7 +143,7 @@ BEGIN
         GET STACKED DIAGNOSTICS e_estado = RETURNED_SQLSTATE, e_mensaje = MESSAGE_TEXT,
                                 e_detalle = PG_EXCEPTION_DETAIL, e_pista = PG_EXCEPTION_HINT;
         RETURN audit._fallo_restauracion('deshacer', simular, estricto, e_estado, e_mensaje,
-            NULLIF(e_detalle, ''), NULLIF(e_pista, ''),
+            e_detalle, e_pista,
             pg_catalog.jsonb_build_object('evento_id', evento_id, 'conflictos', conflictos));
     END;
 
@@ -242,7 +242,7 @@ BEGIN
         GET STACKED DIAGNOSTICS e_estado = RETURNED_SQLSTATE, e_mensaje = MESSAGE_TEXT,
                                 e_detalle = PG_EXCEPTION_DETAIL, e_pista = PG_EXCEPTION_HINT;
         RETURN audit._fallo_restauracion('restaurar_registro', simular, estricto, e_estado, e_mensaje,
-            NULLIF(e_detalle, ''), NULLIF(e_pista, ''),
+            e_detalle, e_pista,
             pg_catalog.jsonb_build_object('tabla', tabla::pg_catalog.text, 'registro_id', registro_id, 'instante', instante));
     END;
 

@@ -222,6 +222,16 @@ BEGIN
 END
 $check$;
 
+-- SQL that matches row `d` of a table with row `otra` on the key columns
+-- (`d.k1 = otra.k1 AND ...`), for the dynamic statements of restores.
+CREATE FUNCTION audit._sql_coincidencia(clave text[], otra text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $body$
+    SELECT pg_catalog.string_agg(pg_catalog.format('d.%1$I = %2$I.%1$I', k, otra), ' AND ')
+      FROM pg_catalog.unnest(clave) k;
+$body$;
+
 -- One set-based statement of a restore on one table, or (simular) the count
 -- of rows it would change. The images all have the same keys; `columnas`
 -- are the ones written (the mapping's columns among those keys).
@@ -253,8 +263,7 @@ BEGIN
     IF pg_catalog.jsonb_array_length(imagenes) OPERATOR(pg_catalog.=) 0 THEN
         RETURN 0;
     END IF;
-    SELECT pg_catalog.string_agg(pg_catalog.format('d.%1$I = s.%1$I', k), ' AND ')
-      INTO coincide FROM pg_catalog.unnest(clave) k;
+    coincide := audit._sql_coincidencia(clave, 's');
     SELECT pg_catalog.string_agg(pg_catalog.format('%I', c), ', ')
       INTO lista FROM pg_catalog.unnest(columnas) c;
     IF operacion OPERATOR(pg_catalog.=) 'insertar' THEN
@@ -302,8 +311,7 @@ BEGIN
         IF asignaciones IS NULL THEN
             RETURN 0;
         END IF;
-        SELECT pg_catalog.string_agg(pg_catalog.format('d.%1$I = w.%1$I', k), ' AND ')
-          INTO coincide FROM pg_catalog.unnest(clave) k;
+        coincide := audit._sql_coincidencia(clave, 'w');
         -- The rows to update: matched by key (w: the image, or `donde`), and
         -- different in the written columns.
         lista := pg_catalog.format(
@@ -430,12 +438,15 @@ CREATE FUNCTION audit._fallo_restauracion(
     SET search_path = pg_catalog, pg_temp
 AS $fail$
 DECLARE
+    -- GET STACKED DIAGNOSTICS gives '' for an absent detail or hint.
+    detalle_error text := NULLIF(detalle, '');
+    pista_error text := NULLIF(pista, '');
     informe jsonb := pg_catalog.jsonb_build_object(
         'aplicado', false,
         'simulado', simular,
         'cambios', '[]'::pg_catalog.jsonb,
         'advertencias', '[]'::pg_catalog.jsonb,
-        'error', pg_catalog.jsonb_build_object('sqlstate', estado, 'mensaje', mensaje, 'detalle', detalle, 'pista', pista))
+        'error', pg_catalog.jsonb_build_object('sqlstate', estado, 'mensaje', mensaje, 'detalle', detalle_error, 'pista', pista_error))
         OPERATOR(pg_catalog.||) COALESCE(extra, '{}'::pg_catalog.jsonb);
 BEGIN
     IF NOT simular THEN
@@ -447,7 +458,7 @@ BEGIN
         END IF;
     END IF;
     IF estricto THEN
-        PERFORM audit._relanzar(estado, mensaje, detalle, pista);
+        PERFORM audit._relanzar(estado, mensaje, detalle_error, pista_error);
     END IF;
     RETURN informe;
 END
@@ -476,8 +487,7 @@ DECLARE
 BEGIN
     EXECUTE pg_catalog.format(
         'SELECT pg_catalog.to_jsonb(d) FROM %1$s d, pg_catalog.jsonb_populate_record(NULL::%1$s, $1) w WHERE %2$s FOR UPDATE OF d',
-        tabla,
-        (SELECT pg_catalog.string_agg(pg_catalog.format('d.%1$I = w.%1$I', k), ' AND ') FROM pg_catalog.unnest(clave) k))
+        tabla, audit._sql_coincidencia(clave, 'w'))
        INTO fila USING imagen;
     RETURN fila;
 END
