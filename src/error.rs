@@ -5,6 +5,7 @@
 //! Messages follow PostgreSQL's style guide: a lower-case primary message
 //! without a final period; detail and hint as full sentences.
 
+use audit_model::configuracion::esquema::{EsquemaInvalido, Violacion};
 use audit_model::filtros::FiltroError;
 use audit_model::json_doc::JsonDocError;
 use audit_model::json_patch_apply::PatchFailure;
@@ -95,6 +96,46 @@ pub enum AuditError {
 
     #[error("mark \"{nombre}\" already exists in module \"{modulo}\"")]
     DuplicateMark { modulo: String, nombre: String },
+
+    #[error("configuration type \"{0}\" does not exist")]
+    ConfigTypeNotFound(String),
+
+    /// A version id that names no version the caller can see.
+    #[error("configuration version {0} does not exist")]
+    ConfigVersionNotFound(i64),
+
+    /// The caller's identity may not use configuration documents.
+    #[error("permission denied for configuration documents")]
+    ConfigAccess { detail: String },
+
+    #[error("invalid JSON Schema for configuration type \"{tipo}\": {error}")]
+    InvalidSchema {
+        tipo: String,
+        error: EsquemaInvalido,
+    },
+
+    /// A document that fails its type's schema; `violaciones` is never empty.
+    #[error("{que} does not satisfy the schema of configuration type \"{tipo}\": {}", violaciones[0])]
+    InvalidConfig {
+        que: String,
+        tipo: String,
+        violaciones: Vec<Violacion>,
+    },
+
+    #[error("{what} is too large: {size} bytes (the limit is {limit})")]
+    TooLarge {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
+
+    /// The active version is not the one the caller built on.
+    #[error("configuration \"{tipo}\" changed: version {activa} is active, not version {base}")]
+    StaleConfig {
+        tipo: String,
+        base: i64,
+        activa: String,
+    },
 }
 
 impl AuditError {
@@ -125,6 +166,14 @@ impl AuditError {
             AuditError::Duplicate { .. } | AuditError::DuplicateMark { .. } => {
                 ERRCODE_DUPLICATE_OBJECT
             }
+            AuditError::ConfigTypeNotFound(_) => ERRCODE_UNDEFINED_OBJECT,
+            AuditError::ConfigVersionNotFound(_) => ERRCODE_NO_DATA_FOUND,
+            AuditError::ConfigAccess { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            AuditError::InvalidSchema { .. } | AuditError::InvalidConfig { .. } => {
+                ERRCODE_INVALID_PARAMETER_VALUE
+            }
+            AuditError::TooLarge { .. } => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            AuditError::StaleConfig { .. } => ERRCODE_T_R_SERIALIZATION_FAILURE,
         }
     }
 
@@ -139,6 +188,8 @@ impl AuditError {
             AuditError::KeyColumnsWithPrimaryKey(_) => {
                 Some("The primary key identifies each row; a second key would make registro_id ambiguous.".into())
             }
+            AuditError::ConfigAccess { detail } => Some(detail.clone()),
+            AuditError::InvalidConfig { violaciones, .. } => Some(violations_detail(violaciones)),
             _ => None,
         }
     }
@@ -159,6 +210,21 @@ impl AuditError {
             AuditError::EventNotFound(_) => Some(
                 "Event ids come from audit.get_historial_cambios. An event hidden from you by row-level security is reported the same way.".into(),
             ),
+            AuditError::InvalidSchema { .. } => Some(
+                "Schemas follow JSON Schema draft 2020-12 (or the draft their $schema names). A $ref must point inside the schema: nothing is fetched from URLs or files. A pattern may not use look-around or backreferences.".into(),
+            ),
+            AuditError::ConfigTypeNotFound(_) => Some(
+                "The types are listed in audit.tipos_config; audit.definir_tipo_config adds one.".into(),
+            ),
+            AuditError::ConfigVersionNotFound(_) => Some(
+                "Version ids come from audit.historial_config. A version of another tenant is reported the same way.".into(),
+            ),
+            AuditError::ConfigAccess { .. } => Some(
+                "Configuration documents are for the application roles in audit.roles_lectores (audit.rol or the role claim), within a tenant (audit.empresa_id or the tenant claim).".into(),
+            ),
+            AuditError::StaleConfig { .. } => Some(
+                "Another session saved a version since yours was read: read the active version again (audit.config_actual) and save on top of it.".into(),
+            ),
             AuditError::TriggerMisuse(_) | AuditError::InvalidTriggerDefinition(_) => Some(
                 "Attach it as: CREATE TRIGGER ... AFTER INSERT OR UPDATE OR DELETE ON t FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio(), or call audit.auditar('t').".into(),
             ),
@@ -178,6 +244,21 @@ impl AuditError {
         report.report(PgLogLevel::ERROR);
         unreachable!("ERROR does not return")
     }
+}
+
+/// Every violation on its own line, at most 20 (a document failing in a
+/// thousand places needs the first few to be fixed, not a page of text).
+fn violations_detail(violaciones: &[Violacion]) -> String {
+    const SHOWN: usize = 20;
+    let mut lines: Vec<String> = violaciones
+        .iter()
+        .take(SHOWN)
+        .map(|v| v.to_string())
+        .collect();
+    if violaciones.len() > SHOWN {
+        lines.push(format!("... and {} more.", violaciones.len() - SHOWN));
+    }
+    format!("Violations (path: problem (rule)):\n{}", lines.join("\n"))
 }
 
 /// Shorthand: `Err(e)?`-style helpers read better as `fail(e)` at call sites.

@@ -32,7 +32,7 @@ fn es_lector() -> bool {
     lector(&session::identity())
 }
 
-fn lector(id: &audit_model::identity::Identity) -> bool {
+pub fn lector(id: &audit_model::identity::Identity) -> bool {
     let lectores = crate::guc::raw(&crate::guc::ROLES_LECTORES)
         .map(|c| c.to_string_lossy().into_owned())
         .unwrap_or_default();

@@ -9,6 +9,8 @@
 //!   the SQL functions around them are in sql/lectura.sql).
 //! * `restauracion`: restore and rollback (`audit.deshacer`, modules, marks, `audit.log_tecnico`;
 //!   the restores themselves are in sql/restauracion*.sql and sql/modulos.sql).
+//! * `configuracion`: versioned configuration documents (`audit.guardar_config`,
+//!   `audit.restaurar_config`, ...; the restore's fallback is in sql/configuracion.sql).
 //! * `ledger`: tamper evidence: event hashes, `audit.sellar`, `audit.verificar`, `audit.digest`.
 //! * `json_functions`: `audit.jsonb_diff`, `audit.jsonb_patch`, `audit.jsonb_aplicar_patch`.
 //! * `ddl`: event triggers that keep auditing consistent with schema changes.
@@ -27,6 +29,7 @@ compile_error!("audit 0.1 is built and tested for PostgreSQL 15 only; build with
 
 mod capture;
 mod catalog;
+mod configuracion;
 mod datums;
 mod ddl;
 mod ddl_guard;
@@ -80,6 +83,14 @@ extension_sql_file!(
         "restauracion_comun",
         restauracion::modulos::_tablas_modulo,
         restauracion::modulos::_orden_padres_primero
+    ]
+);
+extension_sql_file!(
+    "sql/configuracion.sql",
+    name = "configuracion",
+    requires = [
+        "restauracion_comun",
+        configuracion::guardar::_restaurar_config
     ]
 );
 extension_sql_file!("sql/finalize.sql", name = "finalize", finalize);

@@ -139,6 +139,25 @@ impl FromDatum for Jsonb {
     ) -> Option<Self> {
         (!is_null).then_some(Jsonb(datum))
     }
+
+    /// A copy in `memory_context`: values read through SPI live in SPI's
+    /// memory, which is freed when the SPI connection ends.
+    unsafe fn from_datum_in_memory_context(
+        mut memory_context: pgrx::PgMemoryContexts,
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
+        if is_null {
+            return None;
+        }
+        // SAFETY: a jsonb datum; the copy is detoasted into the given context.
+        memory_context.switch_to(|_| unsafe {
+            Some(Jsonb(pg_sys::Datum::from(pg_sys::pg_detoast_datum_copy(
+                datum.cast_mut_ptr(),
+            ))))
+        })
+    }
 }
 
 impl IntoDatum for Jsonb {

@@ -418,7 +418,146 @@ CREATE TRIGGER log_tecnico_sin_truncate
 ALTER TABLE audit.log_tecnico ENABLE ALWAYS TRIGGER log_tecnico_solo_insercion;
 ALTER TABLE audit.log_tecnico ENABLE ALWAYS TRIGGER log_tecnico_sin_truncate;
 
--- 7. pg_dump: the log, its sequence and the settings are data, not
+-- 7. Configuration documents (contract §5; src/configuracion, docs/configuration.md).
+--
+-- Types of document: the ones the extension ships, and the ones this
+-- installation defines or redefines (audit.definir_tipo_config). Two
+-- tables so that pg_dump works: the shipped types are part of the
+-- extension (CREATE EXTENSION creates them again on restore; an upgrade
+-- may improve them), the installation's own are data (dumped). The view
+-- audit.tipos_config (finalize.sql) shows the one in force for each name.
+CREATE TABLE audit.tipos_config_predefinidos (
+    tipo            text   PRIMARY KEY,
+    esquema_json    jsonb  NOT NULL,
+    campos_secretos text[] NOT NULL,
+    descripcion     text   NOT NULL
+);
+COMMENT ON TABLE audit.tipos_config_predefinidos IS
+    'Configuration types shipped with the extension; audit.tipos_config shows the ones in force.';
+INSERT INTO audit.tipos_config_predefinidos (tipo, esquema_json, campos_secretos, descripcion) VALUES
+('smtp', $schema${
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["host", "port", "remitente"],
+  "properties": {
+    "host": {"type": "string", "minLength": 1, "maxLength": 253},
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+    "usuario": {"type": "string", "maxLength": 320},
+    "password": {"type": "string", "maxLength": 1024},
+    "tls": {"enum": ["ninguno", "starttls", "tls"]},
+    "remitente": {"type": "string", "format": "email"},
+    "nombre_remitente": {"type": "string", "maxLength": 200},
+    "timeout_segundos": {"type": "integer", "minimum": 1, "maximum": 600}
+  }
+}$schema$, ARRAY['password'], 'Outgoing mail server: host, port, credentials, TLS mode and sender address.'),
+('ftp', $schema${
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["host", "protocolo"],
+  "properties": {
+    "host": {"type": "string", "minLength": 1, "maxLength": 253},
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+    "protocolo": {"enum": ["ftp", "ftps", "sftp"]},
+    "usuario": {"type": "string", "maxLength": 320},
+    "password": {"type": "string", "maxLength": 1024},
+    "clave_privada": {"type": "string", "maxLength": 16384},
+    "directorio": {"type": "string", "maxLength": 1024},
+    "modo_pasivo": {"type": "boolean"}
+  }
+}$schema$, ARRAY['password', 'clave_privada'], 'File transfer server: host, port, protocol (ftp, ftps, sftp), credentials or private key, directory.'),
+('sistema', $schema${
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["nombre"],
+  "properties": {
+    "nombre": {"type": "string", "minLength": 1, "maxLength": 200},
+    "url_base": {"type": "string", "format": "uri"},
+    "zona_horaria": {"type": "string", "minLength": 1, "maxLength": 64},
+    "idioma": {"type": "string", "pattern": "^[a-z]{2}(-[A-Z]{2})?$"},
+    "registro_abierto": {"type": "boolean"},
+    "sesion_minutos": {"type": "integer", "minimum": 1, "maximum": 1440},
+    "clave_api": {"type": "string", "maxLength": 1024}
+  }
+}$schema$, ARRAY['clave_api'], 'General settings: name, base URL, time zone, language, sign-up, session length, API key.'),
+('mantenimiento', $schema${
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["activo"],
+  "properties": {
+    "activo": {"type": "boolean"},
+    "mensaje": {"type": "string", "maxLength": 2000},
+    "desde": {"type": "string", "format": "date-time"},
+    "hasta": {"type": "string", "format": "date-time"},
+    "ips_permitidas": {"type": "array", "uniqueItems": true,
+                       "items": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}},
+    "copias": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "frecuencia": {"enum": ["diaria", "semanal", "mensual"]},
+        "hora": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+        "retencion_dias": {"type": "integer", "minimum": 1, "maximum": 3650},
+        "clave_cifrado": {"type": "string", "maxLength": 1024}
+      }
+    }
+  }
+}$schema$, ARRAY['clave_cifrado'], 'Maintenance mode (on/off, message, window, allowed IPs) and backup schedule.');
+
+CREATE TABLE audit.tipos_config_propios (
+    tipo            text        PRIMARY KEY,
+    -- NULL: any JSON object is accepted.
+    esquema_json    jsonb,
+    campos_secretos text[]      NOT NULL,
+    descripcion     text,
+    definido_en     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    definido_por    text        NOT NULL
+);
+COMMENT ON TABLE audit.tipos_config_propios IS
+    'Configuration types defined or redefined by this installation (audit.definir_tipo_config); audit.tipos_config shows the ones in force.';
+
+-- The versions. Never changed or deleted (guards below); the newest of a
+-- (tipo, empresa_id) is the active one. version_anterior is the version
+-- that was active when this one was saved, and the unique index makes the
+-- versions of a (tipo, empresa_id) a single line: two sessions that both
+-- saw version 7 as active cannot both add its successor, so "the newest"
+-- is never ambiguous (src/configuracion/guardar.rs serializes saves, and
+-- reports a save built on a stale view as a serialization failure).
+-- Written only by the extension; read through the config functions, with
+-- row-level security like the log's should SELECT ever be granted
+-- (finalize.sql). json_config holds secrets as saved: restoring gives
+-- back exactly what was there.
+CREATE SEQUENCE audit.config_versiones_id_seq AS bigint;
+CREATE TABLE audit.config_versiones (
+    id_version       bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('audit.config_versiones_id_seq'::pg_catalog.regclass),
+    tipo             text        NOT NULL,
+    json_config      jsonb       NOT NULL,
+    fecha_guardado   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    guardado_por     uuid,
+    empresa_id       uuid,
+    comentario       text,
+    restaurada_desde bigint      REFERENCES audit.config_versiones (id_version),
+    -- Additions (after the contract's columns).
+    version_anterior bigint      REFERENCES audit.config_versiones (id_version),
+    usuario_nombre   text,
+    rol_bd           text        NOT NULL,
+    transaccion      bigint      NOT NULL
+);
+COMMENT ON TABLE audit.config_versiones IS
+    'Versions of configuration documents per type and tenant (append-only); the newest is the active one. Holds secrets: read it through audit.historial_config.';
+CREATE UNIQUE INDEX config_versiones_sucesion ON audit.config_versiones
+    (tipo, (COALESCE(empresa_id, '00000000-0000-0000-0000-000000000000'::pg_catalog.uuid)), (COALESCE(version_anterior, 0)));
+CREATE INDEX config_versiones_tipo_idx ON audit.config_versiones
+    (tipo, (COALESCE(empresa_id, '00000000-0000-0000-0000-000000000000'::pg_catalog.uuid)), id_version);
+CREATE TRIGGER config_versiones_solo_insercion
+    BEFORE UPDATE OR DELETE ON audit.config_versiones
+    FOR EACH ROW EXECUTE FUNCTION audit._rechazar_modificacion();
+CREATE TRIGGER config_versiones_sin_truncate
+    BEFORE TRUNCATE ON audit.config_versiones
+    FOR EACH STATEMENT EXECUTE FUNCTION audit._rechazar_modificacion();
+ALTER TABLE audit.config_versiones ENABLE ALWAYS TRIGGER config_versiones_solo_insercion;
+ALTER TABLE audit.config_versiones ENABLE ALWAYS TRIGGER config_versiones_sin_truncate;
+
+-- 8. pg_dump: the log, its sequence and the settings are data, not
 -- definition; without this a dump and restore would lose the history.
 SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios_default', '');
@@ -432,3 +571,6 @@ SELECT pg_catalog.pg_extension_config_dump('audit.marcas', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.marcas_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.log_tecnico', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.log_tecnico_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.tipos_config_propios', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.config_versiones', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.config_versiones_id_seq', '');

@@ -68,6 +68,20 @@ CREATE TRIGGER tablas_config_invalidar
     AFTER INSERT OR UPDATE OR DELETE ON audit.tablas_config
     FOR EACH ROW EXECUTE FUNCTION audit._config_cambiada();
 
+-- 2b. audit.tipos_config: the configuration types in force, the
+-- installation's own definition first, else the shipped one (bootstrap.sql §7).
+CREATE VIEW audit.tipos_config AS
+SELECT p.tipo, p.esquema_json, p.campos_secretos, p.descripcion,
+       'propio'::pg_catalog.text AS origen, p.definido_en, p.definido_por
+  FROM audit.tipos_config_propios p
+UNION ALL
+SELECT d.tipo, d.esquema_json, d.campos_secretos, d.descripcion,
+       'predefinido'::pg_catalog.text, NULL::pg_catalog.timestamptz, NULL::pg_catalog.text
+  FROM audit.tipos_config_predefinidos d
+ WHERE NOT EXISTS (SELECT FROM audit.tipos_config_propios p WHERE p.tipo OPERATOR(pg_catalog.=) d.tipo);
+COMMENT ON VIEW audit.tipos_config IS
+    'Configuration document types: JSON Schema, secret fields, description; origen says whether the extension ships it or this installation defined it.';
+
 -- 3. Event triggers (see src/ddl.rs).
 CREATE EVENT TRIGGER audit_al_terminar_ddl ON ddl_command_end
     WHEN TAG IN ('CREATE TRIGGER', 'CREATE TABLE', 'ALTER TABLE', 'ALTER POLICY', 'ALTER EXTENSION', 'GRANT')
@@ -109,6 +123,19 @@ CREATE POLICY misma_empresa ON audit.log_tecnico AS RESTRICTIVE FOR SELECT TO PU
 CREATE POLICY escritura ON audit.log_tecnico AS PERMISSIVE FOR INSERT TO PUBLIC
     WITH CHECK (true);
 
+-- Configuration versions: the same two reading policies. The config
+-- functions read it as the extension's owner (and filter by the caller's
+-- tenant themselves); these policies hold for any role a DBA grants SELECT
+-- to, and for the owner (forced).
+ALTER TABLE audit.config_versiones ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit.config_versiones FORCE ROW LEVEL SECURITY;
+CREATE POLICY lectores ON audit.config_versiones AS PERMISSIVE FOR SELECT TO PUBLIC
+    USING ((SELECT audit.es_lector()));
+CREATE POLICY misma_empresa ON audit.config_versiones AS RESTRICTIVE FOR SELECT TO PUBLIC
+    USING (empresa_id OPERATOR(pg_catalog.=) (SELECT audit.empresa_actual()));
+CREATE POLICY escritura ON audit.config_versiones AS PERMISSIVE FOR INSERT TO PUBLIC
+    WITH CHECK (true);
+
 -- 5. Privileges. Functions are executable by PUBLIC by default; starting and
 -- stopping auditing, and everything internal, is taken back here and granted
 -- by the DBA to the roles that run migrations (docs/security.md).
@@ -127,6 +154,11 @@ GRANT SELECT ON audit.tablas_auditadas TO PUBLIC;
 GRANT SELECT ON audit.modulos, audit.marcas, audit.estructuras_tabla TO PUBLIC;
 REVOKE ALL ON TABLE audit.log_tecnico FROM PUBLIC;
 REVOKE ALL ON SEQUENCE audit.log_tecnico_id_seq, audit.marcas_id_seq FROM PUBLIC;
+-- Configuration: the types are definitions (no secrets: secret fields are
+-- names), the versions hold secrets and are read through the functions.
+GRANT SELECT ON audit.tipos_config TO PUBLIC;
+REVOKE ALL ON TABLE audit.tipos_config_predefinidos, audit.tipos_config_propios, audit.config_versiones FROM PUBLIC;
+REVOKE ALL ON SEQUENCE audit.config_versiones_id_seq FROM PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION audit.auditar(regclass, jsonb) FROM PUBLIC;
 -- Defining modules is administration, like auditing a table. Marks,
@@ -134,6 +166,17 @@ REVOKE EXECUTE ON FUNCTION audit.auditar(regclass, jsonb) FROM PUBLIC;
 -- privileges on the tables (and read the log through its row-level security).
 REVOKE EXECUTE ON FUNCTION audit.crear_modulo(text, regclass[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit.dejar_de_auditar(regclass) FROM PUBLIC;
+-- Configuration documents hold secrets and drive the application: every
+-- function is granted by the DBA (docs/configuration.md), and then also
+-- needs a reader role within a tenant. audit._restaurar_config stays
+-- callable (audit.restaurar_config calls it as the caller) and checks
+-- that its caller may call audit.restaurar_config.
+REVOKE EXECUTE ON FUNCTION audit.definir_tipo_config(text, jsonb, text[], text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit.guardar_config(text, jsonb, text, bigint) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit.config_actual(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit.historial_config(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit.comparar_config(bigint, bigint) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit.restaurar_config(bigint, boolean, boolean, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._rechazar_modificacion() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._asegurar_particiones(integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._indexar_particion(regclass) FROM PUBLIC;

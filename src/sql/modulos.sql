@@ -121,7 +121,8 @@ BEGIN
                                 e_detalle = PG_EXCEPTION_DETAIL, e_pista = PG_EXCEPTION_HINT;
         RETURN audit._fallo_restauracion('revertir_modulo', simular, estricto, e_estado, e_mensaje,
             e_detalle, e_pista,
-            pg_catalog.jsonb_build_object('modulo', modulo, 'marca', marca));
+            pg_catalog.jsonb_build_object('modulo', modulo, 'marca', marca),
+            'rollback');
     END;
 
     -- One entry per table, in write order, with what was (or would be) done.

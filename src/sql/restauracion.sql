@@ -144,7 +144,8 @@ BEGIN
                                 e_detalle = PG_EXCEPTION_DETAIL, e_pista = PG_EXCEPTION_HINT;
         RETURN audit._fallo_restauracion('deshacer', simular, estricto, e_estado, e_mensaje,
             e_detalle, e_pista,
-            pg_catalog.jsonb_build_object('evento_id', evento_id, 'conflictos', conflictos));
+            pg_catalog.jsonb_build_object('evento_id', evento_id, 'conflictos', conflictos),
+            'rollback');
     END;
 
     IF filas OPERATOR(pg_catalog.=) 0 THEN
@@ -243,7 +244,8 @@ BEGIN
                                 e_detalle = PG_EXCEPTION_DETAIL, e_pista = PG_EXCEPTION_HINT;
         RETURN audit._fallo_restauracion('restaurar_registro', simular, estricto, e_estado, e_mensaje,
             e_detalle, e_pista,
-            pg_catalog.jsonb_build_object('tabla', tabla::pg_catalog.text, 'registro_id', registro_id, 'instante', instante));
+            pg_catalog.jsonb_build_object('tabla', tabla::pg_catalog.text, 'registro_id', registro_id, 'instante', instante),
+            'rollback');
     END;
 
     IF operacion OPERATOR(pg_catalog.=) 'insertar' THEN

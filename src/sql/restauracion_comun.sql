@@ -433,7 +433,9 @@ CREATE FUNCTION audit._fallo_restauracion(
     mensaje text,
     detalle text,
     pista text,
-    extra jsonb) RETURNS jsonb
+    extra jsonb,
+    -- audit.log_tecnico's categoria: 'rollback' (data), 'versionado' (configuration).
+    categoria text) RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $fail$
@@ -450,7 +452,7 @@ DECLARE
         OPERATOR(pg_catalog.||) COALESCE(extra, '{}'::pg_catalog.jsonb);
 BEGIN
     IF NOT simular THEN
-        PERFORM audit._escribir_log_tecnico('ERROR', 'rollback',
+        PERFORM audit._escribir_log_tecnico('ERROR', categoria,
             pg_catalog.format('audit.%s: %s', funcion, mensaje), informe);
         IF NOT estricto THEN
             RAISE WARNING USING MESSAGE = pg_catalog.format('audit.%s did not apply: %s', funcion, mensaje),

@@ -6,6 +6,7 @@
 //! from its PostgreSQL-facing code.
 
 pub mod claims;
+pub mod configuracion;
 pub mod contexto;
 pub mod filtros;
 pub mod huella;
