@@ -56,6 +56,16 @@ fn the_application_role_cannot_write_read_or_empty_the_log() {
         "INSERT INTO audit.modulos (nombre, tablas, creado_por) VALUES ('m', '{}', 'x')",
         "INSERT INTO audit.marcas (modulo, nombre, ultimo_id, creada_por) VALUES ('m', 'x', 0, 'x')",
         "DELETE FROM audit.estructuras_tabla",
+        // Configuration versions hold secrets: nothing at all; the types
+        // are read through the view only.
+        "SELECT count(*) FROM audit.config_versiones",
+        "INSERT INTO audit.config_versiones (tipo, json_config, rol_bd, transaccion) VALUES ('smtp', '{}', 'x', 1)",
+        "SELECT count(*) FROM audit.tipos_config_propios",
+        "UPDATE audit.tipos_config_propios SET campos_secretos = '{}'",
+        "SELECT audit.guardar_config('smtp', '{}')",
+        "SELECT audit.config_actual('smtp')",
+        "SELECT audit.definir_tipo_config('smtp', NULL, '{}')",
+        "SELECT audit._restaurar_config(1, true, NULL)",
         "SELECT nextval('audit.historial_cambios_id_seq')",
         "COPY audit.historial_cambios FROM STDIN",
     ] {

@@ -4,7 +4,7 @@
 //! `audit.verificar()`, and what it rewrites consistently is found against
 //! a digest kept outside. Sealing follows committed work across sessions.
 
-use audit_integration_tests::{count, sqlstate_of, TestDb};
+use audit_integration_tests::{count, sqlstate_of, texts, TestDb};
 use postgres::Client;
 use serde_json::Value;
 
@@ -55,7 +55,8 @@ fn a_superuser_cannot_change_the_log_while_the_guards_are_on() {
     let db = sealed("adv_x_guards");
     let mut su = db.connect();
     su.batch_execute(
-        "SELECT audit._escribir_log_tecnico('ERROR', 'rollback', 'a failed restore', '{}')",
+        "SELECT audit._escribir_log_tecnico('ERROR', 'rollback', 'a failed restore', '{}');
+         SELECT audit.guardar_config('mantenimiento', '{\"activo\": false}')",
     )
     .unwrap();
     let before = count(&mut su, "SELECT count(*) FROM audit.historial_cambios");
@@ -68,6 +69,12 @@ fn a_superuser_cannot_change_the_log_while_the_guards_are_on() {
         "TRUNCATE audit.log_tecnico",
         "SET session_replication_role = replica; UPDATE audit.log_tecnico SET mensaje = ''",
         "ALTER TABLE audit.log_tecnico NO FORCE ROW LEVEL SECURITY",
+        "DELETE FROM audit.config_versiones",
+        "TRUNCATE audit.config_versiones",
+        "SET session_replication_role = replica; UPDATE audit.config_versiones SET json_config = '{}'",
+        "ALTER TABLE audit.config_versiones DISABLE TRIGGER config_versiones_solo_insercion",
+        "ALTER TABLE audit.config_versiones NO FORCE ROW LEVEL SECURITY",
+        "DROP POLICY misma_empresa ON audit.config_versiones",
         // session_replication_role skips ordinary triggers, not ENABLE ALWAYS ones.
         "SET session_replication_role = replica; DELETE FROM audit.historial_cambios",
         "SET session_replication_role = replica; UPDATE audit.bloques SET hash = NULL",
@@ -91,6 +98,13 @@ fn a_superuser_cannot_change_the_log_while_the_guards_are_on() {
             "SELECT count(*) FROM audit.log_tecnico WHERE mensaje = 'a failed restore'"
         ),
         1
+    );
+    assert_eq!(
+        texts(
+            &mut su,
+            "SELECT json_config::text FROM audit.config_versiones"
+        ),
+        vec![r#"{"activo": false}"#]
     );
     assert_eq!(
         json(&mut su, "audit.verificar() -> 'valido'"),
