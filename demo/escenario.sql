@@ -119,6 +119,33 @@ SELECT c ->> 'tabla' AS tabla, c -> 'insertadas' AS insertadas, c -> 'actualizad
 SELECT count(*) AS productos_ahora, max(precio) AS precio_maximo FROM productos;
 
 \echo
+\echo '== 7h. Configuration documents: Ferretería Norte''s SMTP settings, changed, compared, restored'
+SET audit.empresa_id = 'e0000000-0000-4000-8000-00000000000a';
+SET audit.usuario_nombre = 'Administradora';
+SELECT audit.guardar_config('smtp', '{"host": "smtp.ferreteria-norte.example", "port": 587, "tls": "starttls",
+    "usuario": "avisos", "password": "clave-vieja", "remitente": "avisos@ferreteria-norte.example"}', 'alta') AS v_alta \gset
+SELECT audit.guardar_config('smtp', '{"host": "mail.proveedor.example", "port": 465, "tls": "tls",
+    "usuario": "avisos", "password": "clave-nueva", "remitente": "avisos@ferreteria-norte.example"}', 'nuevo proveedor') \g /dev/null
+\echo '-- an invalid document is refused, naming the path and the rule:'
+\set ON_ERROR_STOP off
+\set VERBOSITY terse
+SELECT audit.guardar_config('smtp', '{"host": "mail.proveedor.example", "port": 70000, "remitente": "avisos"}');
+\set VERBOSITY default
+\set ON_ERROR_STOP on
+\echo '-- history (secrets masked) and comparison of the first version with the active one:'
+SELECT id_version, comentario, json_config ->> 'host' AS host, json_config ->> 'password' AS password, usuario_nombre
+  FROM audit.historial_config('smtp');
+SELECT audit.comparar_config(:v_alta);
+\echo '-- restore: preview, then apply; the application reads the restored settings:'
+SELECT r -> 'simulado' AS simulado, r -> 'cambios' -> 'host' AS host FROM audit.restaurar_config(:v_alta, simular => true) r;
+SELECT r -> 'aplicado' AS aplicado, r -> 'id_version' AS nueva_version FROM audit.restaurar_config(:v_alta, comentario => 'el proveedor nuevo falla') r;
+SELECT audit.config_actual('smtp') ->> 'host' AS host_activo;
+SELECT accion, tabla_afectada, metadata ->> 'tipo_operacion' AS tipo, datos_nuevos -> 'json_config' ->> 'password' AS password_en_el_log
+  FROM audit.historial_cambios WHERE tabla_afectada = 'config_versiones' ORDER BY id;
+RESET audit.empresa_id;
+RESET audit.usuario_nombre;
+
+\echo
 \echo '== 8. Audited tables'
 SELECT tabla, excluir_columnas, columna_empresa, columnas_clave, triggers, captura_activa
   FROM audit.tablas_auditadas ORDER BY tabla::text;
