@@ -261,6 +261,12 @@ fn violations_detail(violaciones: &[Violacion]) -> String {
     format!("Violations (path: problem (rule)):\n{}", lines.join("\n"))
 }
 
+/// The value of an argument that must not be NULL, or the error 22004
+/// naming it.
+pub fn required<T>(value: Option<T>, name: &'static str) -> T {
+    value.unwrap_or_else(|| AuditError::NullArgument { name }.report())
+}
+
 /// Shorthand: `Err(e)?`-style helpers read better as `fail(e)` at call sites.
 pub fn fail<T>(e: AuditError) -> T {
     e.report()

@@ -16,7 +16,7 @@ use super::{acceso, activa, diferencias, leer_documento, tipo, version, Tipo};
 use crate::capture::session;
 use crate::capture::writer::{self, Cambio, Event};
 use crate::elevation::as_log_owner;
-use crate::error::{fail, AuditError};
+use crate::error::{fail, required, AuditError};
 use crate::spi;
 use crate::sql_types::Jsonb;
 use audit_model::configuracion::esquema::Esquema;
@@ -227,8 +227,8 @@ fn guardar_config(
     comentario: Option<&str>,
     version_base: Option<i64>,
 ) -> i64 {
-    let nombre = tipo_nombre.unwrap_or_else(|| fail(AuditError::NullArgument { name: "tipo" }));
-    let config = config.unwrap_or_else(|| fail(AuditError::NullArgument { name: "config" }));
+    let nombre = required(tipo_nombre, "tipo");
+    let config = required(config, "config");
     let empresa = acceso();
     let tipo = tipo(nombre);
     let (texto, doc) = leer_documento(config, "config");
@@ -263,8 +263,8 @@ fn _restaurar_config(
     simular: Option<bool>,
     comentario: Option<&str>,
 ) -> Jsonb {
-    let id = id_version.unwrap_or_else(|| fail(AuditError::NullArgument { name: "id_version" }));
-    let simular = simular.unwrap_or_else(|| fail(AuditError::NullArgument { name: "simular" }));
+    let id = required(id_version, "id_version");
+    let simular = required(simular, "simular");
     let permitido = spi::value::<bool>(
         "SELECT pg_catalog.has_function_privilege('audit.restaurar_config(bigint, boolean, boolean, text)'::pg_catalog.regprocedure, 'EXECUTE')",
         &[],

@@ -3,7 +3,7 @@
 
 use super::{acceso, activa, diferencias, tipo, version, EMPRESA_PARAM_SQL, EMPRESA_SQL};
 use crate::elevation::as_log_owner;
-use crate::error::{fail, AuditError};
+use crate::error::{fail, required, AuditError};
 use crate::spi;
 use crate::sql_types::Jsonb;
 use audit_model::configuracion::secretos::enmascarar;
@@ -21,7 +21,7 @@ CREATE FUNCTION audit.config_actual(tipo text) RETURNS jsonb
     AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 ")]
 fn config_actual(tipo_nombre: Option<&str>) -> Option<Jsonb> {
-    let nombre = tipo_nombre.unwrap_or_else(|| fail(AuditError::NullArgument { name: "tipo" }));
+    let nombre = required(tipo_nombre, "tipo");
     let empresa = acceso();
     let tipo = tipo(nombre);
     activa(&tipo.nombre, empresa).map(|v| {
@@ -64,7 +64,7 @@ CREATE FUNCTION audit.historial_config(tipo text) RETURNS SETOF audit.config_ver
 fn historial_config(
     tipo_nombre: Option<&str>,
 ) -> SetOfIterator<'static, composite_type!('static, "audit.config_versiones")> {
-    let nombre = tipo_nombre.unwrap_or_else(|| fail(AuditError::NullArgument { name: "tipo" }));
+    let nombre = required(tipo_nombre, "tipo");
     let empresa = acceso();
     let tipo = tipo(nombre);
     let guardadas: Vec<Guardada> = as_log_owner(|| {
@@ -136,7 +136,7 @@ CREATE FUNCTION audit.comparar_config(version_a bigint, version_b bigint DEFAULT
     AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 ")]
 fn comparar_config(version_a: Option<i64>, version_b: Option<i64>) -> Jsonb {
-    let a = version_a.unwrap_or_else(|| fail(AuditError::NullArgument { name: "version_a" }));
+    let a = required(version_a, "version_a");
     let empresa = acceso();
     let a = version(a, empresa);
     let b = match version_b {

@@ -6,7 +6,7 @@ use super::{leer_documento, tipo};
 use crate::capture::session;
 use crate::capture::writer::{self, Cambio, Event};
 use crate::elevation::as_log_owner;
-use crate::error::{fail, AuditError};
+use crate::error::{fail, required, AuditError};
 use crate::spi;
 use crate::sql_types::Jsonb;
 use audit_model::configuracion::esquema::Esquema;
@@ -34,7 +34,7 @@ fn definir_tipo_config(
     campos_secretos: Option<Vec<Option<String>>>,
     descripcion: Option<&str>,
 ) {
-    let nombre = tipo_nombre.unwrap_or_else(|| fail(AuditError::NullArgument { name: "tipo" }));
+    let nombre = required(tipo_nombre, "tipo");
     if let Err(message) = nombre_tipo(nombre) {
         fail::<()>(AuditError::InvalidArgument {
             name: "tipo",
