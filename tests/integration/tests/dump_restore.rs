@@ -21,7 +21,12 @@ fn dump_and_restore_keep_history_options_and_capture() {
          INSERT INTO productos VALUES (1, 'Laptop', 10.5), (2, 'Mouse', 1.25);
          UPDATE productos SET nombre = 'Laptop Gamer' WHERE id = 1;
          INSERT INTO a_mano VALUES (1);
-         SELECT audit.registrar_evento('ANTES_DEL_DUMP', '{\"n\": 123456789012345678901234567890.5}');",
+         SELECT audit.registrar_evento('ANTES_DEL_DUMP', '{\"n\": 123456789012345678901234567890.5}');
+         SELECT audit.definir_tipo_config('smtp', '{\"type\": \"object\"}', '{password}', 'redefinido');
+         SELECT audit.definir_tipo_config('propio', NULL, '{clave}');
+         SELECT audit.guardar_config('smtp', '{\"host\": \"uno\", \"password\": \"p1\"}');
+         SELECT audit.guardar_config('smtp', '{\"host\": \"dos\", \"password\": \"p2\"}');
+         SELECT audit.restaurar_config(1);",
     )
     .unwrap();
     let history = |c: &mut postgres::Client| -> Vec<String> {
@@ -38,6 +43,23 @@ fn dump_and_restore_keep_history_options_and_capture() {
     };
     let before = history(&mut c);
     assert!(before.len() >= 6);
+    // Configuration: the installation's types (a shipped one redefined) and
+    // the versions, whose restore points back at an earlier version.
+    let config = |c: &mut postgres::Client| -> Vec<String> {
+        c.query(
+            "SELECT concat_ws('|', tipo, origen, esquema_json, campos_secretos, descripcion) FROM audit.tipos_config
+             UNION ALL
+             SELECT concat_ws('|', id_version, tipo, json_config, restaurada_desde, version_anterior) FROM audit.config_versiones
+             ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    let config_before = config(&mut c);
+    assert_eq!(config_before.len(), 5 + 3, "{config_before:?}");
 
     let target = TestDb::new("dump_destino");
     // Restore into an empty database: drop the extension CREATE EXTENSION put there.
@@ -100,6 +122,23 @@ fn dump_and_restore_keep_history_options_and_capture() {
         history(&mut t),
         before,
         "the history comes back exactly, ids and all"
+    );
+    assert_eq!(
+        config(&mut t),
+        config_before,
+        "types and versions come back"
+    );
+    t.batch_execute("SELECT audit.guardar_config('smtp', '{\"host\": \"tres\"}')")
+        .unwrap();
+    assert_eq!(
+        t.query_one(
+            "SELECT version_anterior FROM audit.config_versiones ORDER BY id_version DESC LIMIT 1",
+            &[]
+        )
+        .unwrap()
+        .get::<_, Option<i64>>(0),
+        Some(3),
+        "the next save builds on the restored line of versions"
     );
     // Restoring fired no capture (triggers are created after the data).
     let opts: String = t
