@@ -5,7 +5,7 @@
 
 use crate::capture::session;
 use crate::capture::writer::{self, Cambio, Event};
-use crate::error::{fail, AuditError};
+use crate::error::{fail, required, AuditError};
 use crate::sql_types::{Jsonb, Regclass};
 use audit_model::contexto::validate_context_text;
 use pgrx::prelude::*;
@@ -23,11 +23,7 @@ fn registrar_evento(
     tabla: default!(Option<Regclass>, "NULL"),
     registro_id: default!(Option<pgrx::Uuid>, "NULL"),
 ) -> i64 {
-    let tipo = tipo_operacion.unwrap_or_else(|| {
-        fail(AuditError::NullArgument {
-            name: "tipo_operacion",
-        })
-    });
+    let tipo = required(tipo_operacion, "tipo_operacion");
     if tipo.trim().is_empty() {
         fail::<()>(AuditError::InvalidArgument {
             name: "tipo_operacion",
@@ -66,7 +62,7 @@ fn registrar_evento(
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn establecer_contexto(contexto: Option<Jsonb>) {
-    let contexto = contexto.unwrap_or_else(|| fail(AuditError::NullArgument { name: "contexto" }));
+    let contexto = required(contexto, "contexto");
     if !contexto.is_object() {
         fail::<()>(AuditError::InvalidArgument {
             name: "contexto",
@@ -90,9 +86,15 @@ fn establecer_contexto(contexto: Option<Jsonb>) {
     );
 }
 
+/// The metadata of an event the extension records itself: the
+/// transaction context, then `detail` (its keys win).
+pub fn context_with(detail: &serde_json::Value) -> Jsonb {
+    Jsonb(session::context()).concat(Jsonb::from_value(detail))
+}
+
 /// Records a DDL event about an audited table (`accion = 'DDL'`).
 pub fn record_ddl_event(schema: &str, table: &str, detail: serde_json::Value) -> i64 {
-    let metadata = Jsonb(session::context()).concat(Jsonb::from_value(&detail));
+    let metadata = context_with(&detail);
     writer::write(&Event {
         cambio: Cambio::Ddl,
         esquema: Some(schema),

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use std::ffi::CString;
 
 fn to_pg_uuid(u: Option<uuid::Uuid>) -> Option<pgrx::Uuid> {
-    u.map(|u| pgrx::Uuid::from_bytes(*u.as_bytes()))
+    u.as_ref().map(crate::identity::to_pg)
 }
 
 /// Why timestamptz input refused a text, as its error message says.

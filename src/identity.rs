@@ -5,7 +5,8 @@ use crate::capture::session;
 use crate::sql_types::Jsonb;
 use pgrx::prelude::*;
 
-fn to_pg(u: &uuid::Uuid) -> pgrx::Uuid {
+/// The SQL uuid of a Rust one.
+pub fn to_pg(u: &uuid::Uuid) -> pgrx::Uuid {
     pgrx::Uuid::from_bytes(*u.as_bytes())
 }
 

@@ -4,7 +4,7 @@
 use crate::catalog::{self, qualified_name};
 use crate::ddl_guard;
 use crate::elevation::as_log_owner;
-use crate::error::{fail, AuditError};
+use crate::error::{fail, required, AuditError};
 use crate::events::record_ddl_event;
 use crate::spi;
 use crate::sql_types::{Jsonb, Regclass};
@@ -301,9 +301,7 @@ fn parse_options(opciones: Option<Jsonb>) -> TableOptions {
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn auditar(tabla: Option<Regclass>, opciones: default!(Option<Jsonb>, "'{}'")) {
-    let relid = tabla
-        .unwrap_or_else(|| fail(AuditError::NullArgument { name: "tabla" }))
-        .0;
+    let relid = required(tabla, "tabla").0;
     let rel =
         Relation::load(relid).unwrap_or_else(|| fail(AuditError::UndefinedTable(relid.to_u32())));
     rel.check_auditable(false);
@@ -350,9 +348,7 @@ fn auditar(tabla: Option<Regclass>, opciones: default!(Option<Jsonb>, "'{}'")) {
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn dejar_de_auditar(tabla: Option<Regclass>) {
-    let relid = tabla
-        .unwrap_or_else(|| fail(AuditError::NullArgument { name: "tabla" }))
-        .0;
+    let relid = required(tabla, "tabla").0;
     let rel =
         Relation::load(relid).unwrap_or_else(|| fail(AuditError::UndefinedTable(relid.to_u32())));
     let triggers = capture_triggers(relid);

@@ -126,7 +126,8 @@ fn guardar(g: Guardar<'_>) -> Resultado {
                 g.jsonb.into(),
                 identity
                     .usuario_id
-                    .map(|u| pgrx::Uuid::from_bytes(*u.as_bytes()))
+                    .as_ref()
+                    .map(crate::identity::to_pg)
                     .into(),
                 g.empresa.into(),
                 g.comentario.into(),
@@ -190,7 +191,7 @@ fn registrar(
     let pk_jsonb = Jsonb::from_value(&pk);
     let registro_id =
         audit_model::record_id::registro_id("audit", "config_versiones", &pk_jsonb.to_text_bytes());
-    let metadata = Jsonb(session::context()).concat(Jsonb::from_value(&detalle));
+    let metadata = crate::events::context_with(&detalle);
     writer::write(&Event {
         cambio: Cambio::Insert {
             nuevos: Jsonb::from_value(&fila).0,
@@ -279,11 +280,7 @@ fn _restaurar_config(
     let empresa = acceso();
     let origen = version(id, empresa);
     let tipo = tipo(&origen.tipo);
-    // jsonb_in of jsonb_out's text is the same jsonb: nothing is rebuilt
-    // from the parsed value.
-    let jsonb = Jsonb::from_text(
-        &std::ffi::CString::new(origen.texto.clone()).expect("jsonb text has no NUL byte"),
-    );
+    let jsonb = origen.jsonb();
     let r = guardar(Guardar {
         tipo: &tipo,
         empresa,

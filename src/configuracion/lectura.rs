@@ -24,9 +24,7 @@ fn config_actual(tipo_nombre: Option<&str>) -> Option<Jsonb> {
     let nombre = required(tipo_nombre, "tipo");
     let empresa = acceso();
     let tipo = tipo(nombre);
-    activa(&tipo.nombre, empresa).map(|v| {
-        Jsonb::from_text(&std::ffi::CString::new(v.texto).expect("jsonb text has no NUL byte"))
-    })
+    activa(&tipo.nombre, empresa).map(|v| v.jsonb())
 }
 
 /// A row of audit.config_versiones, read out of SPI's memory (the

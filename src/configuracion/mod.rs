@@ -89,9 +89,7 @@ pub fn acceso() -> Option<pgrx::Uuid> {
             });
         }
     }
-    identity
-        .empresa_id
-        .map(|u| pgrx::Uuid::from_bytes(*u.as_bytes()))
+    identity.empresa_id.as_ref().map(crate::identity::to_pg)
 }
 
 /// A saved version, as the functions need it.
@@ -102,6 +100,16 @@ pub struct Version {
     /// jsonb text, to tell identical documents apart exactly (jsonb `=`
     /// holds 1.0 and 1.00 equal; their text differs).
     pub texto: Vec<u8>,
+}
+
+impl Version {
+    /// The stored document as jsonb: jsonb_in of jsonb_out's text is the
+    /// same jsonb, so nothing is rebuilt from the parsed value.
+    pub fn jsonb(&self) -> Jsonb {
+        Jsonb::from_text(
+            &std::ffi::CString::new(self.texto.clone()).expect("jsonb text has no NUL byte"),
+        )
+    }
 }
 
 const VERSION_COLUMNS: &str = "id_version, tipo, json_config";
@@ -170,7 +178,8 @@ pub fn leer_documento(doc: Jsonb, what: &'static str) -> (Vec<u8>, Value) {
 /// `None` is "no version yet".
 pub fn diferencias(antes: Option<&Value>, despues: &Value, secretos: &[String]) -> Value {
     let vacio = serde_json::Map::new();
-    let objeto = |v: Option<&Value>| v.and_then(Value::as_object).unwrap_or(&vacio).clone();
-    let cambios = audit_model::json_diff::top_level_changes(&objeto(antes), &objeto(Some(despues)));
+    let antes = antes.and_then(Value::as_object).unwrap_or(&vacio);
+    let despues = despues.as_object().unwrap_or(&vacio);
+    let cambios = audit_model::json_diff::top_level_changes(antes, despues);
     Value::Object(audit_model::configuracion::secretos::enmascarar_diferencias(&cambios, secretos))
 }

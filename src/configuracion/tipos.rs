@@ -2,7 +2,7 @@
 //! one (shipped types included: the installation's definition then takes
 //! precedence, see `audit.tipos_config`).
 
-use super::{leer_documento, tipo};
+use super::leer_documento;
 use crate::capture::session;
 use crate::capture::writer::{self, Cambio, Event};
 use crate::elevation::as_log_owner;
@@ -51,20 +51,9 @@ fn definir_tipo_config(
         }
         (j, value)
     });
-    let dados: Vec<String> = campos_secretos
-        .unwrap_or_else(|| {
-            fail(AuditError::NullArgument {
-                name: "campos_secretos",
-            })
-        })
+    let dados: Vec<String> = required(campos_secretos, "campos_secretos")
         .into_iter()
-        .map(|s| {
-            s.unwrap_or_else(|| {
-                fail(AuditError::NullArgument {
-                    name: "campos_secretos[]",
-                })
-            })
-        })
+        .map(|s| required(s, "campos_secretos[]"))
         .collect();
     let mut nuevos = secretos::normalizar(&dados).unwrap_or_else(|message| {
         fail(AuditError::InvalidArgument {
@@ -83,8 +72,10 @@ fn definir_tipo_config(
         &[nombre.into()],
     )
     .map(|j| j.to_value("tipos_config").expect("a stored definition reads back"));
-    if antes.is_some() {
-        let retenidos = secretos::retirados(&tipo(nombre).secretos, &nuevos);
+    if let Some(antes) = &antes {
+        let vigentes: Vec<String> = serde_json::from_value(antes["campos_secretos"].clone())
+            .expect("campos_secretos is a text[] NOT NULL");
+        let retenidos = secretos::retirados(&vigentes, &nuevos);
         if !retenidos.is_empty() {
             pgrx::notice!(
                 "configuration type \"{nombre}\" keeps its secret fields {}: a field once secret stays secret, because saved versions hold its values",
@@ -121,7 +112,7 @@ fn definir_tipo_config(
         "tipo_operacion": "TIPO_CONFIG_DEFINIDO",
         "tipo_config": {"tipo": nombre, "antes": antes, "despues": despues},
     });
-    let metadata = Jsonb(session::context()).concat(Jsonb::from_value(&detalle));
+    let metadata = crate::events::context_with(&detalle);
     writer::write(&Event {
         cambio: Cambio::Evento,
         esquema: Some("audit"),

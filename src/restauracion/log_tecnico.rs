@@ -7,7 +7,7 @@
 
 use crate::capture::session;
 use crate::elevation::as_log_owner;
-use crate::error::{fail, AuditError};
+use crate::error::{fail, required, AuditError};
 use crate::spi;
 use crate::sql_types::Jsonb;
 use pgrx::prelude::*;
@@ -23,26 +23,20 @@ fn _escribir_log_tecnico(
     mensaje: Option<&str>,
     detalle: Option<Jsonb>,
 ) -> i64 {
-    let nivel = nivel.unwrap_or_else(|| fail(AuditError::NullArgument { name: "nivel" }));
+    let nivel = required(nivel, "nivel");
     if !NIVELES.contains(&nivel) {
         fail::<()>(AuditError::InvalidArgument {
             name: "nivel",
             message: format!("it must be one of {}", NIVELES.join(", ")),
         });
     }
-    let categoria = categoria
-        .filter(|c| !c.trim().is_empty())
-        .unwrap_or_else(|| fail(AuditError::NullArgument { name: "categoria" }));
-    let mensaje = mensaje.unwrap_or_else(|| fail(AuditError::NullArgument { name: "mensaje" }));
+    let categoria = required(categoria.filter(|c| !c.trim().is_empty()), "categoria");
+    let mensaje = required(mensaje, "mensaje");
     let detalle = detalle.unwrap_or_else(Jsonb::empty_object);
     let identity = session::identity();
     let rol = session::database_role().to_string();
-    let usuario = identity
-        .usuario_id
-        .map(|u| pgrx::Uuid::from_bytes(*u.as_bytes()));
-    let empresa = identity
-        .empresa_id
-        .map(|u| pgrx::Uuid::from_bytes(*u.as_bytes()));
+    let usuario = identity.usuario_id.as_ref().map(crate::identity::to_pg);
+    let empresa = identity.empresa_id.as_ref().map(crate::identity::to_pg);
     as_log_owner(|| {
         spi::value::<i64>(
             "INSERT INTO audit.log_tecnico (nivel, categoria, mensaje, detalle, usuario_id, empresa_id, rol_bd, transaccion)

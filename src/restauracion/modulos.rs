@@ -7,14 +7,14 @@
 
 use crate::capture::session;
 use crate::elevation::as_log_owner;
-use crate::error::{fail, AuditError};
+use crate::error::{fail, required, AuditError};
 use crate::spi;
 use crate::sql_types::Regclass;
 use audit_model::restauracion::orden::padres_primero;
 use pgrx::prelude::*;
 
 fn nombre_valido(valor: Option<&str>, name: &'static str) -> String {
-    let valor = valor.unwrap_or_else(|| fail(AuditError::NullArgument { name }));
+    let valor = required(valor, name);
     if valor.trim().is_empty() {
         fail::<()>(AuditError::InvalidArgument {
             name,
@@ -33,7 +33,7 @@ CREATE FUNCTION audit.crear_modulo(nombre text, tablas regclass[]) RETURNS void
 ")]
 fn crear_modulo(nombre: Option<&str>, tablas: Option<Vec<Option<pg_sys::Oid>>>) {
     let nombre = nombre_valido(nombre, "nombre");
-    let tablas = tablas.unwrap_or_else(|| fail(AuditError::NullArgument { name: "tablas" }));
+    let tablas = required(tablas, "tablas");
     if tablas.is_empty() {
         fail::<()>(AuditError::InvalidArgument {
             name: "tablas",
@@ -42,7 +42,7 @@ fn crear_modulo(nombre: Option<&str>, tablas: Option<Vec<Option<pg_sys::Oid>>>) 
     }
     let mut vistas: Vec<pg_sys::Oid> = Vec::with_capacity(tablas.len());
     for tabla in tablas {
-        let tabla = tabla.unwrap_or_else(|| fail(AuditError::NullArgument { name: "tablas[]" }));
+        let tabla = required(tabla, "tablas[]");
         let nombre_tabla = crate::catalog::relation_name(tabla)
             .map(|(s, t)| crate::catalog::qualified_name(&s, &t))
             .unwrap_or_else(|| fail(AuditError::UndefinedTable(tabla.to_u32())));
