@@ -48,6 +48,10 @@ pub static OPERACION_INTERNA: GucSetting<Option<CString>> =
 /// `audit.contexto`: the transaction context, a JSON object; written by
 /// `audit.establecer_contexto`. Default: unset.
 pub static CONTEXTO: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// `audit.retencion_meses`: months of history `audit.mantenimiento()` keeps;
+/// 0 (the default) keeps everything. SUSET: dropping history is the DBA's
+/// decision, never a session's.
+pub static RETENCION_MESES: GucSetting<i32> = GucSetting::<i32>::new(0);
 
 /// One string setting: name, short and long description, storage, who may
 /// set it, and the check that refuses unusable values.
@@ -176,6 +180,16 @@ pub fn init() {
             )
         };
     }
+    GucRegistry::define_int_guc(
+        c"audit.retencion_meses",
+        c"Months of history audit.mantenimiento() keeps; 0 keeps everything.",
+        c"Whole monthly partitions of the log are dropped once all their events are sealed and older than this (docs/operations.md).",
+        &RETENCION_MESES,
+        0,
+        1200,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     // SAFETY: plain C call with a static string (PostgreSQL 15 and later).
     unsafe { pg_sys::MarkGUCPrefixReserved(c"audit".as_ptr()) };
 }
@@ -260,4 +274,17 @@ unsafe extern "C-unwind" fn check_contexto(
         Ok(()) => true,
         Err(e) => refuse(&sentence(&e.to_string())),
     }
+}
+
+/// `audit.retencion_meses` for the maintenance function. A call into the
+/// library, not `current_setting()`: it loads the library first, so a value
+/// set before the library was loaded is validated before it is used.
+#[pgrx::pg_extern(sql = r#"
+CREATE FUNCTION audit._retencion_meses() RETURNS integer
+    LANGUAGE c STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+"#, requires = ["bootstrap"])]
+fn _retencion_meses() -> i32 {
+    RETENCION_MESES.get()
 }

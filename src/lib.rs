@@ -53,7 +53,7 @@ extension_sql_file!("sql/bootstrap.sql", name = "bootstrap", bootstrap);
 extension_sql_file!(
     "sql/mantenimiento.sql",
     name = "mantenimiento",
-    requires = [ledger::sellado::sellar]
+    requires = [ledger::sellado::sellar, guc::_retencion_meses]
 );
 extension_sql_file!(
     "sql/lectura.sql",

@@ -6,7 +6,9 @@
 //! now in its range of transactions, so a changed, deleted or inserted event
 //! is named, and it checks events not sealed yet against their own hashes.
 //! Digests kept outside the database are checked against the chain: only
-//! they reveal a chain rewritten from some block on.
+//! they reveal a chain rewritten from some block on. Sealed events that
+//! retention removed (the id ranges in `audit.retenciones`) are counted as
+//! purged, not as deleted.
 
 use super::eventos::{self, Leido, EVENTOS_SQL};
 use super::sellado::ultimo_bloque;
@@ -17,6 +19,7 @@ use crate::sql_types::Jsonb;
 use audit_model::huella::{
     decodificar_hojas, hash_bloque, primera_discrepancia, raiz, Bloque, Hash, Hoja,
 };
+use audit_model::retencion::Purgados;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::Spi;
@@ -72,8 +75,9 @@ fn verify(digests: Vec<(i64, String)>) -> Value {
             primer_error = Some(e);
         }
     };
-    let (mut bloques, mut eventos, mut sin_sellar) = (0i64, 0i64, 0i64);
+    let (mut bloques, mut eventos, mut sin_sellar, mut purgados) = (0i64, 0i64, 0i64, 0i64);
     let mut hashes: HashMap<i64, String> = HashMap::new();
+    let retencion = purgados_por_retencion();
     Spi::connect(|client| {
         let mut cursor_bloques = client.open_cursor(
             "SELECT id, xid_desde, xid_hasta, eventos, hojas, raiz, hash_anterior, hash, sellado_en
@@ -141,6 +145,8 @@ fn verify(digests: Vec<(i64, String)>) -> Value {
                         decodificar_hojas(&b.hojas).unwrap_or_default()
                     }
                 };
+                let (selladas, purgadas) = retencion.sin_purgadas(selladas);
+                purgados += purgadas;
                 // The events now in the block's range of transactions.
                 let mut actuales: Vec<Hoja> = Vec::new();
                 // Events whose stored hash no longer matches their columns
@@ -214,8 +220,24 @@ fn verify(digests: Vec<(i64, String)>) -> Value {
         "bloques": bloques,
         "eventos": eventos,
         "eventos_sin_sellar": sin_sellar,
+        "eventos_purgados": purgados,
         "primer_error": primer_error,
     })
+}
+
+/// The id ranges retention removed (audit.retenciones).
+fn purgados_por_retencion() -> Purgados {
+    Purgados::new(spi::rows(
+        "SELECT pg_catalog.lower(r), pg_catalog.upper(r) OPERATOR(pg_catalog.-) 1
+           FROM audit.retenciones, pg_catalog.unnest(rangos_id) AS r",
+        &[],
+        |row| {
+            Ok((
+                row.get::<i64>(1)?.unwrap_or_default(),
+                row.get::<i64>(2)?.unwrap_or_default(),
+            ))
+        },
+    ))
 }
 
 fn mensaje(problema: &str, evento: i64, bloque: i64) -> String {

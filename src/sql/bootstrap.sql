@@ -557,6 +557,38 @@ CREATE TRIGGER config_versiones_sin_truncate
 ALTER TABLE audit.config_versiones ENABLE ALWAYS TRIGGER config_versiones_solo_insercion;
 ALTER TABLE audit.config_versiones ENABLE ALWAYS TRIGGER config_versiones_sin_truncate;
 
+-- 7b. Retention: what audit.mantenimiento() removed (src/sql/mantenimiento.sql).
+--
+-- Retention drops whole monthly partitions of the log, never single events,
+-- and only partitions whose every event is already sealed. Their sealed
+-- blocks stay (the chain of block hashes keeps verifying), and each drop
+-- records here exactly which ids it removed, as ranges that hold no id of any
+-- remaining partition: audit.verificar() counts a sealed event in one of
+-- them as purged, and any other missing event as deleted. Append-only.
+CREATE TABLE audit.retenciones (
+    particion   text        NOT NULL,
+    desde       timestamptz NOT NULL,
+    hasta       timestamptz NOT NULL,
+    eventos     bigint      NOT NULL,
+    -- Every id the partition held lies in one of these [lo, hi] ranges, and
+    -- no id of another partition does.
+    rangos_id   int8range[] NOT NULL,
+    meses       integer     NOT NULL,
+    rol_bd      text        NOT NULL,
+    eliminada_en timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (particion, eliminada_en)
+);
+COMMENT ON TABLE audit.retenciones IS
+    'Monthly partitions of the log removed by retention (audit.retencion_meses), with the ids they held (append-only).';
+CREATE TRIGGER retenciones_solo_insercion
+    BEFORE UPDATE OR DELETE ON audit.retenciones
+    FOR EACH ROW EXECUTE FUNCTION audit._rechazar_modificacion();
+CREATE TRIGGER retenciones_sin_truncate
+    BEFORE TRUNCATE ON audit.retenciones
+    FOR EACH STATEMENT EXECUTE FUNCTION audit._rechazar_modificacion();
+ALTER TABLE audit.retenciones ENABLE ALWAYS TRIGGER retenciones_solo_insercion;
+ALTER TABLE audit.retenciones ENABLE ALWAYS TRIGGER retenciones_sin_truncate;
+
 -- 8. pg_dump: the log, its sequence and the settings are data, not
 -- definition; without this a dump and restore would lose the history.
 SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios', '');
@@ -574,3 +606,4 @@ SELECT pg_catalog.pg_extension_config_dump('audit.log_tecnico_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.tipos_config_propios', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.config_versiones', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.config_versiones_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.retenciones', '');

@@ -147,7 +147,7 @@ GRANT USAGE ON SCHEMA audit TO PUBLIC;  -- not CREATE: nobody adds objects here
 
 REVOKE ALL ON TABLE audit.historial_cambios, audit.historial_cambios_default, audit.tablas_config FROM PUBLIC;
 REVOKE ALL ON SEQUENCE audit.historial_cambios_id_seq FROM PUBLIC;
-REVOKE ALL ON TABLE audit.marcas_tiempo, audit.bloques FROM PUBLIC;
+REVOKE ALL ON TABLE audit.marcas_tiempo, audit.bloques, audit.retenciones FROM PUBLIC;
 GRANT SELECT ON audit.tablas_auditadas TO PUBLIC;
 -- Definitions, not data: which tables form each module, its marks, and the
 -- columns audited tables had (all of it visible in pg_catalog too).
@@ -185,6 +185,8 @@ REVOKE EXECUTE ON FUNCTION audit._al_eliminar() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._config_cambiada() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._marcar_tiempo(interval) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit.mantenimiento() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit._aplicar_retencion(integer, timestamptz, interval) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit._retencion_meses() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit.sellar() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit.verificar(jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit.digest() FROM PUBLIC;

@@ -64,6 +64,114 @@ BEGIN
 END
 $marca$;
 
+-- Retention (audit.retencion_meses, docs/operations.md): drops the log's
+-- monthly partitions whose every event is older than `meses` months and
+-- already sealed, and records in audit.retenciones (and as a RETENCION
+-- event in the log) which ids each one held. Never deletes single events,
+-- never touches the default partition, never drops an unsealed event.
+-- `ahora` is a parameter so tests can look from the future; maintenance
+-- passes now(). `espera` bounds how long it waits for its locks: a drop
+-- needs an exclusive lock on the log for an instant, and waiting behind a
+-- long reader would stall every audited write queued behind it; a partition
+-- not locked in time is left for the next run.
+CREATE FUNCTION audit._aplicar_retencion(meses integer, ahora timestamptz DEFAULT pg_catalog.now(),
+                                         espera interval DEFAULT '5 seconds') RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    -- Dropping a log partition is the extension's own DDL (src/ddl_guard.rs).
+    SET audit.operacion_interna = 'retencion'
+    SET "TimeZone" = 'UTC'
+AS $retencion$
+DECLARE
+    limite timestamptz;
+    sellado_hasta bigint;
+    p record;
+    ultima_transaccion bigint;
+    eventos bigint;
+    rangos int8range[];
+    eliminadas jsonb := '[]';
+    omitidas jsonb := '[]';
+    espera_previa text := pg_catalog.current_setting('lock_timeout');
+BEGIN
+    IF meses IS NULL OR meses OPERATOR(pg_catalog.<) 0 OR meses OPERATOR(pg_catalog.>) 1200 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = pg_catalog.format('meses must be between 0 and 1200, not %s', coalesce(meses::text, 'NULL'));
+    END IF;
+    IF ahora IS NULL OR espera IS NULL OR espera OPERATOR(pg_catalog.<) interval '0' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'ahora must not be NULL and espera must be zero or more';
+    END IF;
+    IF meses OPERATOR(pg_catalog.=) 0 THEN
+        RETURN pg_catalog.jsonb_build_object('meses', 0, 'eliminadas', eliminadas, 'omitidas', omitidas);
+    END IF;
+    limite := ahora OPERATOR(pg_catalog.-) pg_catalog.make_interval(months => meses);
+    -- Blocks seal consecutive ranges of transactions from the first one: an
+    -- event is sealed when its transaction is below the last block's end.
+    SELECT pg_catalog.max(b.xid_hasta) INTO sellado_hasta FROM audit.bloques b;
+    FOR p IN
+        SELECT c.oid::pg_catalog.regclass AS particion, c.relname::pg_catalog.text AS nombre,
+               r.limites[1]::pg_catalog.timestamptz AS desde, r.limites[2]::pg_catalog.timestamptz AS hasta
+          FROM pg_catalog.pg_inherits i
+          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+         CROSS JOIN LATERAL (SELECT pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid),
+                                    'FROM \(''([^'']+)''\) TO \(''([^'']+)''\)') AS limites) r
+         WHERE i.inhparent OPERATOR(pg_catalog.=) 'audit.historial_cambios'::pg_catalog.regclass
+           AND r.limites IS NOT NULL  -- not the default partition
+           AND r.limites[2]::pg_catalog.timestamptz OPERATOR(pg_catalog.<=) limite
+         ORDER BY 3
+    LOOP
+        BEGIN
+            PERFORM pg_catalog.set_config('lock_timeout', (pg_catalog.date_part('epoch', espera) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8::pg_catalog.text, true);
+            -- From here no event can enter the partition (a transaction that
+            -- began in its month and writes only now would wait), so what
+            -- is checked below is what is dropped.
+            EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', p.particion);
+            EXECUTE pg_catalog.format('SELECT pg_catalog.max(transaccion), pg_catalog.count(*) FROM %s', p.particion)
+                INTO ultima_transaccion, eventos;
+            IF ultima_transaccion IS NOT NULL
+               AND (sellado_hasta IS NULL OR ultima_transaccion OPERATOR(pg_catalog.>=) sellado_hasta) THEN
+                PERFORM pg_catalog.set_config('lock_timeout', espera_previa, true);
+                omitidas := omitidas OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+                    'particion', p.nombre, 'motivo', 'eventos_sin_sellar');
+                CONTINUE;
+            END IF;
+            -- The partition's ids as ranges that contain no id of any other
+            -- partition (months overlap in ids only at their edges).
+            EXECUTE pg_catalog.format($rangos$
+                WITH propios AS (SELECT id FROM %1$s),
+                     extremos AS (SELECT pg_catalog.min(id) AS lo, pg_catalog.max(id) AS hi FROM propios),
+                     ajenos AS (SELECT h.id FROM audit.historial_cambios h, extremos e
+                                 WHERE h.tableoid OPERATOR(pg_catalog.<>) %2$s::pg_catalog.oid
+                                   AND h.id OPERATOR(pg_catalog.>=) e.lo AND h.id OPERATOR(pg_catalog.<=) e.hi),
+                     todos AS (SELECT id, true AS propio FROM propios UNION ALL SELECT id, false FROM ajenos),
+                     grupos AS (SELECT id, propio,
+                                       pg_catalog.count(*) FILTER (WHERE NOT propio) OVER (ORDER BY id) AS g
+                                  FROM todos)
+                SELECT coalesce(pg_catalog.array_agg(pg_catalog.int8range(lo, hi, '[]') ORDER BY lo), '{}')
+                  FROM (SELECT pg_catalog.min(id) AS lo, pg_catalog.max(id) AS hi
+                          FROM grupos WHERE propio GROUP BY g) r
+                $rangos$, p.particion, p.particion::pg_catalog.oid) INTO rangos;
+            EXECUTE pg_catalog.format('DROP TABLE %s', p.particion);
+            PERFORM pg_catalog.set_config('lock_timeout', espera_previa, true);
+        EXCEPTION WHEN lock_not_available THEN
+            PERFORM pg_catalog.set_config('lock_timeout', espera_previa, true);
+            omitidas := omitidas OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+                'particion', p.nombre, 'motivo', 'bloqueo');
+            CONTINUE;
+        END;
+        INSERT INTO audit.retenciones (particion, desde, hasta, eventos, rangos_id, meses, rol_bd)
+        VALUES (p.nombre, p.desde, p.hasta, eventos, rangos, meses, current_user);
+        PERFORM audit.registrar_evento('RETENCION', pg_catalog.jsonb_build_object(
+            'particion', p.nombre, 'desde', p.desde, 'hasta', p.hasta, 'eventos', eventos, 'meses', meses,
+            'rangos_id', pg_catalog.to_jsonb(rangos::pg_catalog.text[])));
+        eliminadas := eliminadas OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+            'particion', p.nombre, 'desde', p.desde, 'hasta', p.hasta, 'eventos', eventos);
+    END LOOP;
+    RETURN pg_catalog.jsonb_build_object('meses', meses, 'limite', limite,
+                                         'eliminadas', eliminadas, 'omitidas', omitidas);
+END
+$retencion$;
+
 -- Safe to run at any time, from any number of sessions.
 CREATE FUNCTION audit.mantenimiento() RETURNS jsonb
     LANGUAGE plpgsql
@@ -73,16 +181,20 @@ DECLARE
     creadas integer;
     marca audit.marcas_tiempo;
     sellado jsonb;
+    retencion jsonb;
 BEGIN
     creadas := audit._asegurar_particiones(2);
     marca := audit._marcar_tiempo();
     sellado := audit.sellar();
+    -- After sealing: what was just sealed may already be old enough to go.
+    retencion := audit._aplicar_retencion(audit._retencion_meses());
     RETURN jsonb_build_object(
         'particiones_creadas', creadas,
         'marca_tiempo', CASE WHEN marca.instante IS NOT NULL THEN to_jsonb(marca) END,
-        'sellado', sellado);
+        'sellado', sellado,
+        'retencion', retencion);
 END
 $mantenimiento$;
 
 COMMENT ON FUNCTION audit.mantenimiento() IS
-    'Run every few minutes (pg_cron): creates the coming months'' log partitions, takes a time mark for date filters and seals finished transactions'' events.';
+    'Run every few minutes (pg_cron): creates the coming months'' log partitions, takes a time mark for date filters, seals finished transactions'' events and applies retention (audit.retencion_meses).';

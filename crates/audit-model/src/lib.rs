@@ -19,6 +19,7 @@ pub mod qualified_name;
 pub mod record_id;
 pub mod restauracion;
 pub mod resumen;
+pub mod retencion;
 
 /// "an array", "a string"...: a JSON value's kind, for error messages.
 pub fn json_kind(v: &serde_json::Value) -> &'static str {
