@@ -4,7 +4,7 @@
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 
-.PHONY: test demo demo-stop install bootstrap lint bench-restore
+.PHONY: test demo demo-stop install bootstrap lint bench bench-capture bench-historial bench-restore
 
 test:
 	scripts/test.sh
@@ -20,6 +20,17 @@ install: bootstrap
 
 bootstrap:
 	scripts/bootstrap.sh
+
+# Every benchmark, each on its own throwaway cluster with a release build
+# (docs/performance.md): capture overhead against bare PostgreSQL and a
+# PL/pgSQL trigger of the same design, history-query plans, module rollback.
+bench: bench-capture bench-historial bench-restore
+
+bench-capture:
+	bench/capture_overhead.sh
+
+bench-historial:
+	bench/historial_plans.sh
 
 # Module rollback of 10,000 changed rows across 3 tables (docs/restore.md).
 bench-restore:
