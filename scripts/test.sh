@@ -47,7 +47,9 @@ sql_cluster_up() {
     install_extension debug >/dev/null || return 1
     CLUSTER="$(postgres_tmpdir)" || return 1
     PORT="$(free_port)" || return 1
-    cluster_start "$CLUSTER" "$PORT" fsync=off
+    # wal_level=logical: the replication test subscribes an archive node to
+    # this cluster (tests/integration/tests/replication.rs).
+    cluster_start "$CLUSTER" "$PORT" fsync=off wal_level=logical
 }
 sql_cluster_down() {
     [ -n "$CLUSTER" ] || return 0

@@ -4,6 +4,9 @@
 
 use postgres::{Client, NoTls};
 use std::env;
+use std::net::TcpListener;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// Connection settings of the test cluster. Panics with a clear message when
 /// they are missing: these tests need a running cluster (`make test`).
@@ -59,6 +62,10 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Ok(mut admin) = Client::connect(&conninfo("postgres", None), NoTls) {
+            // DROP DATABASE refuses while a replication slot lives in the
+            // database, and a replication test that failed half-way may
+            // have left one behind.
+            drop_replication_slots(&mut admin, &self.name);
             let _ = admin.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 self.name
@@ -161,4 +168,196 @@ pub fn with_claims(c: &mut Client, claims: &str, sql: &str) -> Vec<Option<String
         .collect();
     tx.commit().unwrap();
     rows
+}
+
+/// Drops every replication slot of database `db` (ending the walsenders
+/// that hold them first). Gives up after ten seconds: it only tidies up.
+pub fn drop_replication_slots(admin: &mut Client, db: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: i64 = match admin.query_one(
+            "SELECT count(*) FROM pg_replication_slots WHERE database = $1",
+            &[&db],
+        ) {
+            Ok(row) => row.get(0),
+            Err(_) => return,
+        };
+        if left == 0 || Instant::now() > deadline {
+            return;
+        }
+        // (Either may race with a walsender starting or ending: errors are
+        // ignored and the loop looks again.)
+        let _ = admin.execute(
+            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+              WHERE database = $1 AND active_pid IS NOT NULL",
+            &[&db],
+        );
+        let _ = admin.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+              WHERE database = $1 AND active_pid IS NULL",
+            &[&db],
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A command to run as the `postgres` OS user: PostgreSQL refuses to run as
+/// root, and the tests run as root in CI (as scripts/lib.sh `as_postgres`).
+fn postgres_command(program: &str, args: &[&str]) -> Command {
+    let me = Command::new("id")
+        .arg("-un")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let mut command = if me == "postgres" {
+        Command::new(program)
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.args(["-n", "-u", "postgres", "--", program]);
+        sudo
+    };
+    command.args(args);
+    command
+}
+
+fn as_postgres(program: &str, args: &[&str]) -> Output {
+    postgres_command(program, args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} as the postgres user: {e}"))
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on (the range scripts/lib.sh
+/// `free_port` uses, without the port of the usual development cluster).
+fn free_port() -> u16 {
+    // Start somewhere else in the range each time, so that tests started
+    // together do not all try the same ports first.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let start = (u64::from(std::process::id()) + u64::from(nanos)) % 900;
+    (0..900u64)
+        .map(|i| 55100 + ((start + i) % 900) as u16)
+        .filter(|p| *p != 55432)
+        .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("no free port between 55100 and 55999")
+}
+
+/// A throwaway PostgreSQL cluster of a test's own (e.g. the archive node of
+/// the replication test): initdb'd in a fresh directory under /tmp that the
+/// `postgres` user owns (every parent traversable, like scripts/lib.sh
+/// `postgres_tmpdir`), run by that user from the binaries in `PG_BIN`,
+/// listening on 127.0.0.1 only, no Unix socket, trust authentication.
+/// Stopped and removed when the value is dropped, also when a test panics.
+pub struct Cluster {
+    pub dir: String,
+    pub port: u16,
+    bin: String,
+    started: bool,
+}
+
+impl Cluster {
+    /// Starts a cluster with extra `name=value` settings.
+    pub fn start(settings: &[&str]) -> Cluster {
+        let bin = env::var("PG_BIN").unwrap_or_else(|_| {
+            panic!("PG_BIN is not set: this test starts a cluster of its own with the PostgreSQL binaries there; run it with `make test`")
+        });
+        let made = as_postgres("mktemp", &["-d", "/tmp/audit-pg.XXXXXX"]);
+        assert!(
+            made.status.success(),
+            "mktemp as postgres: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        // From here on, Drop removes the directory whatever happens next.
+        let mut cluster = Cluster {
+            dir: String::from_utf8_lossy(&made.stdout).trim().to_owned(),
+            port: free_port(),
+            bin,
+            started: false,
+        };
+        let data = format!("{}/data", cluster.dir);
+        let initdb = as_postgres(
+            &format!("{}/initdb", cluster.bin),
+            &[
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                // A throwaway cluster: nothing to make durable.
+                "--no-sync",
+            ],
+        );
+        assert!(
+            initdb.status.success(),
+            "initdb: {}{}",
+            String::from_utf8_lossy(&initdb.stdout),
+            String::from_utf8_lossy(&initdb.stderr)
+        );
+        let mut options = format!(
+            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories=''",
+            cluster.port
+        );
+        for setting in settings {
+            options.push_str(&format!(" -c {setting}"));
+        }
+        cluster.started = true;
+        let log = format!("{}/server.log", cluster.dir);
+        let start = as_postgres(
+            &format!("{}/pg_ctl", cluster.bin),
+            &[
+                "-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start",
+            ],
+        );
+        assert!(
+            start.status.success(),
+            "pg_ctl start: {}\n{}",
+            String::from_utf8_lossy(&start.stderr),
+            cluster.log_tail(40)
+        );
+        cluster
+    }
+
+    pub fn conninfo(&self, dbname: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname={dbname} application_name=audit_it",
+            self.port
+        )
+    }
+
+    pub fn connect(&self, dbname: &str) -> Client {
+        Client::connect(&self.conninfo(dbname), NoTls)
+            .unwrap_or_else(|e| panic!("connect to {dbname} on port {}: {e}", self.port))
+    }
+
+    /// The last `lines` lines of the server's log, to explain a failure.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let Ok(out) = postgres_command("cat", &[&format!("{}/server.log", self.dir)]).output()
+        else {
+            return "(the server log could not be read)".into();
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for Cluster {
+    // Runs while a failed test unwinds too: it must not panic (that would
+    // abort before the other guards tidy up), so failures are ignored.
+    fn drop(&mut self) {
+        if self.started {
+            let data = format!("{}/data", self.dir);
+            let stop = ["-D", &data, "-m", "fast", "-w", "stop"];
+            let _ = postgres_command(&format!("{}/pg_ctl", self.bin), &stop).output();
+        }
+        // Only ever a directory mktemp made above.
+        if self.dir.starts_with("/tmp/audit-pg.") {
+            let _ = postgres_command("rm", &["-rf", &self.dir]).output();
+        }
+    }
 }
