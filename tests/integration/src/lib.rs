@@ -2,7 +2,8 @@
 //! its own on the cluster named by PGHOST/PGPORT/PGUSER (scripts/test.sh
 //! starts one), with the extension installed, and drops it at the end.
 
-use postgres::{Client, NoTls};
+use postgres::{Client, GenericClient, NoTls};
+use serde_json::Value;
 use std::env;
 use std::net::TcpListener;
 use std::process::{Command, Output};
@@ -360,4 +361,25 @@ impl Drop for Cluster {
             let _ = postgres_command("rm", &["-rf", &self.dir]).output();
         }
     }
+}
+
+/// The jsonb value of one SQL expression, e.g. `json(c, "audit.verificar()")`.
+pub fn json(c: &mut impl GenericClient, sql: &str) -> Value {
+    let text: String = c
+        .query_one(&format!("SELECT ({sql})::text"), &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0);
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `audit.verificar` given a digest kept outside.
+pub fn verify_with(c: &mut impl GenericClient, digest: &Value) -> Value {
+    let text: String = c
+        .query_one(
+            "SELECT audit.verificar($1::text::jsonb)::text",
+            &[&digest.to_string()],
+        )
+        .unwrap()
+        .get(0);
+    serde_json::from_str(&text).unwrap()
 }

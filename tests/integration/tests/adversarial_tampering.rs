@@ -4,8 +4,7 @@
 //! `audit.verificar()`, and what it rewrites consistently is found against
 //! a digest kept outside. Sealing follows committed work across sessions.
 
-use audit_integration_tests::{count, sqlstate_of, texts, TestDb};
-use postgres::Client;
+use audit_integration_tests::{count, json, sqlstate_of, texts, verify_with, TestDb};
 use serde_json::Value;
 
 /// A database with an audited table, a few committed events, all sealed.
@@ -23,26 +22,6 @@ fn sealed(test: &str) -> TestDb {
     // (A batch is one transaction: sealing comes after the commit.)
     db.connect().batch_execute("SELECT audit.sellar()").unwrap();
     db
-}
-
-fn json(c: &mut Client, sql: &str) -> Value {
-    let text: String = c
-        .query_one(&format!("SELECT ({sql})::text"), &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .get(0);
-    serde_json::from_str(&text).unwrap()
-}
-
-/// `audit.verificar` given a digest kept outside.
-fn verify_with(c: &mut Client, digest: &Value) -> Value {
-    let text: String = c
-        .query_one(
-            "SELECT audit.verificar($1::text::jsonb)::text",
-            &[&digest.to_string()],
-        )
-        .unwrap()
-        .get(0);
-    serde_json::from_str(&text).unwrap()
 }
 
 /// What a superuser has to do first to change the log at all.

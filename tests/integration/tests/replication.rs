@@ -6,9 +6,10 @@
 //! the primary's retention drops stays on the archive, still verifiable.
 
 use audit_integration_tests::{
-    claims, conninfo, count, server, sqlstate, texts, with_claims, Cluster, TestDb, TestRole,
+    claims, conninfo, count, json, server, sqlstate, texts, verify_with, with_claims, Cluster,
+    TestDb, TestRole,
 };
-use postgres::{Client, GenericClient, NoTls};
+use postgres::{Client, NoTls};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -42,26 +43,6 @@ impl Drop for Subscription<'_> {
     fn drop(&mut self) {
         let _ = self.drop_now();
     }
-}
-
-fn json(c: &mut impl GenericClient, sql: &str) -> Value {
-    let text: String = c
-        .query_one(&format!("SELECT ({sql})::text"), &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .get(0);
-    serde_json::from_str(&text).unwrap()
-}
-
-/// `audit.verificar` given a digest kept outside.
-fn verify_with(c: &mut impl GenericClient, digest: &Value) -> Value {
-    let text: String = c
-        .query_one(
-            "SELECT audit.verificar($1::text::jsonb)::text",
-            &[&digest.to_string()],
-        )
-        .unwrap()
-        .get(0);
-    serde_json::from_str(&text).unwrap()
 }
 
 /// Polls `done` until it holds; fails after ESPERA with `what` and the end

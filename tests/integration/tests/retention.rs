@@ -5,20 +5,12 @@
 //! for the next run. `audit._aplicar_retencion` takes "now" as a parameter,
 //! so the tests look at this month's partition from three months ahead.
 
-use audit_integration_tests::{count, sqlstate_of, TestDb, TestRole};
+use audit_integration_tests::{count, json, sqlstate_of, TestDb, TestRole};
 use postgres::Client;
 use serde_json::Value;
 
 const FROM_THE_FUTURE: &str =
     "audit._aplicar_retencion(1, now() + interval '3 months', '200 milliseconds')";
-
-fn json(c: &mut Client, sql: &str) -> Value {
-    let text: String = c
-        .query_one(&format!("SELECT ({sql})::text"), &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .get(0);
-    serde_json::from_str(&text).unwrap()
-}
 
 fn this_month(c: &mut Client) -> String {
     c.query_one(
