@@ -5,12 +5,37 @@
 use serde_json::{Map, Value};
 
 /// Every option `auditar` understands, in the order the docs list them.
-pub const KNOWN_OPTIONS: [&str; 4] = [
+pub const KNOWN_OPTIONS: [&str; 5] = [
     "excluir_columnas",
     "columna_empresa",
     "capturar_truncate",
     "columnas_clave",
+    "captura",
 ];
+
+/// How INSERT, UPDATE and DELETE are captured. Both record the same events
+/// (same rows, columns and order within a statement); they differ in cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Captura {
+    /// One AFTER ... FOR EACH ROW trigger: PostgreSQL queues every changed
+    /// row until the statement ends (about 16 bytes per row).
+    #[default]
+    Fila,
+    /// Three AFTER ... FOR EACH STATEMENT triggers with transition tables:
+    /// the changed rows wait in a tuplestore that spills to disk past
+    /// `work_mem`, so a statement of millions of rows runs in bounded memory.
+    /// Plain tables only (not partitioned tables or inheritance trees).
+    Sentencia,
+}
+
+impl Captura {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Captura::Fila => "fila",
+            Captura::Sentencia => "sentencia",
+        }
+    }
+}
 
 /// The column that holds a row's tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -35,6 +60,7 @@ pub struct TableOptions {
     pub capturar_truncate: bool,
     /// Key columns for a table without a primary key.
     pub columnas_clave: Option<Vec<String>>,
+    pub captura: Captura,
 }
 
 impl Default for TableOptions {
@@ -44,6 +70,7 @@ impl Default for TableOptions {
             columna_empresa: TenantColumn::Default,
             capturar_truncate: true,
             columnas_clave: None,
+            captura: Captura::Fila,
         }
     }
 }
@@ -126,6 +153,18 @@ impl TableOptions {
             }
             opts.columnas_clave = Some(cols);
         }
+        if let Some(v) = map.get("captura") {
+            opts.captura = match v.as_str() {
+                Some("fila") => Captura::Fila,
+                Some("sentencia") => Captura::Sentencia,
+                _ => {
+                    return Err(OptionsError::WrongType {
+                        key: "captura",
+                        expected: "\"fila\" or \"sentencia\"",
+                    })
+                }
+            };
+        }
         Ok(opts)
     }
 
@@ -175,6 +214,9 @@ impl TableOptions {
         m.insert("capturar_truncate".into(), self.capturar_truncate.into());
         if let Some(cols) = &self.columnas_clave {
             m.insert("columnas_clave".into(), cols.clone().into());
+        }
+        if self.captura != Captura::Fila {
+            m.insert("captura".into(), self.captura.as_str().into());
         }
         Value::Object(m)
     }
@@ -235,13 +277,15 @@ mod tests {
             "excluir_columnas": ["password_hash", "updated_at"],
             "columna_empresa": "tenant",
             "capturar_truncate": false,
-            "columnas_clave": ["codigo", "anio"]
+            "columnas_clave": ["codigo", "anio"],
+            "captura": "sentencia"
         }))
         .unwrap();
         assert_eq!(o.excluir_columnas, vec!["password_hash", "updated_at"]);
         assert_eq!(o.columna_empresa, TenantColumn::Named("tenant".into()));
         assert!(!o.capturar_truncate);
         assert_eq!(o.columnas_clave, Some(vec!["codigo".into(), "anio".into()]));
+        assert_eq!(o.captura, Captura::Sentencia);
     }
 
     #[test]
@@ -291,6 +335,14 @@ mod tests {
                 json!({"excluir_columnas": ["k"], "columnas_clave": ["k"]}),
                 "column \"k\" cannot be both a key column and an excluded column",
             ),
+            (
+                json!({"captura": "statement"}),
+                "option \"captura\" must be \"fila\" or \"sentencia\"",
+            ),
+            (
+                json!({"captura": true}),
+                "option \"captura\" must be \"fila\" or \"sentencia\"",
+            ),
         ];
         for (input, message) in cases {
             let err = TableOptions::parse(&input).unwrap_err();
@@ -303,7 +355,7 @@ mod tests {
         let err = TableOptions::parse(&json!({"x": 1})).unwrap_err();
         assert_eq!(
             err.hint().unwrap(),
-            "Known options: excluir_columnas, columna_empresa, capturar_truncate, columnas_clave."
+            "Known options: excluir_columnas, columna_empresa, capturar_truncate, columnas_clave, captura."
         );
     }
 
@@ -334,6 +386,8 @@ mod tests {
             json!({"excluir_columnas": ["a"], "columna_empresa": null, "capturar_truncate": false}),
             json!({"columna_empresa": "t", "columnas_clave": ["k"]}),
             json!({"columna_empresa": "empresa_id"}),
+            json!({"captura": "sentencia"}),
+            json!({"captura": "fila"}),
         ] {
             let o = TableOptions::parse(&input).unwrap();
             assert_eq!(TableOptions::parse(&o.to_json()).unwrap(), o, "for {input}");
