@@ -28,7 +28,10 @@ use crate::events::record_ddl_event;
 use crate::restauracion;
 use crate::spi;
 use crate::sql_types::Regclass;
-use crate::tables::{ensure_log_partitions, sync_truncate_triggers, Relation};
+use crate::tables::{
+    ensure_log_partitions, sync_truncate_triggers, Relation, TRIGGER_TYPE_DELETE,
+    TRIGGER_TYPE_INSERT, TRIGGER_TYPE_ROW, TRIGGER_TYPE_UPDATE,
+};
 use audit_model::options::TableOptions;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -37,11 +40,7 @@ use pgrx::prelude::*;
 /// pgrx has no binding for it).
 const POLICY_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(3256);
 
-const TRIGGER_TYPE_ROW: i32 = 1 << 0;
 const TRIGGER_TYPE_BEFORE: i32 = 1 << 1;
-const TRIGGER_TYPE_INSERT: i32 = 1 << 2;
-const TRIGGER_TYPE_DELETE: i32 = 1 << 3;
-const TRIGGER_TYPE_UPDATE: i32 = 1 << 4;
 const TRIGGER_TYPE_INSTEAD: i32 = 1 << 6;
 
 #[pg_extern(sql = r#"
@@ -205,7 +204,7 @@ fn loading_dump() -> bool {
 fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
     let info = spi::first(
         "SELECT tgrelid, tgtype::pg_catalog.int4, tgparentid OPERATOR(pg_catalog.<>) 0,
-                tgoldtable IS NOT NULL OR tgnewtable IS NOT NULL
+                tgoldtable IS NOT NULL, tgnewtable IS NOT NULL
            FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1 AND tgfoid OPERATOR(pg_catalog.=) $2",
         &[trigger.into(), catalog::ids().capture_fn.into()],
         |row| {
@@ -214,12 +213,13 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
                 row.get::<i32>(2)?.unwrap_or(0),
                 row.get::<bool>(3)?.unwrap_or(false),
                 row.get::<bool>(4)?.unwrap_or(false),
+                row.get::<bool>(5)?.unwrap_or(false),
             ))
         },
     );
     // Not a capture trigger: it may have replaced one (CREATE OR REPLACE
     // TRIGGER) on an audited table.
-    let Some((table, tgtype, is_clone, transition_tables)) = info else {
+    let Some((table, tgtype, is_clone, old_table, new_table)) = info else {
         let table = spi::value::<pg_sys::Oid>(
             "SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1",
             &[trigger.into()],
@@ -241,14 +241,28 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
     let row_events =
         tgtype & (TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE) != 0;
     let row_level = tgtype & TRIGGER_TYPE_ROW != 0;
-    if row_events && !row_level {
+    let transition_tables = old_table || new_table;
+    if transition_tables && row_level {
+        invalid("audit.registrar_cambio() reads transition tables (REFERENCING) only FOR EACH STATEMENT");
+    }
+    // FOR EACH STATEMENT it records from the transition tables, so it needs
+    // every one its single event has (PostgreSQL allows them only on
+    // single-event triggers).
+    let complete = match tgtype & (TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE)
+    {
+        TRIGGER_TYPE_INSERT => new_table,
+        TRIGGER_TYPE_UPDATE => old_table && new_table,
+        TRIGGER_TYPE_DELETE => old_table,
+        _ => false,
+    };
+    if row_events && !row_level && !complete {
         invalid(
-            "audit.registrar_cambio() must be fired FOR EACH ROW for INSERT, UPDATE and DELETE",
+            "audit.registrar_cambio() must be fired FOR EACH ROW for INSERT, UPDATE and DELETE, \
+             or FOR EACH STATEMENT with its transition tables (REFERENCING OLD TABLE for DELETE, \
+             NEW TABLE for INSERT, both for UPDATE)",
         );
     }
-    if transition_tables {
-        invalid("audit.registrar_cambio() does not use transition tables (REFERENCING)");
-    }
+    let captures_rows = row_level || transition_tables;
     // A condition or a column list would silently leave changes unrecorded.
     let (has_condition, has_columns) = spi::first(
         "SELECT tgqual IS NOT NULL, pg_catalog.cardinality(tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.>) 0
@@ -264,7 +278,10 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
         invalid("audit.registrar_cambio() records every change: it cannot be limited to UPDATE OF some columns");
     }
     let rel = Relation::load(table).expect("the trigger's table exists");
-    rel.check_auditable(!row_level);
+    rel.check_auditable(!captures_rows);
+    if transition_tables {
+        rel.check_statement_capture();
+    }
     // Attaching capture is starting to audit: it needs the same permission as
     // audit.auditar. (EXECUTE on the trigger function itself stays with
     // PUBLIC: PostgreSQL checks it whenever a partition of an audited table
@@ -283,7 +300,7 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
     // DROP EXTENSION audit removes triggers tied to it like this; without the
     // tie it would refuse, because the trigger depends on its function.
     tie_to_extension(trigger);
-    if row_level {
+    if captures_rows {
         as_log_owner(|| {
             spi::run(
                 "INSERT INTO audit.tablas_config (tabla) VALUES ($1) ON CONFLICT (tabla) DO NOTHING",

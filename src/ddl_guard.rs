@@ -25,6 +25,9 @@ use crate::error::AuditError;
 use crate::events::record_ddl_event;
 use crate::spi;
 use crate::sql_types::Regclass;
+use crate::tables::{
+    TRIGGER_TYPE_DELETE, TRIGGER_TYPE_INSERT, TRIGGER_TYPE_ROW, TRIGGER_TYPE_UPDATE,
+};
 use pgrx::pg_sys;
 use pgrx::pg_sys::AlterTableType as At;
 
@@ -361,34 +364,45 @@ const LEAVES: &str = "WITH arbol AS (SELECT relid, isleaf FROM pg_catalog.pg_par
 /// partitions of a partitioned one) needs an enabled row capture trigger,
 /// and, when TRUNCATE is captured, an enabled TRUNCATE capture trigger.
 fn coverage_gaps(root: pg_sys::Oid) -> Vec<String> {
-    let mut gaps = leaves_without(root, TRIGGER_TYPE_ROW, "row capture");
+    let row_events = [
+        TRIGGER_TYPE_INSERT,
+        TRIGGER_TYPE_UPDATE,
+        TRIGGER_TYPE_DELETE,
+    ];
+    let mut gaps = leaves_without(root, &row_events, "row capture");
     if captures_truncate(root) {
         gaps.extend(leaves_without(
             root,
-            TRIGGER_TYPE_TRUNCATE,
+            &[TRIGGER_TYPE_TRUNCATE],
             "TRUNCATE capture",
         ));
     }
     gaps
 }
 
-const TRIGGER_TYPE_ROW: i32 = 1 << 0;
 const TRIGGER_TYPE_TRUNCATE: i32 = 1 << 5;
 
-/// The leaves of `root` without an enabled capture trigger of type bit
-/// `kind`, each described as "`what` of table".
-fn leaves_without(root: pg_sys::Oid, kind: i32, what: &str) -> Vec<String> {
+/// The leaves of `root` where some event of `events` (tgtype bits) has no
+/// enabled capture trigger, each described as "`what` of table". INSERT,
+/// UPDATE and DELETE are captured by a row-level trigger or by a statement
+/// trigger with transition tables (`"captura": "sentencia"`), never by a
+/// plain statement trigger.
+fn leaves_without(root: pg_sys::Oid, events: &[i32], what: &str) -> Vec<String> {
     spi::rows(
         &format!("{LEAVES}
          SELECT t.relid::pg_catalog.regclass::pg_catalog.text
            FROM hojas t
-          WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+          WHERE EXISTS (SELECT FROM pg_catalog.unnest($3::pg_catalog.int4[]) AS e(bit)
+                         WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
                              WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
                                AND g.tgfoid OPERATOR(pg_catalog.=) $2
-                               AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) $3) OPERATOR(pg_catalog.<>) 0
-                               AND g.tgenabled OPERATOR(pg_catalog.=) ANY (ARRAY['O', 'A']::pg_catalog.\"char\"[]))
+                               AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) e.bit) OPERATOR(pg_catalog.<>) 0
+                               AND (e.bit OPERATOR(pg_catalog.=) {TRIGGER_TYPE_TRUNCATE}
+                                    OR (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) {TRIGGER_TYPE_ROW}) OPERATOR(pg_catalog.<>) 0
+                                    OR g.tgoldtable IS NOT NULL OR g.tgnewtable IS NOT NULL)
+                               AND g.tgenabled OPERATOR(pg_catalog.=) ANY (ARRAY['O', 'A']::pg_catalog.\"char\"[])))
           ORDER BY 1"),
-        &[Regclass(root).into(), catalog::ids().capture_fn.into(), kind.into()],
+        &[Regclass(root).into(), catalog::ids().capture_fn.into(), events.to_vec().into()],
         |r| Ok(format!("{what} of {}", r.get::<String>(1)?.unwrap_or_default())),
     )
 }

@@ -44,6 +44,9 @@ pub enum AuditError {
     #[error("table {0} has a primary key; columnas_clave is only for tables without one")]
     KeyColumnsWithPrimaryKey(String),
 
+    #[error("\"captura\": \"sentencia\" is not available for table {0}")]
+    StatementCaptureUnsupported(String),
+
     /// The capture trigger fired in a way it cannot record (at run time).
     #[error("{0}")]
     TriggerMisuse(String),
@@ -147,6 +150,7 @@ impl AuditError {
             AuditError::TenantColumnNotUuid { .. } => ERRCODE_DATATYPE_MISMATCH,
             AuditError::NotAuditable { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             AuditError::KeyColumnsWithPrimaryKey(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+            AuditError::StatementCaptureUnsupported(_) => ERRCODE_FEATURE_NOT_SUPPORTED,
             AuditError::TriggerMisuse(_) => ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
             AuditError::InvalidTriggerDefinition(_) => ERRCODE_INVALID_OBJECT_DEFINITION,
             AuditError::NotAllowedToAudit(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
@@ -189,6 +193,9 @@ impl AuditError {
                 Some("The primary key identifies each row; a second key would make registro_id ambiguous.".into())
             }
             AuditError::ConfigAccess { detail } => Some(detail.clone()),
+            AuditError::StatementCaptureUnsupported(_) => Some(
+                "It is partitioned or part of an inheritance tree: a change made to a partition or child table directly fires no statement trigger of its parent, and PostgreSQL keeps no transition tables per partition.".into(),
+            ),
             AuditError::InvalidConfig { violaciones, .. } => Some(violations_detail(violaciones)),
             _ => None,
         }
@@ -202,6 +209,9 @@ impl AuditError {
                 Some("A superuser can GRANT EXECUTE ON FUNCTION audit.auditar(regclass, jsonb) TO the role that runs migrations.".into())
             }
             AuditError::Filtro(e) => e.hint(),
+            AuditError::StatementCaptureUnsupported(_) => {
+                Some("Audit it with \"captura\": \"fila\" (the default).".into())
+            }
             AuditError::ProtectedObject { hint, .. } => Some(hint.clone()),
             AuditError::CaptureWouldStop { .. } => Some(
                 "To stop auditing a table, a role with the permission to do so calls audit.dejar_de_auditar(table).".into(),

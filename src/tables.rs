@@ -8,7 +8,7 @@ use crate::error::{fail, required, AuditError};
 use crate::events::record_ddl_event;
 use crate::spi;
 use crate::sql_types::{Jsonb, Regclass};
-use audit_model::options::{TableOptions, TenantColumn};
+use audit_model::options::{Captura, TableOptions, TenantColumn};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
@@ -16,6 +16,34 @@ use pgrx::prelude::*;
 pub const ROW_TRIGGER: &str = "audit_registrar_cambio";
 /// Name of the TRUNCATE trigger `auditar` attaches (to each leaf table).
 pub const TRUNCATE_TRIGGER: &str = "audit_registrar_truncate";
+
+/// The statement-level triggers `auditar` attaches with `"captura":
+/// "sentencia"`: one per kind of change, as PostgreSQL allows transition
+/// tables only on single-event triggers. (Name, `tgtype` event bit, the
+/// trigger's definition after its name.)
+const STATEMENT_TRIGGERS: [(&str, i32, &str); 3] = [
+    (
+        "audit_registrar_insert",
+        TRIGGER_TYPE_INSERT,
+        "AFTER INSERT ON {} REFERENCING NEW TABLE AS audit_nuevas",
+    ),
+    (
+        "audit_registrar_update",
+        TRIGGER_TYPE_UPDATE,
+        "AFTER UPDATE ON {} REFERENCING OLD TABLE AS audit_anteriores NEW TABLE AS audit_nuevas",
+    ),
+    (
+        "audit_registrar_delete",
+        TRIGGER_TYPE_DELETE,
+        "AFTER DELETE ON {} REFERENCING OLD TABLE AS audit_anteriores",
+    ),
+];
+
+// pg_trigger.tgtype bits (catalog/pg_trigger.h).
+pub const TRIGGER_TYPE_ROW: i32 = 1 << 0;
+pub const TRIGGER_TYPE_INSERT: i32 = 1 << 2;
+pub const TRIGGER_TYPE_DELETE: i32 = 1 << 3;
+pub const TRIGGER_TYPE_UPDATE: i32 = 1 << 4;
 
 /// A relation as far as auditing is concerned.
 pub struct Relation {
@@ -132,6 +160,24 @@ impl Relation {
     }
 }
 
+impl Relation {
+    /// Refuses `"captura": "sentencia"` where a statement trigger would miss
+    /// changes: on a partitioned table or in an inheritance tree a change
+    /// made to a child directly fires no statement trigger of the parent, and
+    /// PostgreSQL keeps no transition tables per partition.
+    pub fn check_statement_capture(&self) {
+        let inherits = spi::value::<bool>(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_inherits
+                             WHERE inhrelid OPERATOR(pg_catalog.=) $1 OR inhparent OPERATOR(pg_catalog.=) $1)",
+            &[Regclass(self.relid).into()],
+        )
+        .unwrap_or(false);
+        if self.kind == b'p' || inherits {
+            AuditError::StatementCaptureUnsupported(self.qualified()).report();
+        }
+    }
+}
+
 /// A live column of a table.
 struct ColumnInfo {
     name: String,
@@ -214,15 +260,24 @@ fn validate_options(rel: &Relation, options: &TableOptions) {
 struct CaptureTrigger {
     table: pg_sys::Oid,
     name: String,
-    row_level: bool,
+    tgtype: i32,
+    /// It has transition tables (a `"captura": "sentencia"` trigger).
+    transition: bool,
+}
+
+impl CaptureTrigger {
+    /// It records INSERT, UPDATE or DELETE (not only TRUNCATE).
+    fn captures_rows(&self) -> bool {
+        self.tgtype & TRIGGER_TYPE_ROW != 0 || self.transition
+    }
 }
 
 /// Capture triggers (not partition clones) on `relid` and on every table of
 /// its partition tree.
 fn capture_triggers(relid: pg_sys::Oid) -> Vec<CaptureTrigger> {
     spi::rows(
-        "SELECT t.tgrelid, t.tgname::pg_catalog.text,
-                (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0
+        "SELECT t.tgrelid, t.tgname::pg_catalog.text, t.tgtype::pg_catalog.int4,
+                t.tgoldtable IS NOT NULL OR t.tgnewtable IS NOT NULL
            FROM pg_catalog.pg_trigger t
           WHERE t.tgfoid OPERATOR(pg_catalog.=) $2 AND t.tgparentid OPERATOR(pg_catalog.=) 0
             AND t.tgrelid OPERATOR(pg_catalog.=) ANY (SELECT relid FROM pg_catalog.pg_partition_tree($1) UNION SELECT $1)
@@ -232,7 +287,8 @@ fn capture_triggers(relid: pg_sys::Oid) -> Vec<CaptureTrigger> {
             Ok(CaptureTrigger {
                 table: row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
                 name: row.get::<String>(2)?.unwrap_or_default(),
-                row_level: row.get::<bool>(3)?.unwrap_or(false),
+                tgtype: row.get::<i32>(3)?.unwrap_or(0),
+                transition: row.get::<bool>(4)?.unwrap_or(false),
             })
         },
     )
@@ -260,7 +316,9 @@ fn table_name(relid: pg_sys::Oid) -> String {
 pub fn sync_truncate_triggers(root: pg_sys::Oid, capture: bool) {
     let existing = capture_triggers(root);
     for leaf in leaf_tables(root) {
-        let has_truncate = existing.iter().any(|t| t.table == leaf && !t.row_level);
+        let has_truncate = existing
+            .iter()
+            .any(|t| t.table == leaf && !t.captures_rows());
         let ours = existing
             .iter()
             .any(|t| t.table == leaf && t.name == TRUNCATE_TRIGGER);
@@ -314,18 +372,7 @@ fn auditar(tabla: Option<Regclass>, opciones: default!(Option<Jsonb>, "'{}'")) {
     // (src/ddl_guard.rs).
     let stored = options.to_json().to_string();
     ddl_guard::own_ddl(|| {
-        if !capture_triggers(relid)
-            .iter()
-            .any(|t| t.table == relid && t.row_level)
-        {
-            spi::run(
-                &format!(
-                    "CREATE TRIGGER {ROW_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio()",
-                    rel.qualified()
-                ),
-                &[],
-            );
-        }
+        attach_capture(&rel, options.captura);
         as_log_owner(|| {
             spi::run(
                 "INSERT INTO audit.tablas_config AS c (tabla, opciones) VALUES ($1, $2::pg_catalog.jsonb)
@@ -341,6 +388,53 @@ fn auditar(tabla: Option<Regclass>, opciones: default!(Option<Jsonb>, "'{}'")) {
         &rel.name,
         serde_json::json!({ "comando": "auditar", "opciones": options.to_json() }),
     );
+}
+
+/// Gives the table the capture triggers of mode `captura`, then removes
+/// those of the other mode (a table never has both: each change would be
+/// recorded twice). Runs as the caller, within `own_ddl`.
+fn attach_capture(rel: &Relation, captura: Captura) {
+    let create = |name: &str, definition: &str, each: &str| {
+        spi::run(
+            &format!(
+                "CREATE TRIGGER {name} {} FOR EACH {each} EXECUTE FUNCTION audit.registrar_cambio()",
+                definition.replace("{}", &rel.qualified())
+            ),
+            &[],
+        )
+    };
+    let own: Vec<CaptureTrigger> = capture_triggers(rel.relid)
+        .into_iter()
+        .filter(|t| t.table == rel.relid && t.captures_rows())
+        .collect();
+    let row_level = |t: &&CaptureTrigger| t.tgtype & TRIGGER_TYPE_ROW != 0;
+    let replaced: Vec<&CaptureTrigger> = match captura {
+        Captura::Fila => {
+            if !own.iter().any(|t| row_level(&t)) {
+                create(ROW_TRIGGER, "AFTER INSERT OR UPDATE OR DELETE ON {}", "ROW");
+            }
+            own.iter().filter(|t| !row_level(t)).collect()
+        }
+        Captura::Sentencia => {
+            rel.check_statement_capture();
+            for (name, event, definition) in STATEMENT_TRIGGERS {
+                if !own.iter().any(|t| t.transition && t.tgtype & event != 0) {
+                    create(name, definition, "STATEMENT");
+                }
+            }
+            own.iter().filter(row_level).collect()
+        }
+    };
+    for t in replaced {
+        spi::run(
+            &format!(
+                "DROP TRIGGER {} ON {}",
+                catalog::quote_ident(&t.name),
+                rel.qualified()
+            ),
+            &[],
+        );
+    }
 }
 
 /// Stops auditing a table: removes its capture triggers (also ones attached

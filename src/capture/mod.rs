@@ -1,8 +1,9 @@
 //! Capture: the generic trigger `audit.registrar_cambio()`.
 //!
-//! Fired AFTER INSERT/UPDATE/DELETE FOR EACH ROW, and AFTER TRUNCATE FOR EACH
-//! STATEMENT. One event per row change (or per TRUNCATE) goes into
-//! `audit.historial_cambios`. If recording fails, the user's statement fails
+//! Fired AFTER INSERT/UPDATE/DELETE FOR EACH ROW (or, for tables audited with
+//! `"captura": "sentencia"`, FOR EACH STATEMENT with transition tables: see
+//! `statement.rs`), and AFTER TRUNCATE FOR EACH STATEMENT. One event per row
+//! change (or per TRUNCATE) goes into `audit.historial_cambios`. If recording fails, the user's statement fails
 //! with it (fail-closed): no change without its record.
 
 pub mod cache;
@@ -10,6 +11,7 @@ pub mod log_insert;
 pub mod row;
 pub mod session;
 pub mod snapshot;
+pub mod statement;
 pub mod table_state;
 pub mod writer;
 
@@ -29,7 +31,7 @@ CREATE FUNCTION audit.registrar_cambio() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION audit.registrar_cambio() IS
-    'Generic audit trigger: AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW, or AFTER TRUNCATE FOR EACH STATEMENT.';
+    'Generic audit trigger: AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW (or AFTER INSERT, UPDATE or DELETE FOR EACH STATEMENT with its transition tables), or AFTER TRUNCATE FOR EACH STATEMENT.';
 "#)]
 fn registrar_cambio(fcinfo: pg_sys::FunctionCallInfo) {
     // An AFTER trigger's result is ignored; returning () returns a zero datum.
@@ -66,16 +68,6 @@ fn record(td: &pg_sys::TriggerData) {
             "audit.registrar_cambio() must be fired AFTER the change, not BEFORE or INSTEAD OF it",
         );
     }
-    match (op, for_each_row) {
-        (pg_sys::TRIGGER_EVENT_TRUNCATE, false) => {}
-        (pg_sys::TRIGGER_EVENT_TRUNCATE, true) => {
-            unreachable!("TRUNCATE triggers are statement-level")
-        }
-        (_, false) => misuse(
-            "audit.registrar_cambio() must be fired FOR EACH ROW for INSERT, UPDATE and DELETE",
-        ),
-        (_, true) => {}
-    }
     let rel = td.tg_relation;
     // SAFETY: the firing trigger's relation.
     let namespace = unsafe { (*(*rel).rd_rel).relnamespace };
@@ -86,36 +78,83 @@ fn record(td: &pg_sys::TriggerData) {
     let state = cache::table_state(rel);
     // SAFETY: the relation's descriptor.
     let desc = unsafe { (*rel).rd_att };
-    match op {
-        pg_sys::TRIGGER_EVENT_INSERT => {
-            // SAFETY: for a row INSERT trigger tg_trigtuple is the new row.
-            let new = unsafe { Version::new(&state, td.tg_trigtuple, desc) };
+    if op != pg_sys::TRIGGER_EVENT_TRUNCATE {
+        if for_each_row {
+            // A row trigger's tuples: tg_trigtuple is the new row of an
+            // INSERT and the old row of an UPDATE or DELETE, tg_newtuple the
+            // new row of an UPDATE.
+            let change = match op {
+                pg_sys::TRIGGER_EVENT_INSERT => RowChange::Insert(td.tg_trigtuple),
+                pg_sys::TRIGGER_EVENT_UPDATE => RowChange::Update(td.tg_trigtuple, td.tg_newtuple),
+                _ => RowChange::Delete(td.tg_trigtuple),
+            };
+            // SAFETY: the tuples are the relation's, valid for this call.
+            unsafe { record_change(&state, desc, change) };
+        } else {
+            statement::record(td, &state, desc, op);
+        }
+        return;
+    }
+    // TRUNCATE (always FOR EACH STATEMENT).
+    if !state.capture_truncate {
+        return;
+    }
+    // A TRUNCATE of a partitioned table fires once per partition:
+    // each partition's event names the table and the partition.
+    let metadata = state.partition.as_deref().map(|p| {
+        let extra = serde_json::json!({ "particion": p }).to_string();
+        let extra = std::ffi::CString::new(extra).expect("JSON has no NUL");
+        Jsonb(session::context()).concat(Jsonb::from_text(&extra)).0
+    });
+    writer::write(&Event {
+        cambio: Cambio::Truncate,
+        esquema: Some(&state.schema),
+        tabla: Some(&state.table),
+        metadata,
+        ..Default::default()
+    });
+}
+
+/// One row changed by INSERT, UPDATE or DELETE: its old and new versions.
+#[derive(Clone, Copy)]
+pub enum RowChange {
+    Insert(pg_sys::HeapTuple),
+    Update(pg_sys::HeapTuple, pg_sys::HeapTuple),
+    Delete(pg_sys::HeapTuple),
+}
+
+/// Records one row change: the one event both capture modes write for it
+/// (none for an UPDATE that changed no recorded column).
+///
+/// # Safety
+/// The tuples must be valid tuples of descriptor `desc`, the audited table's.
+pub unsafe fn record_change(state: &TableState, desc: pg_sys::TupleDesc, change: RowChange) {
+    match change {
+        RowChange::Insert(tuple) => {
+            let new = unsafe { Version::new(state, tuple, desc) };
             writer::write(&Event {
                 cambio: Cambio::Insert {
                     nuevos: new.snapshot,
                 },
                 empresa_id: state.row_tenant(&new.row),
-                ..row_event(&state, &new)
+                ..row_event(state, &new)
             });
         }
-        pg_sys::TRIGGER_EVENT_UPDATE => {
-            // SAFETY: for a row UPDATE trigger tg_trigtuple is the old row and
-            // tg_newtuple the new one.
+        RowChange::Update(old_tuple, new_tuple) => {
             let (old_row, new_row) = unsafe {
                 (
-                    Deformed::new(td.tg_trigtuple, desc),
-                    Deformed::new(td.tg_newtuple, desc),
+                    Deformed::new(old_tuple, desc),
+                    Deformed::new(new_tuple, desc),
                 )
             };
             let campos = changed_columns(&state.compared, &old_row, &new_row);
             if campos.is_empty() {
                 return; // nothing stored changed: nothing to record
             }
-            // SAFETY: as above.
             let (old, new) = unsafe {
                 (
-                    Version::from_deformed(&state, old_row, td.tg_trigtuple, desc),
-                    Version::from_deformed(&state, new_row, td.tg_newtuple, desc),
+                    Version::from_deformed(state, old_row, old_tuple, desc),
+                    Version::from_deformed(state, new_row, new_tuple, desc),
                 )
             };
             writer::write(&Event {
@@ -126,37 +165,17 @@ fn record(td: &pg_sys::TriggerData) {
                 },
                 empresa_id: state.row_tenant(&new.row),
                 registro_id_anterior: (old.id != new.id).then_some(old.id),
-                ..row_event(&state, &new)
+                ..row_event(state, &new)
             });
         }
-        pg_sys::TRIGGER_EVENT_DELETE => {
-            // SAFETY: for a row DELETE trigger tg_trigtuple is the old row.
-            let old = unsafe { Version::new(&state, td.tg_trigtuple, desc) };
+        RowChange::Delete(tuple) => {
+            let old = unsafe { Version::new(state, tuple, desc) };
             writer::write(&Event {
                 cambio: Cambio::Delete {
                     anteriores: old.snapshot,
                 },
                 empresa_id: state.row_tenant(&old.row),
-                ..row_event(&state, &old)
-            });
-        }
-        _ => {
-            if !state.capture_truncate {
-                return;
-            }
-            // A TRUNCATE of a partitioned table fires once per partition:
-            // each partition's event names the table and the partition.
-            let metadata = state.partition.as_deref().map(|p| {
-                let extra = serde_json::json!({ "particion": p }).to_string();
-                let extra = std::ffi::CString::new(extra).expect("JSON has no NUL");
-                Jsonb(session::context()).concat(Jsonb::from_text(&extra)).0
-            });
-            writer::write(&Event {
-                cambio: Cambio::Truncate,
-                esquema: Some(&state.schema),
-                tabla: Some(&state.table),
-                metadata,
-                ..Default::default()
+                ..row_event(state, &old)
             });
         }
     }
@@ -243,6 +262,6 @@ fn catalog_audit_namespace() -> pg_sys::Oid {
     unsafe { pg_sys::get_rel_namespace(crate::catalog::ids().log) }
 }
 
-fn misuse(message: &str) -> ! {
+pub(crate) fn misuse(message: &str) -> ! {
     AuditError::TriggerMisuse(message.to_owned()).report()
 }

@@ -5,8 +5,9 @@
 -- 1. audit.tablas_auditadas: the audited tables and their effective options.
 --
 -- A table is listed when it has options (audit.auditar) or a capture trigger
--- (attached by hand). captura_activa is false when its row trigger was
--- disabled or dropped behind the extension's back.
+-- (attached by hand). captura_activa is false when its row trigger (or, with
+-- "captura": "sentencia", one of its three statement triggers) was disabled
+-- or dropped behind the extension's back.
 CREATE VIEW audit.tablas_auditadas AS
 WITH tablas AS (
     SELECT cfg.tabla::pg_catalog.oid AS relid FROM audit.tablas_config cfg
@@ -14,7 +15,8 @@ WITH tablas AS (
     SELECT t.tgrelid FROM pg_catalog.pg_trigger t
      WHERE t.tgfoid OPERATOR(pg_catalog.=) 'audit.registrar_cambio()'::pg_catalog.regprocedure
        AND t.tgparentid OPERATOR(pg_catalog.=) 0
-       AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0
+       AND ((t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0
+            OR t.tgoldtable IS NOT NULL OR t.tgnewtable IS NOT NULL)
 )
 SELECT c.oid::pg_catalog.regclass AS tabla,
        n.nspname::pg_catalog.text AS esquema,
@@ -48,11 +50,17 @@ SELECT c.oid::pg_catalog.regclass AS tabla,
                 AND t.tgfoid OPERATOR(pg_catalog.=) 'audit.registrar_cambio()'::pg_catalog.regprocedure
                 AND t.tgparentid OPERATOR(pg_catalog.=) 0
               ORDER BY 1) AS triggers,
-       EXISTS (SELECT FROM pg_catalog.pg_trigger t
-                WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid
-                  AND t.tgfoid OPERATOR(pg_catalog.=) 'audit.registrar_cambio()'::pg_catalog.regprocedure
-                  AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0
-                  AND t.tgenabled OPERATOR(pg_catalog.=) ANY (ARRAY['O', 'A']::pg_catalog."char"[])) AS captura_activa,
+       -- INSERT (4), DELETE (8) and UPDATE (16) each captured by an enabled
+       -- row trigger or statement trigger with transition tables.
+       NOT EXISTS (SELECT FROM pg_catalog.unnest(ARRAY[4, 8, 16]) AS e(bit)
+                    WHERE NOT EXISTS (
+                          SELECT FROM pg_catalog.pg_trigger t
+                           WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid
+                             AND t.tgfoid OPERATOR(pg_catalog.=) 'audit.registrar_cambio()'::pg_catalog.regprocedure
+                             AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) e.bit) OPERATOR(pg_catalog.<>) 0
+                             AND ((t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0
+                                  OR t.tgoldtable IS NOT NULL OR t.tgnewtable IS NOT NULL)
+                             AND t.tgenabled OPERATOR(pg_catalog.=) ANY (ARRAY['O', 'A']::pg_catalog."char"[]))) AS captura_activa,
        cfg.opciones,
        cfg.desde
   FROM tablas

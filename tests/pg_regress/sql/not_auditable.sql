@@ -33,8 +33,12 @@ CREATE TRIGGER en_remota AFTER INSERT ON remota FOR EACH ROW EXECUTE FUNCTION au
 \echo :LAST_ERROR_SQLSTATE
 CREATE TRIGGER en_el_log AFTER INSERT ON audit.historial_cambios FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio();
 \echo :LAST_ERROR_SQLSTATE
-CREATE TRIGGER con_transicion AFTER INSERT ON base REFERENCING NEW TABLE AS nuevas
+-- FOR EACH STATEMENT it records from transition tables: all of them.
+CREATE TRIGGER con_transicion AFTER UPDATE ON base REFERENCING NEW TABLE AS nuevas
     FOR EACH STATEMENT EXECUTE FUNCTION audit.registrar_cambio();
+\echo :LAST_ERROR_SQLSTATE
+CREATE TRIGGER fila_con_transicion AFTER INSERT ON base REFERENCING NEW TABLE AS nuevas
+    FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio();
 \echo :LAST_ERROR_SQLSTATE
 -- Nothing was registered by the refused attempts.
 SELECT count(*) AS auditadas FROM audit.tablas_auditadas WHERE tabla IN ('base'::regclass, 'remota'::regclass);
