@@ -92,6 +92,7 @@ DECLARE
     eliminadas jsonb := '[]';
     omitidas jsonb := '[]';
     espera_previa text := pg_catalog.current_setting('lock_timeout');
+    eliminada boolean;
 BEGIN
     IF meses IS NULL OR meses OPERATOR(pg_catalog.<) 0 OR meses OPERATOR(pg_catalog.>) 1200 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -120,6 +121,7 @@ BEGIN
            AND r.limites[2]::pg_catalog.timestamptz OPERATOR(pg_catalog.<=) limite
          ORDER BY 3
     LOOP
+        eliminada := false;
         BEGIN
             PERFORM pg_catalog.set_config('lock_timeout', (pg_catalog.date_part('epoch', espera) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8::pg_catalog.text, true);
             -- From here no event can enter the partition (a transaction that
@@ -130,35 +132,35 @@ BEGIN
                 INTO ultima_transaccion, eventos;
             IF ultima_transaccion IS NOT NULL
                AND (sellado_hasta IS NULL OR ultima_transaccion OPERATOR(pg_catalog.>=) sellado_hasta) THEN
-                PERFORM pg_catalog.set_config('lock_timeout', espera_previa, true);
                 omitidas := omitidas OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
                     'particion', p.nombre, 'motivo', 'eventos_sin_sellar');
-                CONTINUE;
+            ELSE
+                -- The partition's ids as ranges that contain no id of any other
+                -- partition (months overlap in ids only at their edges).
+                EXECUTE pg_catalog.format($rangos$
+                    WITH propios AS (SELECT id FROM %1$s),
+                         extremos AS (SELECT pg_catalog.min(id) AS lo, pg_catalog.max(id) AS hi FROM propios),
+                         ajenos AS (SELECT h.id FROM audit.historial_cambios h, extremos e
+                                     WHERE h.tableoid OPERATOR(pg_catalog.<>) %2$s::pg_catalog.oid
+                                       AND h.id OPERATOR(pg_catalog.>=) e.lo AND h.id OPERATOR(pg_catalog.<=) e.hi),
+                         todos AS (SELECT id, true AS propio FROM propios UNION ALL SELECT id, false FROM ajenos),
+                         grupos AS (SELECT id, propio,
+                                           pg_catalog.count(*) FILTER (WHERE NOT propio) OVER (ORDER BY id) AS g
+                                      FROM todos)
+                    SELECT coalesce(pg_catalog.array_agg(pg_catalog.int8range(lo, hi, '[]') ORDER BY lo), '{}')
+                      FROM (SELECT pg_catalog.min(id) AS lo, pg_catalog.max(id) AS hi
+                              FROM grupos WHERE propio GROUP BY g) r
+                    $rangos$, p.particion, p.particion::pg_catalog.oid) INTO rangos;
+                EXECUTE pg_catalog.format('DROP TABLE %s', p.particion);
+                eliminada := true;
             END IF;
-            -- The partition's ids as ranges that contain no id of any other
-            -- partition (months overlap in ids only at their edges).
-            EXECUTE pg_catalog.format($rangos$
-                WITH propios AS (SELECT id FROM %1$s),
-                     extremos AS (SELECT pg_catalog.min(id) AS lo, pg_catalog.max(id) AS hi FROM propios),
-                     ajenos AS (SELECT h.id FROM audit.historial_cambios h, extremos e
-                                 WHERE h.tableoid OPERATOR(pg_catalog.<>) %2$s::pg_catalog.oid
-                                   AND h.id OPERATOR(pg_catalog.>=) e.lo AND h.id OPERATOR(pg_catalog.<=) e.hi),
-                     todos AS (SELECT id, true AS propio FROM propios UNION ALL SELECT id, false FROM ajenos),
-                     grupos AS (SELECT id, propio,
-                                       pg_catalog.count(*) FILTER (WHERE NOT propio) OVER (ORDER BY id) AS g
-                                  FROM todos)
-                SELECT coalesce(pg_catalog.array_agg(pg_catalog.int8range(lo, hi, '[]') ORDER BY lo), '{}')
-                  FROM (SELECT pg_catalog.min(id) AS lo, pg_catalog.max(id) AS hi
-                          FROM grupos WHERE propio GROUP BY g) r
-                $rangos$, p.particion, p.particion::pg_catalog.oid) INTO rangos;
-            EXECUTE pg_catalog.format('DROP TABLE %s', p.particion);
-            PERFORM pg_catalog.set_config('lock_timeout', espera_previa, true);
         EXCEPTION WHEN lock_not_available THEN
-            PERFORM pg_catalog.set_config('lock_timeout', espera_previa, true);
+            -- (Aborting the block's subtransaction also undid its lock_timeout.)
             omitidas := omitidas OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
                 'particion', p.nombre, 'motivo', 'bloqueo');
-            CONTINUE;
         END;
+        PERFORM pg_catalog.set_config('lock_timeout', espera_previa, true);
+        CONTINUE WHEN NOT eliminada;
         INSERT INTO audit.retenciones (particion, desde, hasta, eventos, rangos_id, meses, rol_bd)
         VALUES (p.nombre, p.desde, p.hasta, eventos, rangos, meses, current_user);
         PERFORM audit.registrar_evento('RETENCION', pg_catalog.jsonb_build_object(
