@@ -368,6 +368,7 @@ fn tie_to_extension(trigger: pg_sys::Oid) {
 }
 
 fn on_table_changed(relid: pg_sys::Oid) {
+    refuse_statement_capture_in_inheritance(relid);
     // Cheap exit for the common case: tables that are not partitioned.
     // SAFETY: syscache lookups; a missing relation yields 0 / false.
     let (kind, is_partition) = unsafe {
@@ -396,6 +397,32 @@ fn on_table_changed(relid: pg_sys::Oid) {
             // a partition need not be allowed to attach capture triggers.
             as_log_owner(|| sync_truncate_triggers(root, true));
         }
+    }
+}
+
+/// A table captured by statement triggers (`"captura": "sentencia"`) must
+/// stay out of inheritance and partition trees, as `auditar` requires: a
+/// statement on the parent would change its rows without firing them.
+/// Checked after CREATE TABLE ... INHERITS / PARTITION OF, ALTER TABLE ...
+/// INHERIT and ATTACH PARTITION (the command fails, so nothing changes).
+fn refuse_statement_capture_in_inheritance(relid: pg_sys::Oid) {
+    let captured = spi::value::<pg_sys::Oid>(
+        "WITH familia AS (
+             SELECT $1::pg_catalog.oid AS rel
+             UNION SELECT inhparent FROM pg_catalog.pg_inherits WHERE inhrelid OPERATOR(pg_catalog.=) $1
+             UNION SELECT inhrelid FROM pg_catalog.pg_inherits WHERE inhparent OPERATOR(pg_catalog.=) $1)
+         SELECT f.rel FROM familia f
+          WHERE EXISTS (SELECT FROM pg_catalog.pg_inherits i
+                         WHERE i.inhrelid OPERATOR(pg_catalog.=) f.rel OR i.inhparent OPERATOR(pg_catalog.=) f.rel)
+            AND EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                         WHERE g.tgrelid OPERATOR(pg_catalog.=) f.rel
+                           AND g.tgfoid OPERATOR(pg_catalog.=) $2
+                           AND (g.tgoldtable IS NOT NULL OR g.tgnewtable IS NOT NULL))
+          ORDER BY 1 LIMIT 1",
+        &[Regclass(relid).into(), catalog::ids().capture_fn.into()],
+    );
+    if let Some(table) = captured.and_then(Relation::load) {
+        table.check_statement_capture();
     }
 }
 

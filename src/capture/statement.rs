@@ -86,6 +86,8 @@ struct Transition {
     store: *mut pg_sys::Tuplestorestate,
     pointer: i32,
     slot: *mut pg_sys::TupleTableSlot,
+    /// The context the slot's tuples are read into (see `next`).
+    reading: pg_sys::MemoryContext,
 }
 
 impl Transition {
@@ -102,6 +104,7 @@ impl Transition {
                 store,
                 pointer,
                 slot,
+                reading: pg_sys::CurrentMemoryContext,
             }
         }
     }
@@ -110,7 +113,14 @@ impl Transition {
     unsafe fn next(&mut self) -> Option<pg_sys::HeapTuple> {
         unsafe {
             pg_sys::tuplestore_select_read_pointer(self.store, self.pointer);
-            if !pg_sys::tuplestore_gettupleslot(self.store, true, false, self.slot) {
+            // Once the store has spilled to disk, each tuple read is palloc'd
+            // in the current context and owned by the slot, which frees it
+            // at the next read: it must not live in the row's memory, which
+            // is reset before then.
+            let row_memory = pg_sys::MemoryContextSwitchTo(self.reading);
+            let found = pg_sys::tuplestore_gettupleslot(self.store, true, false, self.slot);
+            pg_sys::MemoryContextSwitchTo(row_memory);
+            if !found {
                 return None;
             }
             let mut copied = false;

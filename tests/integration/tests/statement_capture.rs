@@ -143,6 +143,26 @@ fn both_modes_record_the_same_events_in_the_same_order() {
         .any(|e| e.contains("\"DELETE\"") && e.contains("y\"") && e.len() > 12_800));
 }
 
+#[test]
+fn statements_larger_than_work_mem_record_the_same_events() {
+    // With work_mem at its minimum the transition tables spill to disk,
+    // where PostgreSQL reads their rows back one by one.
+    let db = TestDb::new("sentencia_work_mem");
+    let mut c = db.connect();
+    c.batch_execute(TABLES).unwrap();
+    let workload = "SET LOCAL work_mem = '64kB';
+        INSERT INTO t (id, n, j) SELECT g, g, jsonb_build_object('g', g) FROM generate_series(1, 6000) g;
+        UPDATE t SET n = n + 1;
+        DELETE FROM t;";
+    let by_row = record_in_mode(&mut c, "fila", workload);
+    let by_statement = record_in_mode(&mut c, "sentencia", workload);
+    assert_eq!(by_row.len(), 18_000);
+    assert!(
+        by_row == by_statement,
+        "the modes recorded different events"
+    );
+}
+
 /// One statement that makes two kinds of change to a table: the row path
 /// interleaves them as PostgreSQL meets the rows; the statement path writes
 /// each kind's events as a group, in the order its triggers fire
@@ -396,4 +416,38 @@ fn a_table_owner_who_may_not_stop_auditing_cannot_remove_a_statement_trigger() {
         ),
         ["true"]
     );
+}
+
+#[test]
+fn a_table_captured_by_statement_cannot_join_an_inheritance_or_partition_tree() {
+    let db = TestDb::new("sentencia_herencia");
+    let mut c = db.connect();
+    c.batch_execute(
+        "CREATE TABLE t (id int);
+         SELECT audit.auditar('t', '{\"captura\": \"sentencia\"}');
+         CREATE TABLE padre (id int);
+         CREATE TABLE pp (id int) PARTITION BY RANGE (id);",
+    )
+    .unwrap();
+    for sql in [
+        "CREATE TABLE hija () INHERITS (t)",
+        "ALTER TABLE t INHERIT padre",
+        "ALTER TABLE pp ATTACH PARTITION t FOR VALUES FROM (0) TO (100)",
+    ] {
+        let state = sqlstate_of(c.batch_execute(sql));
+        // (A plain table cannot have partitions: PostgreSQL's own 42809.)
+        assert!(
+            ["0A000", "42809"].contains(&state.as_str()),
+            "{sql}: {state}"
+        );
+        let joined = "SELECT count(*) FROM pg_inherits
+                       WHERE 't'::regclass IN (inhrelid, inhparent)";
+        assert_eq!(count(&mut c, joined), 0, "after {sql}");
+    }
+    // Row capture may join them as before.
+    c.batch_execute(
+        "SELECT audit.auditar('t');
+         ALTER TABLE t INHERIT padre;",
+    )
+    .unwrap();
 }
