@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Capture overhead, in one run on one cluster: the same workloads on a bare
 # table, on a table audited by a PL/pgSQL trigger of the same design
-# (plpgsql_reference.sql) and on a table audited by the extension.
+# (plpgsql_reference.sql), on a table audited by the extension (row capture,
+# the default) and, for the bulk statements and memory, on a table audited
+# with "captura": "sentencia" (statement triggers with transition tables).
 #   bulk:    INSERT, UPDATE and DELETE of every row of a ROWS-row table, one
 #            statement each (milliseconds, median of RUNS; the variants take
 #            turns within each run, so drift hits all three alike)
@@ -20,7 +22,9 @@ PGBENCH_RUNS="${PGBENCH_RUNS:-3}"
 DURATION="${DURATION:-10}"
 CLIENTS="${CLIENTS:-4}"
 MEMORY_ROWS="${MEMORY_ROWS:-2000000}"
-VARIANTS=(bare plpgsql audit)
+VARIANTS=(bare plpgsql audit sentencia)
+# pgbench's single-row statements: the row path only.
+PGBENCH_VARIANTS=(bare plpgsql audit)
 
 bench_cluster shared_buffers=1GB max_wal_size=16GB checkpoint_timeout=30min
 
@@ -28,7 +32,7 @@ bench_cluster shared_buffers=1GB max_wal_size=16GB checkpoint_timeout=30min
 CLAIMS='{"sub":"a1111111-1111-4111-8111-111111111111","email":"bench@example.com","app_metadata":{"empresa_id":"e0000000-0000-4000-8000-00000000000a"}}'
 export PGOPTIONS="-c request.jwt.claims=$CLAIMS"
 
-say "creating bench_bare, bench_plpgsql and bench_audit ($ROWS rows of source data)"
+say "creating bench_bare, bench_plpgsql, bench_audit and bench_sentencia ($ROWS rows of source data)"
 "${psql[@]}" -f bench/plpgsql_reference.sql
 "${psql[@]}" <<SQL
 CREATE EXTENSION audit;
@@ -38,8 +42,10 @@ INSERT INTO bench_source SELECT g, 'e0000000-0000-4000-8000-00000000000a', 'clie
 CREATE TABLE bench_bare (LIKE bench_source INCLUDING ALL);
 CREATE TABLE bench_plpgsql (LIKE bench_source INCLUDING ALL);
 CREATE TABLE bench_audit (LIKE bench_source INCLUDING ALL);
+CREATE TABLE bench_sentencia (LIKE bench_source INCLUDING ALL);
 CREATE TRIGGER ref_capture AFTER INSERT OR UPDATE OR DELETE ON bench_plpgsql FOR EACH ROW EXECUTE FUNCTION ref.registrar_cambio();
 SELECT audit.auditar('bench_audit');
+SELECT audit.auditar('bench_sentencia', '{"captura": "sentencia"}');
 -- pgbench INSERT takes its ids from here, above the loaded ones.
 CREATE SEQUENCE bench_ids START $((ROWS + 1));
 VACUUM ANALYZE;
@@ -80,12 +86,12 @@ pgbench_tps() {
         | sed -nE 's/^tps = ([0-9.]+) .*/\1/p'
     rm -f "$script"
 }
-for v in "${VARIANTS[@]}"; do
+for v in "${PGBENCH_VARIANTS[@]}"; do
     "${psql[@]}" -c "INSERT INTO bench_$v SELECT * FROM bench_source" -c "VACUUM ANALYZE bench_$v" >/dev/null
 done
 for run in $(seq "$PGBENCH_RUNS"); do
     say "pgbench single-row UPDATE and INSERT, $CLIENTS clients, ${DURATION}s each: run $run of $PGBENCH_RUNS"
-    for v in "${VARIANTS[@]}"; do
+    for v in "${PGBENCH_VARIANTS[@]}"; do
         "${psql[@]}" -c "CHECKPOINT" >/dev/null
         samples[pgupdate_$v]+="$(pgbench_tps "\\set id random(1, $ROWS)" "UPDATE bench_$v SET saldo = saldo + 1 WHERE id = :id;") "
         samples[pginsert_$v]+="$(pgbench_tps "INSERT INTO bench_$v VALUES (nextval('bench_ids'), 'e0000000-0000-4000-8000-00000000000a', 'nuevo', 1, now());") "
@@ -116,38 +122,49 @@ memory_of() {
     echo "$((before / 1024)) $((peak / 1024))"
 }
 if [ "$MEMORY_ROWS" -gt 0 ]; then
-    say "memory: UPDATE of $MEMORY_ROWS rows, bare and audited"
+    say "memory: UPDATE of $MEMORY_ROWS rows, bare and audited (row and statement capture)"
     "${psql[@]}" <<SQL
 CREATE TABLE bench_memory_bare (LIKE bench_source INCLUDING ALL);
 INSERT INTO bench_memory_bare SELECT g, 'e0000000-0000-4000-8000-00000000000a', 'cliente ' || g, g % 1000, now() FROM generate_series(1, $MEMORY_ROWS) g;
 CREATE TABLE bench_memory_audit (LIKE bench_source INCLUDING ALL);
 INSERT INTO bench_memory_audit SELECT * FROM bench_memory_bare;
 SELECT audit.auditar('bench_memory_audit');
+CREATE TABLE bench_memory_sentencia (LIKE bench_source INCLUDING ALL);
+INSERT INTO bench_memory_sentencia SELECT * FROM bench_memory_bare;
+SELECT audit.auditar('bench_memory_sentencia', '{"captura": "sentencia"}');
 VACUUM ANALYZE;
 SQL
     read -r mem_bare_before mem_bare_peak <<<"$(memory_of "UPDATE bench_memory_bare SET saldo = saldo + 1")"
     read -r mem_audit_before mem_audit_peak <<<"$(memory_of "UPDATE bench_memory_audit SET saldo = saldo + 1")"
-    memory_events="$("${psql[@]}" -At -c "SELECT count(*) FROM audit.historial_cambios WHERE tabla_afectada = 'bench_memory_audit' AND accion = 'UPDATE'")"
+    read -r mem_sentencia_before mem_sentencia_peak <<<"$(memory_of "UPDATE bench_memory_sentencia SET saldo = saldo + 1")"
+    events_of() { "${psql[@]}" -At -c "SELECT count(*) FROM audit.historial_cambios WHERE tabla_afectada = '$1' AND accion = 'UPDATE'"; }
+    memory_events="$(events_of bench_memory_audit)"
+    memory_events_sentencia="$(events_of bench_memory_sentencia)"
 fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 line() {
-    local label="$1" key="$2"
-    printf '%-34s %10.0f %10.0f %10.0f   %8s %8s\n' "$label" "${result[${key}_bare]}" "${result[${key}_plpgsql]}" "${result[${key}_audit]}" \
-        "$(ratio "${result[${key}_plpgsql]}" "${result[${key}_bare]}")" "$(ratio "${result[${key}_audit]}" "${result[${key}_bare]}")"
+    local label="$1" key="$2" sentencia="-" sentencia_ratio="-"
+    if [ -n "${result[${key}_sentencia]:-}" ]; then
+        sentencia="$(printf '%.0f' "${result[${key}_sentencia]}")"
+        sentencia_ratio="$(ratio "${result[${key}_sentencia]}" "${result[${key}_bare]}")"
+    fi
+    printf '%-34s %10.0f %10.0f %10.0f %10s   %8s %8s %9s\n' "$label" "${result[${key}_bare]}" "${result[${key}_plpgsql]}" "${result[${key}_audit]}" "$sentencia" \
+        "$(ratio "${result[${key}_plpgsql]}" "${result[${key}_bare]}")" "$(ratio "${result[${key}_audit]}" "${result[${key}_bare]}")" "$sentencia_ratio"
 }
 say "results ($(nproc) cores, PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}'), medians; ratios to bare)"
-printf '%-34s %10s %10s %10s   %8s %8s\n' "" bare plpgsql audit plpgsql audit
+printf '%-34s %10s %10s %10s %10s   %8s %8s %9s\n' "" bare plpgsql audit sentencia plpgsql audit sentencia
 line "bulk INSERT $ROWS rows (ms)" insert
 line "bulk UPDATE $ROWS rows (ms)" update
 line "bulk DELETE $ROWS rows (ms)" delete
 line "pgbench UPDATE, $CLIENTS clients (tps)" pgupdate
 line "pgbench INSERT, $CLIENTS clients (tps)" pginsert
 for op in insert update delete; do
-    printf '  bulk %-6s audit is %s faster than the PL/pgSQL reference\n' "$op" \
-        "$(ratio "${result[${op}_plpgsql]}" "${result[${op}_audit]}")"
+    printf '  bulk %-6s audit is %s faster than the PL/pgSQL reference (sentencia %s)\n' "$op" \
+        "$(ratio "${result[${op}_plpgsql]}" "${result[${op}_audit]}")" "$(ratio "${result[${op}_plpgsql]}" "${result[${op}_sentencia]}")"
 done
 if [ "$MEMORY_ROWS" -gt 0 ]; then
-    printf 'UPDATE of %s rows, backend private memory (RssAnon): bare %s -> %s MB peak; audit %s -> %s MB peak (%s events)\n' \
-        "$MEMORY_ROWS" "$mem_bare_before" "$mem_bare_peak" "$mem_audit_before" "$mem_audit_peak" "$memory_events"
+    printf 'UPDATE of %s rows, backend private memory (RssAnon): bare %s -> %s MB peak; audit %s -> %s MB peak (%s events); sentencia %s -> %s MB peak (%s events)\n' \
+        "$MEMORY_ROWS" "$mem_bare_before" "$mem_bare_peak" "$mem_audit_before" "$mem_audit_peak" "$memory_events" \
+        "$mem_sentencia_before" "$mem_sentencia_peak" "$memory_events_sentencia"
 fi
