@@ -158,9 +158,7 @@ impl Relation {
             );
         }
     }
-}
 
-impl Relation {
     /// Refuses `"captura": "sentencia"` where a statement trigger would miss
     /// changes: on a partitioned table or in an inheritance tree a change
     /// made to a child directly fires no statement trigger of the parent, and
