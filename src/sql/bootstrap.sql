@@ -210,11 +210,14 @@ ALTER TABLE audit.historial_cambios ENABLE ALWAYS TRIGGER historial_cambios_sin_
 ALTER TABLE audit.historial_cambios_default ENABLE ALWAYS TRIGGER historial_cambios_sin_truncate;
 
 -- Creates the partitions of the current month and the next `meses` months
--- (UTC months). Returns how many it created.
+-- (UTC months), and of every month whose events wait in the default
+-- partition. Returns how many it created.
 --
 -- Events of a month that had no partition yet sit in the default partition;
 -- when that month's partition is created they are moved into it, in this
--- transaction: copied, removed from the default partition (the append-only
+-- transaction (so an event written in the last instant of a month, before
+-- any partition of that month existed, still ends up in its month's
+-- partition when the next call runs in the following month): copied, removed from the default partition (the append-only
 -- guard lets exactly that DELETE through, flagged by
 -- audit.operacion_interna for this transaction), then the new table is
 -- attached. The default partition is
@@ -232,6 +235,7 @@ CREATE FUNCTION audit._asegurar_particiones(meses integer DEFAULT 2) RETURNS int
 AS $partitions$
 DECLARE
     primer_mes timestamp := pg_catalog.date_trunc('month', pg_catalog.now() AT TIME ZONE 'UTC');
+    mes timestamp;
     desde timestamptz;
     hasta timestamptz;
     nombre text;
@@ -243,9 +247,16 @@ BEGIN
     END IF;
     -- Two sessions starting to audit tables at once must not race here.
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('audit._asegurar_particiones'));
-    FOR i IN 0..meses LOOP
-        desde := (primer_mes OPERATOR(pg_catalog.+) pg_catalog.make_interval(months => i)) AT TIME ZONE 'UTC';
-        hasta := (primer_mes OPERATOR(pg_catalog.+) pg_catalog.make_interval(months => i OPERATOR(pg_catalog.+) 1)) AT TIME ZONE 'UTC';
+    FOR mes IN
+        SELECT primer_mes OPERATOR(pg_catalog.+) pg_catalog.make_interval(months => i)
+          FROM pg_catalog.generate_series(0, meses) i
+        UNION
+        SELECT DISTINCT pg_catalog.date_trunc('month', d."timestamp" AT TIME ZONE 'UTC')
+          FROM audit.historial_cambios_default d
+        ORDER BY 1
+    LOOP
+        desde := mes AT TIME ZONE 'UTC';
+        hasta := (mes OPERATOR(pg_catalog.+) pg_catalog.make_interval(months => 1)) AT TIME ZONE 'UTC';
         nombre := 'historial_cambios_' OPERATOR(pg_catalog.||) pg_catalog.to_char(desde, 'YYYY_MM');
         CONTINUE WHEN pg_catalog.to_regclass(pg_catalog.format('audit.%I', nombre)) IS NOT NULL;
         LOCK TABLE audit.historial_cambios_default IN SHARE ROW EXCLUSIVE MODE;
