@@ -20,8 +20,9 @@ DELETE FROM audit.historial_cambios WHERE tabla_afectada = 'cosas';
 TRUNCATE audit.historial_cambios;
 \echo :LAST_ERROR_SQLSTATE
 RESET session_replication_role;
--- Directly on this month's partition.
-SELECT format('audit.historial_cambios_%s', to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM')) AS particion \gset
+-- Directly on the monthly partition that holds the events (its name, which
+-- changes every month, is not shown).
+SELECT tableoid::regclass AS particion FROM audit.historial_cambios WHERE tabla_afectada = 'cosas' AND accion = 'INSERT' \gset
 DELETE FROM :particion WHERE tabla_afectada = 'cosas';
 \echo :LAST_ERROR_SQLSTATE
 UPDATE :particion SET accion = 'DELETE' WHERE tabla_afectada = 'cosas';

@@ -40,10 +40,22 @@ SELECT * FROM audit.historial_plano('{"tabla": 5}');
 -- actividad: this file's events (all after t0), grouped five ways.
 SELECT * FROM audit.actividad(:'t0', NULL, 'usuario');
 SELECT * FROM audit.actividad(:'t0', NULL, 'tabla');
-SELECT grupo = to_char(now(), 'YYYY-MM-DD') AS hoy, inserciones, actualizaciones, eliminaciones, eventos, total
+-- By day, week and month (in the session's time zone): one group for each
+-- day, week or month in which this file's events were written (whatever the
+-- date: the file's transactions may straddle midnight or a month's end), and
+-- the counts add up to the file's events.
+CREATE FUNCTION pg_temp.periodos(inicio bigint, formato text) RETURNS text[] LANGUAGE sql AS $$
+    SELECT array_agg(DISTINCT to_char("timestamp", formato) ORDER BY to_char("timestamp", formato))
+      FROM audit.historial_cambios WHERE id > inicio
+$$;
+SELECT array_agg(grupo ORDER BY grupo) = pg_temp.periodos(:inicio, 'YYYY-MM-DD') AS dias_de_los_eventos,
+       sum(inserciones) AS inserciones, sum(actualizaciones) AS actualizaciones,
+       sum(eliminaciones) AS eliminaciones, sum(eventos) AS eventos, sum(total) AS total
   FROM audit.actividad(:'t0', NULL);
-SELECT grupo = to_char(now(), 'IYYY-"W"IW') AS esta_semana, total FROM audit.actividad(:'t0', NULL, 'semana');
-SELECT grupo = to_char(now(), 'YYYY-MM') AS este_mes, total FROM audit.actividad(:'t0', now() + interval '1 day', 'MES');
+SELECT array_agg(grupo ORDER BY grupo) = pg_temp.periodos(:inicio, 'IYYY-"W"IW') AS semanas_de_los_eventos, sum(total) AS total
+  FROM audit.actividad(:'t0', NULL, 'semana');
+SELECT array_agg(grupo ORDER BY grupo) = pg_temp.periodos(:inicio, 'YYYY-MM') AS meses_de_los_eventos, sum(total) AS total
+  FROM audit.actividad(:'t0', now() + interval '1 day', 'MES');
 -- hasta is exclusive: nothing before t0 is this file's.
 SELECT count(*) AS grupos FROM audit.actividad(:'t0', :'t0', 'dia');
 -- Bad grouping or range.
