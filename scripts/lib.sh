@@ -38,12 +38,35 @@ postgres_tmpdir() {
     echo "$d"
 }
 
+# A started cluster's clock and time zone can be moved, to check that no test
+# depends on the date, the month or the machine's zone (scripts/test.sh, layer
+# "another clock and zone"):
+#   AUDIT_TEST_CLOCK  an instant, e.g. "2030-12-31 23:59:58 UTC": the server's
+#                     wall clock starts there and runs (tests/clock/reloj.c,
+#                     preloaded into the server; timeouts are left alone);
+#   AUDIT_TEST_ZONE   the server's TimeZone, as initdb on a machine in that
+#                     zone would set it.
+# clock_env DIR: the environment that starts the server's clock there.
+clock_env() {
+    local dir="$1" start
+    start="$(date -u -d "$AUDIT_TEST_CLOCK" +%s)" || return 1
+    cc -shared -fPIC -O2 -o "$dir/reloj.so" "$ROOT/tests/clock/reloj.c" -ldl || return 1
+    echo "LD_PRELOAD=$dir/reloj.so"
+    echo "AUDIT_TEST_CLOCK_START=$start"
+}
+
 # cluster_start DIR PORT [extra postgres -c settings...]: initdb (if needed)
 # and start a cluster owned by postgres, listening on 127.0.0.1:PORT only,
 # trusting local TCP connections (throwaway clusters only).
 cluster_start() {
     local dir="$1" port="$2"
     shift 2
+    local clock=()
+    if [ -n "${AUDIT_TEST_CLOCK:-}" ]; then
+        mapfile -t clock < <(clock_env "$dir") && [ "${#clock[@]}" -eq 2 ] || return 1
+        clock=(env "${clock[@]}")
+    fi
+    [ -z "${AUDIT_TEST_ZONE:-}" ] || set -- "$@" "timezone=$AUDIT_TEST_ZONE" "log_timezone=$AUDIT_TEST_ZONE"
     if [ ! -f "$dir/data/PG_VERSION" ]; then
         as_postgres "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
             || { cat "$dir/initdb.log"; return 1; }
@@ -51,7 +74,7 @@ cluster_start() {
     local opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=''"
     local setting
     for setting in "$@"; do opts="$opts -c $setting"; done
-    as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w -t 60 start >/dev/null \
+    as_postgres "${clock[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w -t 60 start >/dev/null \
         || { cat "$dir/server.log"; return 1; }
 }
 

@@ -6,6 +6,10 @@
 #   3. pg_test     in-process #[pg_test]s (cargo pgrx test, cluster run as postgres)
 #   4. regress     golden SQL files (pg_regress) against a throwaway cluster
 #   5. integration Rust client tests: several sessions, roles, commits, pg_dump
+#   6. clock       layers 4 and 5 again on clusters whose clock starts seconds
+#                  before the end of a month (and of a year) and whose time zone
+#                  is far from UTC: no test may depend on the date, the month
+#                  or the machine's zone (scripts/lib.sh, AUDIT_TEST_CLOCK)
 # Every layer runs even if an earlier one failed; the script ends with each
 # layer's result and exits non-zero if any failed.
 source "$(dirname "$0")/lib.sh"
@@ -67,6 +71,31 @@ integration() {
         cargo test -p audit-integration-tests -- --test-threads=1
 }
 
+# A cluster of its own whose clock starts at $1 (tests/clock/reloj.c) in zone $2,
+# running the rest of the arguments with its port.
+with_clock() {
+    local clock="$1" zone="$2" dir port rc=0
+    shift 2
+    dir="$(postgres_tmpdir)" || return 1
+    port="$(free_port)" || return 1
+    if AUDIT_TEST_CLOCK="$clock" AUDIT_TEST_ZONE="$zone" cluster_start "$dir" "$port" fsync=off wal_level=logical; then
+        PORT="$port" "$@" || rc=$?
+    else
+        rc=1
+    fi
+    cluster_stop "$dir"
+    $SUDO rm -rf "$dir"
+    return $rc
+}
+
+# The golden files cross the end of December 2030 (UTC) while the server's
+# zone is a day ahead (UTC+14); the integration tests cross the end of a
+# February at a half-hour offset (UTC-3:30).
+other_clock() {
+    with_clock "2030-12-31 23:59:58 UTC" Pacific/Kiritimati regress \
+        && with_clock "2031-02-28 23:59:50 UTC" America/St_Johns integration
+}
+
 layer "lint (fmt, clippy)" lint
 layer "install script scan (pgspot)" "$ROOT/scripts/scan_sql.sh"
 layer "unit tests (audit-model)" unit
@@ -74,6 +103,9 @@ layer "in-process tests (#[pg_test])" pg_test
 if sql_cluster_up; then
     layer "golden SQL tests (pg_regress)" regress
     layer "integration tests (sessions, roles, commits)" integration
+    sql_cluster_down
+    CLUSTER=""
+    layer "golden and integration tests at another clock and zone" other_clock
 else
     results+=("FAILED  starting the test cluster")
     failed=1
