@@ -293,7 +293,7 @@ BEGIN
     RETURN QUERY EXECUTE pg_catalog.format(
         'SELECT i.value FROM pg_catalog.jsonb_array_elements($1) i
          UNION ALL
-         SELECT pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.-) $2
+         SELECT pg_catalog.to_jsonb(d.*) OPERATOR(pg_catalog.-) $2
            FROM %s d
           WHERE NOT EXISTS (SELECT FROM audit.historial_cambios e
                              WHERE e.tabla_afectada OPERATOR(pg_catalog.=) $3 AND e.esquema OPERATOR(pg_catalog.=) $4

@@ -319,7 +319,7 @@ BEGIN
               CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%1$s, e.imagen) s
               CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%1$s, COALESCE($4, e.imagen)) w
               WHERE %2$s
-                AND (pg_catalog.to_jsonb(d) OPERATOR(pg_catalog.-) $2) IS DISTINCT FROM (e.imagen OPERATOR(pg_catalog.-) $3)',
+                AND (pg_catalog.to_jsonb(d.*) OPERATOR(pg_catalog.-) $2) IS DISTINCT FROM (e.imagen OPERATOR(pg_catalog.-) $3)',
             tabla, coincide);
         IF simular THEN
             EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s d, %s', tabla, lista)
@@ -488,7 +488,7 @@ DECLARE
     fila jsonb;
 BEGIN
     EXECUTE pg_catalog.format(
-        'SELECT pg_catalog.to_jsonb(d) FROM %1$s d, pg_catalog.jsonb_populate_record(NULL::%1$s, $1) w WHERE %2$s FOR UPDATE OF d',
+        'SELECT pg_catalog.to_jsonb(d.*) FROM %1$s d, pg_catalog.jsonb_populate_record(NULL::%1$s, $1) w WHERE %2$s FOR UPDATE OF d',
         tabla, audit._sql_coincidencia(clave, 'w'))
        INTO fila USING imagen;
     RETURN fila;
