@@ -117,6 +117,50 @@ fn _al_terminar_ddl(_fcinfo: pg_sys::FunctionCallInfo) {
     }
 }
 
+#[pg_extern(sql = r#"
+CREATE FUNCTION audit._al_empezar_ddl() RETURNS event_trigger
+    LANGUAGE c
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+"#)]
+fn _al_empezar_ddl(fcinfo: pg_sys::FunctionCallInfo) {
+    // ddl_command_start, for what cannot be undone at the command's end:
+    // `DETACH PARTITION ... CONCURRENTLY` commits its first step (the
+    // partition is marked "detach pending", its rows leave the parent's
+    // queries) before ddl_command_end fires.
+    // SAFETY: called by the event trigger manager, whose context is an
+    // EventTriggerData with the statement's parse tree.
+    unsafe {
+        let data = (*fcinfo).context.cast::<pg_sys::EventTriggerData>();
+        if data.is_null() || !pgrx::is_a((*data).parsetree, pg_sys::NodeTag::T_AlterTableStmt) {
+            return;
+        }
+        let stmt = (*data).parsetree.cast::<pg_sys::AlterTableStmt>();
+        let cmds = (*stmt).cmds;
+        if cmds.is_null() || (*stmt).relation.is_null() {
+            return;
+        }
+        for i in 0..(*cmds).length as usize {
+            let cmd = (*(*cmds).elements.add(i))
+                .ptr_value
+                .cast::<pg_sys::AlterTableCmd>();
+            let def = (*cmd).def;
+            if (*cmd).subtype == pg_sys::AlterTableType::AT_DetachPartition
+                && pgrx::is_a(def, pg_sys::NodeTag::T_PartitionCmd)
+                && (*def.cast::<pg_sys::PartitionCmd>()).concurrent
+            {
+                let rv = (*stmt).relation;
+                let schema = (!(*rv).schemaname.is_null())
+                    .then(|| catalog::cstr_to_string((*rv).schemaname));
+                ddl_guard::before_concurrent_detach(
+                    schema.as_deref(),
+                    &catalog::cstr_to_string((*rv).relname),
+                );
+            }
+        }
+    }
+}
+
 enum Command {
     Trigger(pg_sys::Oid, *mut pg_sys::CollectedCommand),
     Table(pg_sys::Oid, *mut pg_sys::CollectedCommand),
@@ -202,6 +246,9 @@ fn loading_dump() -> bool {
 }
 
 fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
+    if replaced {
+        ddl_guard::after_trigger_replaced(trigger);
+    }
     let info = spi::first(
         "SELECT tgrelid, tgtype::pg_catalog.int4, tgparentid OPERATOR(pg_catalog.<>) 0,
                 tgoldtable IS NOT NULL, tgnewtable IS NOT NULL

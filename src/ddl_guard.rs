@@ -25,9 +25,6 @@ use crate::error::AuditError;
 use crate::events::record_ddl_event;
 use crate::spi;
 use crate::sql_types::Regclass;
-use crate::tables::{
-    TRIGGER_TYPE_DELETE, TRIGGER_TYPE_INSERT, TRIGGER_TYPE_ROW, TRIGGER_TYPE_UPDATE,
-};
 use pgrx::pg_sys;
 use pgrx::pg_sys::AlterTableType as At;
 
@@ -120,6 +117,8 @@ fn allowed_on_protected(subtype: pg_sys::AlterTableType::Type) -> bool {
 struct Subcommand {
     subtype: pg_sys::AlterTableType::Type,
     name: Option<String>,
+    /// The table an ATTACH or DETACH PARTITION names: schema (if given) and name.
+    partition: Option<(Option<String>, String)>,
 }
 
 /// The subcommands of a collected ALTER TABLE (empty for other commands).
@@ -146,9 +145,21 @@ unsafe fn subcommands(cmd: *mut pg_sys::CollectedCommand) -> Vec<Subcommand> {
                 }
                 let at = node.cast::<pg_sys::AlterTableCmd>();
                 let name = (!(*at).name.is_null()).then(|| catalog::cstr_to_string((*at).name));
+                let def = (*at).def;
+                let partition = (pgrx::is_a(def, pg_sys::NodeTag::T_PartitionCmd)
+                    && !(*def.cast::<pg_sys::PartitionCmd>()).name.is_null())
+                .then(|| {
+                    let rv = (*def.cast::<pg_sys::PartitionCmd>()).name;
+                    (
+                        (!(*rv).schemaname.is_null())
+                            .then(|| catalog::cstr_to_string((*rv).schemaname)),
+                        catalog::cstr_to_string((*rv).relname),
+                    )
+                });
                 Some(Subcommand {
                     subtype: (*at).subtype,
                     name,
+                    partition,
                 })
             })
             .collect()
@@ -184,14 +195,167 @@ pub unsafe fn after_relation_command(relid: pg_sys::Oid, cmd: *mut pg_sys::Colle
             check_protected(relid, &subs, tag);
         }
     } else if let Some(root) = audited_root(relid) {
-        // Only a change to when capture triggers fire can take capture away
-        // (a new partition gets its triggers as it is attached). Any other
-        // ALTER TABLE is left alone: pg_restore, for one, alters tables
+        // What can take capture away: a change to when capture triggers
+        // fire, a partition detached (its rows leave the audited table), a
+        // table joining the tree by inheritance (PostgreSQL gives it no
+        // trigger). A partition created or attached gets its triggers as it
+        // joins, and the rows an attached table brings are recorded. Any
+        // other ALTER TABLE is left alone: pg_restore, for one, alters tables
         // before it creates their triggers.
         if subs.iter().any(|s| touches_capture(relid, s)) {
             after_audited_change(root, "ALTER TABLE", Some(describe_trigger_change(&subs)));
         }
+        for s in &subs {
+            match s.subtype {
+                At::AT_DetachPartition | At::AT_DetachPartitionFinalize => {
+                    after_detach(root, relid, detached_in_this_transaction(s))
+                }
+                At::AT_AttachPartition => after_attach(root, relid),
+                _ => {}
+            }
+        }
+        let joined = match tag {
+            Some(pg_sys::NodeTag::T_CreateStmt) => Some("CREATE TABLE ... INHERITS"),
+            _ if subs.iter().any(|s| s.subtype == At::AT_AddInherit) => {
+                Some("ALTER TABLE ... INHERIT")
+            }
+            _ => None,
+        };
+        // SAFETY: syscache lookup; a partition joins with its triggers.
+        if let Some(command) = joined.filter(|_| !unsafe { pg_sys::get_rel_relispartition(relid) })
+        {
+            after_audited_change(root, command, None);
+        }
     }
+}
+
+/// The table a DETACH PARTITION subcommand detached: the table of the name it
+/// gives whose catalog row this transaction changed (to say it is no
+/// longer a partition). PostgreSQL does not collect its address, and an
+/// unqualified name cannot be resolved under this function's search_path.
+fn detached_in_this_transaction(s: &Subcommand) -> pg_sys::Oid {
+    let Some((schema, name)) = &s.partition else {
+        return pg_sys::InvalidOid;
+    };
+    spi::value::<pg_sys::Oid>(
+        "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+          WHERE c.relname OPERATOR(pg_catalog.=) $1 AND ($2::pg_catalog.text IS NULL OR n.nspname OPERATOR(pg_catalog.=) $2)
+            AND NOT c.relispartition
+            AND c.xmin::pg_catalog.text OPERATOR(pg_catalog.=)
+                (pg_catalog.pg_current_xact_id()::pg_catalog.text::pg_catalog.int8 OPERATOR(pg_catalog.%) 4294967296)::pg_catalog.text
+          ORDER BY 1 LIMIT 1",
+        &[name.as_str().into(), schema.as_deref().into()],
+    )
+    .unwrap_or(pg_sys::InvalidOid)
+}
+
+/// After `ALTER TABLE parent DETACH PARTITION p`: the rows of `p` leave the
+/// audited table `root`, and `p` keeps no capture (PostgreSQL drops the
+/// cloned triggers). That is stopping the audit of those rows: refused for a
+/// role that may not stop auditing, recorded as a DDL event otherwise.
+fn after_detach(root: pg_sys::Oid, parent: pg_sys::Oid, partition: pg_sys::Oid) {
+    if internal_for_audited_tables() {
+        return;
+    }
+    let name = if partition == pg_sys::InvalidOid {
+        "a partition".to_string()
+    } else {
+        catalog::regclass_text(partition)
+    };
+    if !may_stop_auditing() {
+        AuditError::CaptureWouldStop {
+            table: catalog::regclass_text(root),
+            missing: format!("the rows of {name}, which DETACH PARTITION takes out of it"),
+        }
+        .report();
+    }
+    let rows = (partition != pg_sys::InvalidOid).then(|| row_count(partition));
+    let (schema, table) = catalog::relation_name(root).unwrap_or_default();
+    record_ddl_event(
+        &schema,
+        &table,
+        serde_json::json!({
+            "comando": "ALTER TABLE ... DETACH PARTITION",
+            "tabla": catalog::regclass_text(parent),
+            "particion": name,
+            "filas": rows,
+        }),
+    );
+}
+
+/// Before `ALTER TABLE parent DETACH PARTITION p CONCURRENTLY` (at
+/// ddl_command_start: its first step commits before the command ends). The
+/// parent is known only by the name the statement gives, and this function's
+/// search_path is not the caller's: an unqualified name is looked up in every
+/// schema, and the command is refused if any table of that name is (part of)
+/// an audited table, for a role that may not stop auditing.
+pub fn before_concurrent_detach(schema: Option<&str>, table: &str) {
+    if internal_for_audited_tables() || may_stop_auditing() {
+        return;
+    }
+    let candidates = spi::rows(
+        "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+          WHERE c.relname OPERATOR(pg_catalog.=) $1 AND c.relkind OPERATOR(pg_catalog.=) 'p'
+            AND ($2::pg_catalog.text IS NULL OR n.nspname OPERATOR(pg_catalog.=) $2)",
+        &[table.into(), schema.into()],
+        |r| Ok(r.get::<pg_sys::Oid>(1)?.unwrap_or_default()),
+    );
+    if let Some(root) = candidates.into_iter().find_map(audited_root) {
+        AuditError::CaptureWouldStop {
+            table: catalog::regclass_text(root),
+            missing: "the rows of the partition that DETACH PARTITION takes out of it".into(),
+        }
+        .report();
+    }
+}
+
+/// After `ALTER TABLE parent ATTACH PARTITION p`: the rows `p` (and its own
+/// partitions) already held enter the audited table `root` without being
+/// written, so each is recorded as an INSERT event (metadata
+/// `tipo_operacion` `ANEXION_PARTICION`), and the attach as a DDL event.
+fn after_attach(root: pg_sys::Oid, parent: pg_sys::Oid) {
+    if internal_for_audited_tables() {
+        return;
+    }
+    let (schema, table) = catalog::relation_name(root).unwrap_or_default();
+    for partition in attached_in_this_transaction(parent) {
+        let name = catalog::regclass_text(partition);
+        // As TRUNCATE events name the partition: by its name alone.
+        let relname = catalog::relation_name(partition).unwrap_or_default().1;
+        let metadata = crate::events::context_with(&serde_json::json!({
+            "tipo_operacion": "ANEXION_PARTICION",
+            "particion": relname,
+        }));
+        let rows: i64 = crate::tables::leaf_tables(partition)
+            .into_iter()
+            .map(|leaf| crate::capture::existing_rows::record_as_inserted(leaf, metadata.0))
+            .sum();
+        record_ddl_event(
+            &schema,
+            &table,
+            serde_json::json!({
+                "comando": "ALTER TABLE ... ATTACH PARTITION",
+                "tabla": catalog::regclass_text(parent),
+                "particion": name,
+                "filas": rows,
+            }),
+        );
+    }
+}
+
+/// How many rows a table holds, counted as the log's owner (the role running
+/// the DDL may not be able to read it).
+fn row_count(relid: pg_sys::Oid) -> i64 {
+    as_log_owner(|| {
+        spi::value::<i64>(
+            &format!(
+                "SELECT pg_catalog.count(*) FROM {}",
+                catalog::regclass_text(relid)
+            ),
+            &[],
+        )
+    })
+    .unwrap_or_default()
 }
 
 fn check_protected(relid: pg_sys::Oid, subs: &[Subcommand], tag: Option<pg_sys::NodeTag>) {
@@ -233,23 +397,16 @@ fn check_protected(relid: pg_sys::Oid, subs: &[Subcommand], tag: Option<pg_sys::
         if s.subtype == At::AT_AttachPartition {
             // pg_restore attaches the log's monthly partitions while they are
             // still empty; a table with rows would be events no one recorded.
-            // (The attached table is the partition whose pg_inherits row this
-            // transaction wrote: PostgreSQL does not collect its address, and
-            // its name cannot be resolved under this function's search_path.)
-            let with_rows = spi::rows(
-                "SELECT i.inhrelid FROM pg_catalog.pg_inherits i
-                  WHERE i.inhparent OPERATOR(pg_catalog.=) $1
-                    AND i.xmin::pg_catalog.text OPERATOR(pg_catalog.=)
-                        (pg_catalog.pg_current_xact_id()::pg_catalog.text::pg_catalog.int8 OPERATOR(pg_catalog.%) 4294967296)::pg_catalog.text",
-                &[relid.into()],
-                |r| Ok(r.get::<pg_sys::Oid>(1)?.unwrap_or_default()),
-            )
-            .into_iter()
-            .filter(|p| {
-                spi::value::<bool>(&format!("SELECT EXISTS (SELECT FROM {})", catalog::regclass_text(*p)), &[])
+            let with_rows = attached_in_this_transaction(relid)
+                .into_iter()
+                .filter(|p| {
+                    spi::value::<bool>(
+                        &format!("SELECT EXISTS (SELECT FROM {})", catalog::regclass_text(*p)),
+                        &[],
+                    )
                     .unwrap_or(true)
-            })
-            .count();
+                })
+                .count();
             if with_rows > 0 {
                 refuse(
                     format!("cannot attach a table that already holds rows to {name}"),
@@ -258,6 +415,21 @@ fn check_protected(relid: pg_sys::Oid, subs: &[Subcommand], tag: Option<pg_sys::
             }
         }
     }
+}
+
+/// The partitions attached to `parent` by this transaction: those whose
+/// pg_inherits row it wrote. (PostgreSQL does not collect the attached
+/// table's address, and its name cannot be resolved under this function's
+/// search_path.)
+fn attached_in_this_transaction(parent: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    spi::rows(
+        "SELECT i.inhrelid FROM pg_catalog.pg_inherits i
+          WHERE i.inhparent OPERATOR(pg_catalog.=) $1
+            AND i.xmin::pg_catalog.text OPERATOR(pg_catalog.=)
+                (pg_catalog.pg_current_xact_id()::pg_catalog.text::pg_catalog.int8 OPERATOR(pg_catalog.%) 4294967296)::pg_catalog.text",
+        &[parent.into()],
+        |r| Ok(r.get::<pg_sys::Oid>(1)?.unwrap_or_default()),
+    )
 }
 
 fn owner_of(relid: pg_sys::Oid) -> pg_sys::Oid {
@@ -340,71 +512,37 @@ fn is_capture_trigger(relid: pg_sys::Oid, name: &str) -> bool {
     .unwrap_or(false)
 }
 
-/// The audited table `relid` belongs to (itself, or the root of its
-/// partition tree), if any. Read as the log's owner: whoever runs the DDL
-/// need not be able to read the options.
+/// The audited table `relid` belongs to: itself, or the topmost audited
+/// table above it in its partition or inheritance tree (whose data the rows
+/// of `relid` are, as a query of that table shows them), if any. Read as the
+/// log's owner: whoever runs the DDL need not be able to read the options.
 pub fn audited_root(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
     as_log_owner(|| {
         spi::value::<pg_sys::Oid>(
-            "SELECT c.tabla::pg_catalog.oid FROM audit.tablas_config c
-              WHERE c.tabla::pg_catalog.oid OPERATOR(pg_catalog.=) COALESCE(pg_catalog.pg_partition_root($1), $1::pg_catalog.oid)",
+            "WITH RECURSIVE arriba(rel, nivel) AS (
+                 SELECT $1::pg_catalog.oid, 0
+                 UNION ALL
+                 SELECT i.inhparent, a.nivel OPERATOR(pg_catalog.+) 1
+                   FROM pg_catalog.pg_inherits i JOIN arriba a ON i.inhrelid OPERATOR(pg_catalog.=) a.rel)
+             SELECT a.rel FROM arriba a
+              WHERE EXISTS (SELECT FROM audit.tablas_config c WHERE c.tabla::pg_catalog.oid OPERATOR(pg_catalog.=) a.rel)
+              ORDER BY a.nivel DESC LIMIT 1",
             &[Regclass(relid).into()],
         )
     })
 }
 
-/// `hojas`: the tables that hold the rows of table $1: the partitions of a
-/// partitioned table, or the table itself.
-const LEAVES: &str = "WITH arbol AS (SELECT relid, isleaf FROM pg_catalog.pg_partition_tree($1)),
-     hojas AS (SELECT relid FROM arbol WHERE isleaf
-               UNION ALL
-               SELECT $1::pg_catalog.oid WHERE NOT EXISTS (SELECT FROM arbol))";
-
-/// What an audited table lacks to be captured: each of its tables (the
-/// partitions of a partitioned one) needs an enabled row capture trigger,
-/// and, when TRUNCATE is captured, an enabled TRUNCATE capture trigger.
+/// What an audited table lacks to be captured (`audit._faltas_captura`,
+/// finalize.sql: the same definition `audit.tablas_auditadas` shows): each
+/// table holding its rows (partitions and inheritance children included)
+/// needs an enabled capture of INSERT, UPDATE and DELETE, and of TRUNCATE
+/// when TRUNCATE is captured. Each gap as "`what` of table".
 fn coverage_gaps(root: pg_sys::Oid) -> Vec<String> {
-    let row_events = [
-        TRIGGER_TYPE_INSERT,
-        TRIGGER_TYPE_UPDATE,
-        TRIGGER_TYPE_DELETE,
-    ];
-    let mut gaps = leaves_without(root, &row_events, "row capture");
-    if captures_truncate(root) {
-        gaps.extend(leaves_without(
-            root,
-            &[TRIGGER_TYPE_TRUNCATE],
-            "TRUNCATE capture",
-        ));
-    }
-    gaps
-}
-
-const TRIGGER_TYPE_TRUNCATE: i32 = 1 << 5;
-
-/// The leaves of `root` where some event of `events` (tgtype bits) has no
-/// enabled capture trigger, each described as "`what` of table". INSERT,
-/// UPDATE and DELETE are captured by a row-level trigger or by a statement
-/// trigger with transition tables (`"captura": "sentencia"`), never by a
-/// plain statement trigger.
-fn leaves_without(root: pg_sys::Oid, events: &[i32], what: &str) -> Vec<String> {
-    spi::rows(
-        &format!("{LEAVES}
-         SELECT t.relid::pg_catalog.regclass::pg_catalog.text
-           FROM hojas t
-          WHERE EXISTS (SELECT FROM pg_catalog.unnest($3::pg_catalog.int4[]) AS e(bit)
-                         WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
-                             WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
-                               AND g.tgfoid OPERATOR(pg_catalog.=) $2
-                               AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) e.bit) OPERATOR(pg_catalog.<>) 0
-                               AND (e.bit OPERATOR(pg_catalog.=) {TRIGGER_TYPE_TRUNCATE}
-                                    OR (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) {TRIGGER_TYPE_ROW}) OPERATOR(pg_catalog.<>) 0
-                                    OR g.tgoldtable IS NOT NULL OR g.tgnewtable IS NOT NULL)
-                               AND g.tgenabled OPERATOR(pg_catalog.=) ANY (ARRAY['O', 'A']::pg_catalog.\"char\"[])))
-          ORDER BY 1"),
-        &[Regclass(root).into(), catalog::ids().capture_fn.into(), events.to_vec().into()],
-        |r| Ok(format!("{what} of {}", r.get::<String>(1)?.unwrap_or_default())),
+    spi::value::<Vec<String>>(
+        "SELECT audit._faltas_captura($1, $2)",
+        &[Regclass(root).into(), captures_truncate(root).into()],
     )
+    .unwrap_or_default()
 }
 
 /// The table's `capturar_truncate` option (true unless set to false).
@@ -460,6 +598,29 @@ pub fn after_audited_change(root: pg_sys::Oid, command: &str, change: Option<ser
             "cambios": change.unwrap_or(serde_json::Value::Null),
         }),
     );
+}
+
+/// After `CREATE OR REPLACE TRIGGER`: the triggers of the extension's own
+/// relations are its guards, and a replacement (say, with `WHEN (false)`, or
+/// one that fires only in origin mode) would switch a guard off without
+/// disabling it. Refused, as disabling them is.
+pub fn after_trigger_replaced(trigger: pg_sys::Oid) {
+    let on = spi::first(
+        "SELECT tgrelid, tgname::pg_catalog.text FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1",
+        &[trigger.into()],
+        |r| Ok((r.get::<pg_sys::Oid>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default())),
+    );
+    if let Some((table, name)) = on.filter(|(t, _)| in_audit_schema(*t)) {
+        if !internal() {
+            refuse(
+                format!(
+                    "cannot replace trigger {name} on {}",
+                    catalog::regclass_text(table)
+                ),
+                PROTECTED_HINT,
+            );
+        }
+    }
 }
 
 /// After a GRANT: on the extension's relations, only SELECT may be granted

@@ -293,7 +293,7 @@ fn capture_triggers(relid: pg_sys::Oid) -> Vec<CaptureTrigger> {
 }
 
 /// Leaf tables of a partition tree (the table itself when not partitioned).
-fn leaf_tables(relid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+pub fn leaf_tables(relid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
     spi::rows(
         "SELECT relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree($1) WHERE isleaf
          UNION SELECT $1::pg_catalog.oid WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_partition_tree($1) WHERE NOT isleaf)

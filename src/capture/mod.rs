@@ -7,6 +7,7 @@
 //! with it (fail-closed): no change without its record.
 
 pub mod cache;
+pub mod existing_rows;
 pub mod log_insert;
 pub mod row;
 pub mod session;
@@ -129,6 +130,20 @@ pub enum RowChange {
 /// # Safety
 /// The tuples must be valid tuples of descriptor `desc`, the audited table's.
 pub unsafe fn record_change(state: &TableState, desc: pg_sys::TupleDesc, change: RowChange) {
+    unsafe { record_change_with(state, desc, change, None) }
+}
+
+/// [`record_change`] with the events' metadata given (`None`: the
+/// transaction's context, as for every change a statement makes).
+///
+/// # Safety
+/// As for [`record_change`].
+pub unsafe fn record_change_with(
+    state: &TableState,
+    desc: pg_sys::TupleDesc,
+    change: RowChange,
+    metadata: Option<pg_sys::Datum>,
+) {
     match change {
         RowChange::Insert(tuple) => {
             let new = unsafe { Version::new(state, tuple, desc) };
@@ -137,6 +152,7 @@ pub unsafe fn record_change(state: &TableState, desc: pg_sys::TupleDesc, change:
                     nuevos: new.snapshot,
                 },
                 empresa_id: state.row_tenant(&new.row),
+                metadata,
                 ..row_event(state, &new)
             });
         }
@@ -165,6 +181,7 @@ pub unsafe fn record_change(state: &TableState, desc: pg_sys::TupleDesc, change:
                 },
                 empresa_id: state.row_tenant(&new.row),
                 registro_id_anterior: (old.id != new.id).then_some(old.id),
+                metadata,
                 ..row_event(state, &new)
             });
         }
@@ -175,6 +192,7 @@ pub unsafe fn record_change(state: &TableState, desc: pg_sys::TupleDesc, change:
                     anteriores: old.snapshot,
                 },
                 empresa_id: state.row_tenant(&old.row),
+                metadata,
                 ..row_event(state, &old)
             });
         }

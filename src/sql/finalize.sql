@@ -2,12 +2,63 @@
 -- Same rules as bootstrap.sql: qualified names and operators, no CREATE OR
 -- REPLACE, no IF NOT EXISTS.
 
--- 1. audit.tablas_auditadas: the audited tables and their effective options.
+-- 1. What capture an audited table lacks.
+--
+-- Every table that holds rows of the audited table (the table itself, its
+-- partitions and the tables that inherit from it, at any depth) needs an
+-- enabled capture of INSERT, UPDATE and DELETE (a row trigger of
+-- audit.registrar_cambio(), or, with "captura": "sentencia", a statement
+-- trigger with transition tables) and, when TRUNCATE is captured, an enabled
+-- TRUNCATE capture trigger. One entry per table and missing capture, such
+-- as 'row capture of public.hijo'; empty when capture is complete. The one
+-- definition behind audit.tablas_auditadas.captura_activa and the DDL guard
+-- (src/ddl_guard.rs), which refuses any command that would add an entry for a
+-- role that may not stop auditing.
+CREATE FUNCTION audit._faltas_captura(tabla regclass, capturar_truncate boolean) RETURNS text[]
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $gaps$
+    WITH RECURSIVE arbol(relid) AS (
+        SELECT tabla::oid
+        UNION
+        SELECT i.inhrelid FROM pg_inherits i JOIN arbol a ON i.inhparent = a.relid
+    ),
+    hojas AS (
+        -- A partitioned table holds no rows of its own.
+        SELECT a.relid FROM arbol a JOIN pg_class c ON c.oid = a.relid WHERE c.relkind <> 'p'
+    ),
+    disparadores AS (
+        SELECT g.tgrelid, g.tgtype::int4 AS tipo,
+               (g.tgtype::int4 & 1) <> 0 OR g.tgoldtable IS NOT NULL OR g.tgnewtable IS NOT NULL AS filas
+          FROM pg_trigger g
+         WHERE g.tgfoid = 'audit.registrar_cambio()'::regprocedure
+           AND g.tgenabled = ANY (ARRAY['O', 'A']::"char"[])
+           AND g.tgrelid IN (SELECT relid FROM hojas)
+    ),
+    faltas AS (
+        -- INSERT (4), DELETE (8), UPDATE (16): by a row trigger or a statement
+        -- trigger with transition tables, never by a plain statement trigger.
+        SELECT h.relid, 'row capture' AS que FROM hojas h
+         WHERE EXISTS (SELECT FROM unnest(ARRAY[4, 8, 16]) e(bit)
+                        WHERE NOT EXISTS (SELECT FROM disparadores d
+                                           WHERE d.tgrelid = h.relid AND d.filas AND (d.tipo & e.bit) <> 0))
+        UNION ALL
+        -- TRUNCATE (32).
+        SELECT h.relid, 'TRUNCATE capture' FROM hojas h
+         WHERE capturar_truncate
+           AND NOT EXISTS (SELECT FROM disparadores d WHERE d.tgrelid = h.relid AND (d.tipo & 32) <> 0)
+    )
+    SELECT COALESCE(array_agg(f.que || ' of ' || f.relid::regclass::text ORDER BY f.relid::regclass::text COLLATE "C", f.que COLLATE "C"), '{}')
+      FROM faltas f;
+$gaps$;
+
+-- 1b. audit.tablas_auditadas: the audited tables and their effective options.
 --
 -- A table is listed when it has options (audit.auditar) or a capture trigger
--- (attached by hand). captura_activa is false when its row trigger (or, with
--- "captura": "sentencia", one of its three statement triggers) was disabled
--- or dropped behind the extension's back.
+-- (attached by hand). captura_activa is true only when nothing is missing
+-- (falta, from audit._faltas_captura): a capture trigger disabled or dropped
+-- behind the extension's back, on the table, a partition or a table that
+-- inherits from it, shows here.
 CREATE VIEW audit.tablas_auditadas AS
 WITH tablas AS (
     SELECT cfg.tabla::pg_catalog.oid AS relid FROM audit.tablas_config cfg
@@ -17,6 +68,12 @@ WITH tablas AS (
        AND t.tgparentid OPERATOR(pg_catalog.=) 0
        AND ((t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0
             OR t.tgoldtable IS NOT NULL OR t.tgnewtable IS NOT NULL)
+),
+estado AS (
+    SELECT tablas.relid, cfg.opciones, cfg.desde,
+           COALESCE((cfg.opciones OPERATOR(pg_catalog.->>) 'capturar_truncate')::pg_catalog.bool, true) AS capturar_truncate
+      FROM tablas
+      LEFT JOIN audit.tablas_config cfg ON cfg.tabla::pg_catalog.oid OPERATOR(pg_catalog.=) tablas.relid
 )
 SELECT c.oid::pg_catalog.regclass AS tabla,
        n.nspname::pg_catalog.text AS esquema,
@@ -34,7 +91,7 @@ SELECT c.oid::pg_catalog.regclass AS tabla,
                     AND NOT a.attisdropped
                     AND 'pg_catalog.uuid'::pg_catalog.regtype OPERATOR(pg_catalog.=) ANY (ARRAY[ty.oid, ty.typbasetype]))
        END AS columna_empresa,
-       COALESCE((cfg.opciones OPERATOR(pg_catalog.->>) 'capturar_truncate')::pg_catalog.bool, true) AS capturar_truncate,
+       cfg.capturar_truncate,
        COALESCE(
            (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY k.ord)
               FROM pg_catalog.pg_index i
@@ -50,26 +107,17 @@ SELECT c.oid::pg_catalog.regclass AS tabla,
                 AND t.tgfoid OPERATOR(pg_catalog.=) 'audit.registrar_cambio()'::pg_catalog.regprocedure
                 AND t.tgparentid OPERATOR(pg_catalog.=) 0
               ORDER BY 1) AS triggers,
-       -- INSERT (4), DELETE (8) and UPDATE (16) each captured by an enabled
-       -- row trigger or statement trigger with transition tables.
-       NOT EXISTS (SELECT FROM pg_catalog.unnest(ARRAY[4, 8, 16]) AS e(bit)
-                    WHERE NOT EXISTS (
-                          SELECT FROM pg_catalog.pg_trigger t
-                           WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid
-                             AND t.tgfoid OPERATOR(pg_catalog.=) 'audit.registrar_cambio()'::pg_catalog.regprocedure
-                             AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) e.bit) OPERATOR(pg_catalog.<>) 0
-                             AND ((t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0
-                                  OR t.tgoldtable IS NOT NULL OR t.tgnewtable IS NOT NULL)
-                             AND t.tgenabled OPERATOR(pg_catalog.=) ANY (ARRAY['O', 'A']::pg_catalog."char"[]))) AS captura_activa,
+       pg_catalog.cardinality(f.falta) OPERATOR(pg_catalog.=) 0 AS captura_activa,
        cfg.opciones,
-       cfg.desde
-  FROM tablas
-  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tablas.relid
+       cfg.desde,
+       f.falta
+  FROM estado cfg
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) cfg.relid
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-  LEFT JOIN audit.tablas_config cfg ON cfg.tabla::pg_catalog.oid OPERATOR(pg_catalog.=) c.oid;
+  CROSS JOIN LATERAL (SELECT audit._faltas_captura(c.oid::pg_catalog.regclass, cfg.capturar_truncate) AS falta) f;
 
 COMMENT ON VIEW audit.tablas_auditadas IS
-    'Audited tables with their effective options. columnas_clave empty means rows are identified by their whole content.';
+    'Audited tables with their effective options. columnas_clave empty means rows are identified by their whole content; falta lists what capture is missing (captura_activa is false when it is not empty).';
 
 -- 2. Options changed: every backend must rebuild its cached table state.
 CREATE TRIGGER tablas_config_invalidar
@@ -96,6 +144,17 @@ CREATE EVENT TRIGGER audit_al_terminar_ddl ON ddl_command_end
     EXECUTE FUNCTION audit._al_terminar_ddl();
 CREATE EVENT TRIGGER audit_al_eliminar ON sql_drop
     EXECUTE FUNCTION audit._al_eliminar();
+CREATE EVENT TRIGGER audit_al_empezar_ddl ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION audit._al_empezar_ddl();
+-- They fire always: enabled the default way (origin), they would not fire
+-- under session_replication_role = replica, and every ALTER TABLE on the log
+-- would then be accepted. Logical replication applies no DDL, so this costs
+-- a subscriber nothing. Switching them off stays a deliberate act
+-- (ALTER EVENT TRIGGER ... DISABLE), as docs/security.md says.
+ALTER EVENT TRIGGER audit_al_terminar_ddl ENABLE ALWAYS;
+ALTER EVENT TRIGGER audit_al_eliminar ENABLE ALWAYS;
+ALTER EVENT TRIGGER audit_al_empezar_ddl ENABLE ALWAYS;
 
 -- 4. Row-level security of the log (contract §6; docs/security.md).
 --
@@ -190,6 +249,7 @@ REVOKE EXECUTE ON FUNCTION audit._asegurar_particiones(integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._indexar_particion(regclass) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._al_terminar_ddl() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._al_eliminar() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit._al_empezar_ddl() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._config_cambiada() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._marcar_tiempo(interval) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit.mantenimiento() FROM PUBLIC;

@@ -3,7 +3,7 @@
 //! the log, or to make the extension act for them. Each test is one attack
 //! with its safe outcome asserted: refused with 42501, and nothing changed.
 
-use audit_integration_tests::{count, sqlstate, sqlstate_of, TestDb, TestRole};
+use audit_integration_tests::{count, sqlstate, sqlstate_of, texts, TestDb, TestRole};
 
 /// A database with an audited table `cuentas` owned by the login role
 /// `owner` (the application's migration role) and used by `app`.
@@ -210,7 +210,9 @@ fn ordinary_roles_cannot_switch_off_triggers_or_widen_reading() {
         // Before the extension's library is loaded in a session, PostgreSQL
         // accepts any value for an audit.* setting as a placeholder; loading
         // the library throws away a reader list set that way (with a
-        // warning), and once loaded the setting refuses outright.
+        // warning), and once loaded the setting refuses outright. (A new
+        // session: the ALTER TABLE above loaded the library in that one.)
+        let mut c = db.connect_as(role);
         c.batch_execute("SET audit.roles_lectores = 'vendedor'")
             .unwrap();
         let (reader, list): (bool, String) = {
@@ -279,4 +281,196 @@ fn not_even_a_superuser_can_grant_writing_the_log() {
         ),
         0
     );
+}
+
+/// A database with an audited partitioned table `ventas` (two partitions,
+/// one row each) owned by the login role `owner`.
+fn owned_partitioned_table(test: &str) -> (TestDb, TestRole) {
+    let db = TestDb::new(test);
+    let owner = TestRole::new(&db, "owner");
+    db.connect()
+        .batch_execute(&format!(
+            "GRANT CREATE ON SCHEMA public TO {o};
+             SET ROLE {o};
+             CREATE TABLE ventas (id int, anio int, v text, PRIMARY KEY (id, anio)) PARTITION BY LIST (anio);
+             CREATE TABLE ventas_2025 PARTITION OF ventas FOR VALUES IN (2025);
+             CREATE TABLE ventas_2026 PARTITION OF ventas FOR VALUES IN (2026);
+             RESET ROLE;
+             SELECT audit.auditar('ventas');
+             INSERT INTO ventas VALUES (1, 2025, 'a'), (2, 2026, 'b');",
+            o = owner.name
+        ))
+        .unwrap();
+    (db, owner)
+}
+
+fn capture_active(db: &TestDb, table: &str) -> bool {
+    db.connect()
+        .query_one(
+            "SELECT captura_activa FROM audit.tablas_auditadas WHERE tabla = $1::text::regclass",
+            &[&table],
+        )
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn a_table_owner_cannot_take_a_partition_out_of_capture() {
+    let (db, owner) = owned_partitioned_table("adv_p_detach");
+    let mut c = db.connect_as(&owner.name);
+    // Detach, change the rows unrecorded, attach back: refused at the first
+    // step, in either form.
+    for statement in [
+        "ALTER TABLE ventas DETACH PARTITION ventas_2025",
+        "ALTER TABLE ventas DETACH PARTITION ventas_2025 CONCURRENTLY",
+    ] {
+        assert_eq!(
+            sqlstate_of(c.batch_execute(statement)),
+            "42501",
+            "{statement}"
+        );
+    }
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM pg_inherits WHERE inhrelid = 'ventas_2025'::regclass AND NOT inhdetachpending"
+        ),
+        1
+    );
+    let before = events(&db);
+    c.batch_execute("UPDATE ventas_2025 SET v = 'cambiado'")
+        .unwrap();
+    assert_eq!(
+        events(&db),
+        before + 1,
+        "a write to the partition is still recorded"
+    );
+    assert!(capture_active(&db, "ventas"));
+
+    // A role that may stop auditing can detach: recorded as a DDL event
+    // naming the partition and the rows that left.
+    let mut admin = db.connect();
+    admin
+        .batch_execute("ALTER TABLE ventas DETACH PARTITION ventas_2025")
+        .unwrap();
+    let detail: String = admin
+        .query_one(
+            "SELECT (metadata - 'comando')::text FROM audit.historial_cambios
+              WHERE accion = 'DDL' AND metadata->>'comando' = 'ALTER TABLE ... DETACH PARTITION'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        detail,
+        r#"{"filas": 1, "tabla": "public.ventas", "particion": "public.ventas_2025"}"#
+    );
+}
+
+#[test]
+fn rows_an_attached_table_brings_are_recorded_as_inserted() {
+    let (db, owner) = owned_partitioned_table("adv_p_attach");
+    let mut c = db.connect_as(&owner.name);
+    c.batch_execute(
+        "CREATE TABLE ventas_2027 (id int, anio int, v text, PRIMARY KEY (id, anio));
+         INSERT INTO ventas_2027 VALUES (3, 2027, 'c'), (4, 2027, NULL);",
+    )
+    .unwrap();
+    let before = events(&db);
+    c.batch_execute("ALTER TABLE ventas ATTACH PARTITION ventas_2027 FOR VALUES IN (2027)")
+        .unwrap();
+    // One INSERT per row that entered, exactly as if it had been inserted,
+    // and the attach itself.
+    let mut admin = db.connect();
+    let recorded = texts(
+        &mut admin,
+        &format!(
+            "SELECT accion || ' ' || coalesce(registro_pk::text, '') || ' ' || coalesce(datos_nuevos::text, '')
+                    || ' ' || coalesce(metadata->>'tipo_operacion', metadata->>'comando')
+               FROM audit.historial_cambios WHERE id > {before} ORDER BY id"
+        ),
+    );
+    assert_eq!(
+        recorded,
+        [
+            r#"INSERT {"id": 3, "anio": 2027} {"v": "c", "id": 3, "anio": 2027} ANEXION_PARTICION"#,
+            r#"INSERT {"id": 4, "anio": 2027} {"v": null, "id": 4, "anio": 2027} ANEXION_PARTICION"#,
+            r#"DDL   ALTER TABLE ... ATTACH PARTITION"#,
+        ]
+    );
+    let same_as_captured = count(
+        &mut admin,
+        &format!(
+            "SELECT count(*) FROM audit.historial_cambios h JOIN ventas_2027 p ON h.datos_nuevos = to_jsonb(p.*)
+              WHERE h.id > {before} AND h.tabla_afectada = 'ventas' AND h.registro_id IS NOT NULL
+                AND h.metadata->>'particion' = 'ventas_2027'"
+        ),
+    );
+    assert_eq!(same_as_captured, 2);
+    assert!(capture_active(&db, "ventas"));
+    // From now on its rows are captured like the others'.
+    c.batch_execute("UPDATE ventas SET v = 'd' WHERE id = 4")
+        .unwrap();
+    assert_eq!(events(&db), before + 4);
+}
+
+#[test]
+fn a_table_owner_cannot_hang_an_uncaptured_child_on_an_audited_table() {
+    let (db, owner, _app) = owned_table("adv_p_inherit");
+    let mut c = db.connect_as(&owner.name);
+    c.batch_execute("CREATE TABLE suelta (id int NOT NULL, saldo numeric)")
+        .unwrap();
+    // Rows written through a child show up in the audited table with no
+    // event: the child cannot join.
+    for statement in [
+        "CREATE TABLE hija () INHERITS (cuentas)",
+        "ALTER TABLE suelta INHERIT cuentas",
+    ] {
+        assert_eq!(
+            sqlstate_of(c.batch_execute(statement)),
+            "42501",
+            "{statement}"
+        );
+    }
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'cuentas'::regclass"
+        ),
+        0
+    );
+    assert!(capture_active(&db, "cuentas"));
+
+    // A role that may stop auditing can: recorded, and the view says that
+    // capture is incomplete, and where, until the child is audited too.
+    let mut admin = db.connect();
+    admin
+        .batch_execute("CREATE TABLE hija () INHERITS (cuentas)")
+        .unwrap();
+    assert!(!capture_active(&db, "cuentas"));
+    let falta: Vec<String> = admin
+        .query_one(
+            "SELECT falta FROM audit.tablas_auditadas WHERE tabla = 'cuentas'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        falta,
+        [
+            "TRUNCATE capture of public.hija",
+            "row capture of public.hija"
+        ]
+    );
+    assert_eq!(
+        count(
+            &mut admin,
+            "SELECT count(*) FROM audit.historial_cambios
+              WHERE accion = 'DDL' AND metadata->>'comando' = 'CREATE TABLE ... INHERITS'
+                AND metadata->'captura_activa' = 'false'"
+        ),
+        1
+    );
+    admin.batch_execute("SELECT audit.auditar('hija')").unwrap();
+    assert!(capture_active(&db, "cuentas"));
 }

@@ -92,6 +92,60 @@ fn a_superuser_cannot_change_the_log_while_the_guards_are_on() {
 }
 
 #[test]
+fn a_superuser_cannot_weaken_the_guards_by_replacing_them_or_in_replica_mode() {
+    let db = sealed("adv_x_weaken");
+    let mut su = db.connect();
+    // Unsealed events, which only the guards protect.
+    su.batch_execute("UPDATE t SET v = 'sin sellar' WHERE id = 1")
+        .unwrap();
+    let events = "SELECT string_agg(id || usuario_nombre IS NULL || accion || coalesce(datos_nuevos::text, ''), ',' ORDER BY id)
+                    FROM audit.historial_cambios";
+    let before = texts(&mut su, events);
+    let triggers = "SELECT string_agg(tgenabled::text || ' ' || pg_get_triggerdef(oid), ',' ORDER BY tgrelid, tgname)
+                      FROM pg_trigger WHERE tgrelid IN ('audit.historial_cambios'::regclass, 'audit.bloques'::regclass)";
+    let guards = texts(&mut su, triggers);
+    for statement in [
+        // A guard replaced by one that never fires (or fires only in origin
+        // mode: CREATE OR REPLACE resets ENABLE ALWAYS).
+        "CREATE OR REPLACE TRIGGER historial_cambios_solo_insercion BEFORE UPDATE OR DELETE ON audit.historial_cambios
+           FOR EACH ROW WHEN (false) EXECUTE FUNCTION audit._rechazar_modificacion()",
+        "CREATE OR REPLACE TRIGGER historial_cambios_solo_insercion BEFORE UPDATE OR DELETE ON audit.historial_cambios
+           FOR EACH ROW EXECUTE FUNCTION audit._rechazar_modificacion()",
+        "CREATE OR REPLACE TRIGGER bloques_solo_insercion BEFORE UPDATE OR DELETE ON audit.bloques
+           FOR EACH ROW WHEN (false) EXECUTE FUNCTION audit._rechazar_modificacion()",
+        "CREATE OR REPLACE TRIGGER historial_cambios_sin_truncate BEFORE TRUNCATE ON audit.historial_cambios_default
+           FOR EACH STATEMENT WHEN (false) EXECUTE FUNCTION audit._rechazar_modificacion()",
+        // The DDL guard's event triggers fire in replica mode too.
+        "SET session_replication_role = replica;
+         ALTER TABLE audit.historial_cambios DISABLE TRIGGER historial_cambios_solo_insercion",
+        "SET session_replication_role = replica; ALTER TABLE audit.historial_cambios DISABLE TRIGGER ALL",
+        "SET session_replication_role = replica; ALTER TABLE audit.historial_cambios NO FORCE ROW LEVEL SECURITY",
+        "SET session_replication_role = replica; ALTER TABLE audit.historial_cambios DROP COLUMN huella",
+        "SET session_replication_role = replica; DROP TRIGGER bloques_solo_insercion ON audit.bloques",
+        "SET session_replication_role = replica; ALTER TABLE audit.bloques DISABLE TRIGGER bloques_solo_insercion",
+    ] {
+        assert_eq!(sqlstate_of(su.batch_execute(statement)), "42501", "{statement}");
+        su.batch_execute("RESET session_replication_role").unwrap();
+    }
+    assert_eq!(texts(&mut su, triggers), guards);
+    for statement in [
+        "UPDATE audit.historial_cambios SET usuario_nombre = 'otro'",
+        "DELETE FROM audit.bloques",
+    ] {
+        assert_ne!(
+            sqlstate_of(su.batch_execute(statement)),
+            "succeeded",
+            "{statement}"
+        );
+    }
+    assert_eq!(texts(&mut su, events), before);
+    assert_eq!(
+        json(&mut su, "audit.verificar() -> 'valido'"),
+        Value::Bool(true)
+    );
+}
+
+#[test]
 fn a_change_to_any_column_of_a_sealed_event_is_named() {
     let db = sealed("adv_x_columns");
     let mut su = db.connect();
