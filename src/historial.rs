@@ -123,6 +123,7 @@ fn consulta_historial(
         name!(limite, Option<i32>),
         name!(id_mayor_que, Option<i64>),
         name!(id_como_maximo, Option<i64>),
+        name!(notas, Option<Jsonb>),
     ),
 > {
     // No filters at all (SQL NULL) is the same as '{}'.
@@ -177,6 +178,7 @@ fn consulta_historial(
         f.limite,
         f.id_mayor_que,
         f.id_como_maximo,
+        f.notas.map(|m| Jsonb::from_value(&Value::Object(m))),
     );
     TableIterator::once(row)
 }

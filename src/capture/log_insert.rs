@@ -59,7 +59,7 @@ extern "C-unwind" {
 }
 
 /// The log's columns as the writer fills them, in this order.
-pub const COLUMNS: [&str; 22] = [
+pub const COLUMNS: [&str; 23] = [
     "id",
     "timestamp",
     "usuario_id",
@@ -81,6 +81,7 @@ pub const COLUMNS: [&str; 22] = [
     "registro_id_anterior",
     "rol_sesion",
     "usuario_externo",
+    "notas",
     // Last: computed from all the others (src/ledger/huella.rs).
     "huella",
 ];

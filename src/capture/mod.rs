@@ -7,6 +7,7 @@
 //! with it (fail-closed): no change without its record.
 
 pub mod cache;
+pub mod exact_values;
 pub mod existing_rows;
 pub mod log_insert;
 pub mod row;
@@ -18,6 +19,7 @@ pub mod writer;
 
 use crate::error::AuditError;
 use crate::sql_types::Jsonb;
+use audit_model::notas::Traslado;
 use audit_model::record_id::registro_id;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -153,6 +155,7 @@ pub unsafe fn record_change_with(
                 },
                 empresa_id: state.row_tenant(&new.row),
                 metadata,
+                exactos_nuevos: new.exactos.clone(),
                 ..row_event(state, &new)
             });
         }
@@ -173,15 +176,46 @@ pub unsafe fn record_change_with(
                     Version::from_deformed(state, new_row, new_tuple, desc),
                 )
             };
+            let (old_tenant, new_tenant) = (state.row_tenant(&old.row), state.row_tenant(&new.row));
+            if old_tenant != new_tenant {
+                // The row moves to another tenant: each tenant gets its side,
+                // with its own values only (one UPDATE would show the old
+                // tenant's values to the new one, and hide the move from the
+                // old one).
+                writer::write(&Event {
+                    cambio: Cambio::Delete {
+                        anteriores: old.snapshot,
+                    },
+                    empresa_id: old_tenant,
+                    metadata,
+                    traslado: Some(Traslado::Salida),
+                    exactos_anteriores: old.exactos.clone(),
+                    ..row_event(state, &old)
+                });
+                writer::write(&Event {
+                    cambio: Cambio::Insert {
+                        nuevos: new.snapshot,
+                    },
+                    empresa_id: new_tenant,
+                    metadata,
+                    traslado: Some(Traslado::Entrada),
+                    registro_id_anterior: (old.id != new.id).then_some(old.id),
+                    exactos_nuevos: new.exactos.clone(),
+                    ..row_event(state, &new)
+                });
+                return;
+            }
             writer::write(&Event {
                 cambio: Cambio::Update {
                     anteriores: old.snapshot,
                     nuevos: new.snapshot,
                     campos,
                 },
-                empresa_id: state.row_tenant(&new.row),
+                empresa_id: new_tenant,
                 registro_id_anterior: (old.id != new.id).then_some(old.id),
                 metadata,
+                exactos_anteriores: old.exactos.clone(),
+                exactos_nuevos: new.exactos.clone(),
                 ..row_event(state, &new)
             });
         }
@@ -193,6 +227,7 @@ pub unsafe fn record_change_with(
                 },
                 empresa_id: state.row_tenant(&old.row),
                 metadata,
+                exactos_anteriores: old.exactos.clone(),
                 ..row_event(state, &old)
             });
         }
@@ -205,6 +240,8 @@ struct Version {
     snapshot: pg_sys::Datum,
     id: Uuid,
     pk: Option<pg_sys::Datum>,
+    /// The exact text of the values the snapshot does not render exactly.
+    exactos: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Version {
@@ -255,11 +292,13 @@ impl Version {
                 None,
             ),
         };
+        let exactos = exact_values::exact_texts(&state.exact, &row);
         Version {
             row,
             snapshot,
             id,
             pk,
+            exactos,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What the capture path needs to know about one audited table, computed once
 //! per backend from the catalog and the table's options (see `cache.rs`).
 
+use crate::capture::exact_values::{exact_columns, ExactColumn};
 use crate::capture::row::{Deformed, Projection};
 use audit_model::options::{TableOptions, TenantColumn};
 use pgrx::pg_sys;
@@ -41,6 +42,9 @@ pub struct TableState {
     pub key: Key,
     /// Column holding the row's tenant (a uuid), if any.
     pub tenant: Option<usize>,
+    /// Recorded columns whose values `to_jsonb` may not render exactly
+    /// (arrays, and types that can hold one): see `exact_values.rs`.
+    pub exact: Vec<ExactColumn>,
 }
 
 const TABLE_INFO: &str = "\
@@ -179,6 +183,10 @@ impl TableState {
             })
             .collect();
         let snapshot = (!excluded.is_empty()).then(|| Projection::new(desc, kept.clone()));
+        let exact = exact_columns(kept.iter().map(|&i| {
+            let a = attr(desc, i);
+            (i, attr_name(a), a.atttypid)
+        }));
 
         let key_names: Vec<String> = if !facts.primary_key.is_empty() {
             facts.primary_key.clone()
@@ -229,6 +237,7 @@ impl TableState {
             snapshot,
             key,
             tenant,
+            exact,
         }
     }
 

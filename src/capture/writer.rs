@@ -8,8 +8,11 @@ use crate::catalog;
 use crate::datums;
 use crate::elevation::as_log_owner;
 use crate::ledger;
+use audit_model::identity::Identity;
+use audit_model::notas::{Notas, Traslado};
 use pgrx::pg_sys;
 use pgrx::IntoDatum;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// What happened, with exactly the snapshots that kind of event has. The log
@@ -82,6 +85,40 @@ pub struct Event<'a> {
     pub empresa_id: Option<[u8; 16]>,
     pub metadata: Option<pg_sys::Datum>,
     pub registro_id_anterior: Option<Uuid>,
+    /// The side of a move between tenants this event records, if it does.
+    pub traslado: Option<Traslado>,
+    /// Exact text of values `to_jsonb` cannot represent, by column, in the
+    /// before- and after-images.
+    pub exactos_anteriores: Option<Map<String, Value>>,
+    pub exactos_nuevos: Option<Map<String, Value>>,
+}
+
+/// The event's `notas` (crates/audit-model/src/notas.rs), or None: the
+/// common case costs a few comparisons.
+fn notas(event: &Event<'_>, identity: &Identity) -> Option<pg_sys::Datum> {
+    let empresa_evento = event
+        .empresa_id
+        .map(Uuid::from_bytes)
+        .or(identity.empresa_id);
+    if identity.avisos.is_empty()
+        && identity.empresa_id == empresa_evento
+        && event.traslado.is_none()
+        && event.exactos_anteriores.is_none()
+        && event.exactos_nuevos.is_none()
+    {
+        return None;
+    }
+    let avisos: Vec<String> = identity.avisos.iter().map(ToString::to_string).collect();
+    Notas {
+        empresa_evento,
+        empresa_identidad: identity.empresa_id,
+        avisos_identidad: &avisos,
+        traslado: event.traslado,
+        exactos_anteriores: event.exactos_anteriores.clone(),
+        exactos_nuevos: event.exactos_nuevos.clone(),
+    }
+    .to_json()
+    .map(|v| crate::sql_types::Jsonb::from_value(&v).0)
 }
 
 /// Inserts the event with the current session's facts and returns its id.
@@ -131,6 +168,7 @@ pub fn write(event: &Event<'_>) -> i64 {
     set(18, event.registro_id_anterior.as_ref().map(datums::uuid));
     set(19, rol_sesion.as_deref().map(datums::text));
     set(20, identity.usuario_externo.as_deref().map(datums::text));
+    set(21, notas(event, &identity));
 
     as_log_owner(|| {
         // SAFETY: nextval(regclass) of the log's own sequence, as its owner.

@@ -55,6 +55,7 @@ const IP_CLIENTE: usize = col("ip_cliente");
 const REGISTRO_ID_ANTERIOR: usize = col("registro_id_anterior");
 const ROL_SESION: usize = col("rol_sesion");
 const USUARIO_EXTERNO: usize = col("usuario_externo");
+const NOTAS: usize = col("notas");
 
 /// The hash of an event from its values in [`COLUMNS`] order (the first
 /// [`HASHED`] of them). `nulls[i]` says `values[i]` is NULL.
@@ -81,6 +82,7 @@ pub fn huella(values: &[pg_sys::Datum], nulls: &[bool]) -> Hash {
         let datos_anteriores = json_of(DATOS_ANTERIORES);
         let datos_nuevos = json_of(DATOS_NUEVOS);
         let metadata = json_of(METADATA);
+        let notas = json_of(NOTAS);
         let campos: Option<Vec<Option<String>>> =
             v(CAMPOS_MODIFICADOS).and_then(|d| Vec::<Option<String>>::from_datum(d, false));
         let uuid = |i: usize| v(i).map(|d| crate::datums::uuid_of(d));
@@ -109,6 +111,7 @@ pub fn huella(values: &[pg_sys::Datum], nulls: &[bool]) -> Hash {
             registro_id_anterior: uuid(REGISTRO_ID_ANTERIOR),
             rol_sesion: utf8(&rol_sesion),
             usuario_externo: utf8(&usuario_externo),
+            notas: notas.as_deref(),
         })
     }
 }

@@ -91,6 +91,12 @@ CREATE TABLE audit.historial_cambios (
     rol_sesion         text,
     -- The user id from the claims when it is not a uuid (e.g. an Auth0 subject).
     usuario_externo    text,
+    -- What the capture noted about the event beyond the row's values; NULL
+    -- for the ordinary event (crates/audit-model/src/notas.rs): the tenant
+    -- the writer claimed when it differs from the event's, why the writer's
+    -- identity could not be read, a row's move between tenants, the exact
+    -- text of values to_jsonb cannot represent.
+    notas              jsonb,
     -- SHA-256 of the event's canonical encoding (crates/audit-model/src/huella.rs),
     -- computed by the capture path; sealed into audit.bloques by audit.sellar().
     huella             bytea

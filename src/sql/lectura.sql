@@ -57,7 +57,7 @@ BEGIN
     RETURN QUERY EXECUTE q.sql
         USING q.empresa_id, q.usuario_id, q.registro_id, q.desde, q.hasta, q.esquema, q.tabla,
               q.acciones, q.tipo_operacion, q.metadata, q.campo, q.antes_de, q.limite,
-              q.id_mayor_que, q.id_como_maximo;
+              q.id_mayor_que, q.id_como_maximo, q.notas;
 END
 $historial$;
 
@@ -117,7 +117,7 @@ BEGIN
           ORDER BY e.id DESC, f.orden'
         USING q.empresa_id, q.usuario_id, q.registro_id, q.desde, q.hasta, q.esquema, q.tabla,
               q.acciones, q.tipo_operacion, q.metadata, q.campo, q.antes_de, q.limite,
-              q.id_mayor_que, q.id_como_maximo;
+              q.id_mayor_que, q.id_como_maximo, q.notas;
 END
 $plano$;
 

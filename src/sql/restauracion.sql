@@ -34,8 +34,13 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
             MESSAGE = 'evento_id, simular, forzar and estricto must not be null';
     END IF;
+    -- The before-image with the exact text of the values to_jsonb does not
+    -- render exactly (notas.valores_exactos), which is what is written back;
+    -- the after-image as captured, which is what the row is compared with.
     SELECT e.id, e.accion, e.esquema, e.tabla_afectada, e.registro_id, e.registro_pk,
-           e.datos_anteriores, e.datos_nuevos, e.campos_modificados
+           e.datos_anteriores OPERATOR(pg_catalog.||)
+               COALESCE(e.notas OPERATOR(pg_catalog.#>) '{valores_exactos,anteriores}', '{}'::pg_catalog.jsonb) AS datos_anteriores,
+           e.datos_nuevos, e.campos_modificados
       INTO ev
       FROM audit.historial_cambios e WHERE e.id OPERATOR(pg_catalog.=) evento_id;
     IF NOT FOUND THEN

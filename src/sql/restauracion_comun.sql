@@ -102,7 +102,11 @@ CREATE FUNCTION audit._estado_previo(
     SET search_path = pg_catalog, pg_temp
 AS $body$
     WITH ev AS (
-        SELECT e.id, e.accion, e.registro_id, e.registro_id_anterior, e.registro_pk, e.datos_anteriores
+        -- (The exact text of values to_jsonb does not render exactly wins
+        -- over their rendering: notas.valores_exactos.)
+        SELECT e.id, e.accion, e.registro_id, e.registro_id_anterior, e.registro_pk,
+               e.datos_anteriores OPERATOR(pg_catalog.||)
+                   COALESCE(e.notas OPERATOR(pg_catalog.#>) '{valores_exactos,anteriores}', '{}'::pg_catalog.jsonb) AS datos_anteriores
           FROM audit.historial_cambios e
          WHERE e.tabla_afectada OPERATOR(pg_catalog.=) _estado_previo.nombre
            AND e.esquema OPERATOR(pg_catalog.=) _estado_previo.esquema

@@ -3,7 +3,7 @@
 //! and the query they make.
 //!
 //! The query text is built only from the fixed fragments below; every value
-//! travels as a typed parameter (`$1`..`$13`, see [`PARAMETROS`]), so no
+//! travels as a typed parameter (`$1`..`$16`, see [`PARAMETROS`]), so no
 //! filter value is ever spliced into SQL. Each filter is one indexable
 //! condition, and the order is always `id DESC`, so a page is read from an
 //! index newest first and stops after `limite` rows (docs/reading.md).
@@ -18,7 +18,7 @@ pub const LIMITE_POR_DEFECTO: i32 = 50;
 pub const LIMITE_MAXIMO: i32 = 1000;
 
 /// Every filter key, as the contract names them.
-pub const CLAVES: [&str; 12] = [
+pub const CLAVES: [&str; 13] = [
     "desde",
     "hasta",
     "usuario_id",
@@ -31,11 +31,12 @@ pub const CLAVES: [&str; 12] = [
     "campo",
     "limite",
     "antes_de",
+    "notas",
 ];
 
 /// The query's parameters, in order: `$1` is the first. The SQL function
 /// that runs the query passes them in this order.
-pub const PARAMETROS: [&str; 15] = [
+pub const PARAMETROS: [&str; 16] = [
     "empresa_id",
     "usuario_id",
     "registro_id",
@@ -51,6 +52,7 @@ pub const PARAMETROS: [&str; 15] = [
     "limite",
     "id_mayor_que",
     "id_como_maximo",
+    "notas",
 ];
 
 /// The values `accion` accepts (any letter case).
@@ -100,6 +102,8 @@ pub struct Filtros {
     pub acciones: Option<Vec<&'static str>>,
     pub tipo_operacion: Option<String>,
     pub metadata: Option<Map<String, Value>>,
+    /// Contained in the event's `notas` (what the capture noted about it).
+    pub notas: Option<Map<String, Value>>,
     pub campo: Option<String>,
     pub antes_de: Option<i64>,
     /// None: no limit.
@@ -145,15 +149,8 @@ pub fn parse(filtros: &Value, paginacion: Paginacion) -> Result<Filtros, FiltroE
             }
             "accion" => out.acciones = Some(acciones(value)?),
             "tipo_operacion" => out.tipo_operacion = Some(text(key, value)?),
-            "metadata" => match value {
-                Value::Object(m) => out.metadata = Some(m.clone()),
-                other => {
-                    return Err(invalid(
-                        key,
-                        format!("it must be a JSON object, not {}", json_kind(other)),
-                    ))
-                }
-            },
+            "metadata" => out.metadata = Some(object(key, value)?),
+            "notas" => out.notas = Some(object(key, value)?),
             "campo" => out.campo = Some(text(key, value)?),
             "limite" => out.limite = Some(limite(value)?),
             _ => out.antes_de = Some(antes_de(value)?),
@@ -223,6 +220,16 @@ fn limite(value: &Value) -> Result<i32, FiltroError> {
         })
 }
 
+fn object(key: &'static str, value: &Value) -> Result<Map<String, Value>, FiltroError> {
+    match value {
+        Value::Object(m) => Ok(m.clone()),
+        other => Err(invalid(
+            key,
+            format!("it must be a JSON object, not {}", json_kind(other)),
+        )),
+    }
+}
+
 fn antes_de(value: &Value) -> Result<i64, FiltroError> {
     value.as_i64().filter(|n| *n > 0).ok_or_else(|| {
         invalid(
@@ -266,6 +273,8 @@ impl Filtros {
         when(self.antes_de.is_some(), "h.id < $12");
         when(self.id_mayor_que.is_some(), "h.id > $14");
         when(self.id_como_maximo.is_some(), "h.id <= $15");
+        // An empty object asks for the events that have notes.
+        when(self.notas.is_some(), "h.notas @> $16");
         c
     }
 
@@ -329,7 +338,8 @@ mod tests {
             "registro_id": "{7c9e6679-7425-40de-944b-e07fc1f90ae8}",
             "empresa_id": "7c9e6679742540de944be07fc1f90ae9",
             "tipo_operacion": "REEMPLAZO_ARCHIVO", "metadata": {"documento": {"id": 7}},
-            "campo": "precio", "limite": 1000, "antes_de": 123
+            "campo": "precio", "limite": 1000, "antes_de": 123,
+            "notas": {"traslado": "salida"}
         }))
         .map(|f| Filtros {
             id_mayor_que: Some(7),
@@ -359,7 +369,7 @@ mod tests {
         let mut expected: Vec<usize> = (1..=PARAMETROS.len()).filter(|n| *n != 13).collect();
         expected.push(13);
         assert_eq!(parameters(&sql), expected, "{sql}");
-        assert_eq!(sql.matches("AND").count(), 13);
+        assert_eq!(sql.matches("AND").count(), 14);
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct Evento<'a> {
     pub registro_id_anterior: Option<[u8; 16]>,
     pub rol_sesion: Option<&'a str>,
     pub usuario_externo: Option<&'a str>,
+    /// Added after v1: encoded only when present, so that every event
+    /// written before the column existed keeps its hash.
+    pub notas: Option<&'a [u8]>,
 }
 
 /// Writes tagged, length-prefixed fields into a hash.
@@ -129,6 +132,12 @@ pub fn huella_evento(e: &Evento) -> Hash {
     enc.uuid(e.registro_id_anterior);
     enc.text(e.rol_sesion);
     enc.text(e.usuario_externo);
+    // Fields added after v1 follow, each only when not NULL: a NULL one adds
+    // nothing (the encoding of an event without it is v1's), a present one
+    // its presence tag, length and bytes.
+    if let Some(notas) = e.notas {
+        enc.bytes(Some(notas));
+    }
     enc.finish()
 }
 
@@ -287,6 +296,7 @@ mod tests {
             registro_id_anterior: None,
             rol_sesion: Some("authenticator"),
             usuario_externo: None,
+            notas: None,
         }
     }
 
@@ -390,10 +400,29 @@ mod tests {
                 usuario_externo: Some("auth0|1"),
                 ..evento()
             },
+            Evento {
+                notas: Some(br#"{"traslado": "salida"}"#),
+                ..evento()
+            },
         ];
         for (i, e) in changed.iter().enumerate() {
             assert_ne!(huella_evento(e), base, "change {i} is invisible");
         }
+    }
+
+    /// `notas` came after v1: an event without notes hashes as v1 did
+    /// (the fixed hash above), one with notes differently, also from one
+    /// whose notes are empty.
+    #[test]
+    fn notes_extend_v1_without_changing_old_hashes() {
+        let with = |n: &'static [u8]| {
+            huella_evento(&Evento {
+                notas: Some(n),
+                ..evento()
+            })
+        };
+        assert_ne!(with(b"{}"), huella_evento(&evento()));
+        assert_ne!(with(b"{}"), with(br#"{"traslado": "entrada"}"#));
     }
 
     #[test]

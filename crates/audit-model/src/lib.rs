@@ -14,6 +14,7 @@ pub mod identity;
 pub mod json_diff;
 pub mod json_doc;
 pub mod json_patch_apply;
+pub mod notas;
 pub mod options;
 pub mod qualified_name;
 pub mod record_id;

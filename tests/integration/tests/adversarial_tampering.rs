@@ -176,6 +176,10 @@ fn a_change_to_any_column_of_a_sealed_event_is_named() {
         ("registro_id_anterior", "registro_id"),
         ("rol_sesion", "'otro_rol'"),
         ("usuario_externo", "'auth0|x'"),
+        (
+            "notas",
+            "'{\"empresa_declarada\": \"b0000000-0000-4000-8000-00000000000b\"}'",
+        ),
         ("huella", "NULL"),
     ];
     for (column, value) in changes {

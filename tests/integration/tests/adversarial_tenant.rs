@@ -4,7 +4,7 @@
 //! a reader, and nothing at all when the claims are missing, empty or
 //! malformed. Each test is one attack with its safe outcome asserted.
 
-use audit_integration_tests::{claims, count, sqlstate_of, with_claims, TestDb, TestRole};
+use audit_integration_tests::{claims, count, sqlstate_of, texts, with_claims, TestDb, TestRole};
 use postgres::Client;
 
 const EMPRESA_A: &str = "a0000000-0000-4000-8000-00000000000a";
@@ -164,6 +164,114 @@ fn an_event_belongs_to_the_tenant_of_its_row_not_to_the_writers_claims() {
     assert_eq!(tenant, EMPRESA_B);
     assert_eq!(visible(&mut c, &claims(USUARIO, EMPRESA_A, "admin")), 3);
     assert_eq!(visible(&mut c, &claims(USUARIO, EMPRESA_B, "admin")), 3);
+    // B's readers see that the writer claimed A, and can find such events.
+    let claimed = with_claims(
+        &mut c,
+        &claims(USUARIO, EMPRESA_B, "admin"),
+        "SELECT string_agg(registro_pk::text || ' ' || (notas->>'empresa_declarada'), ',')
+           FROM audit.get_historial_cambios('{\"notas\": {}}')",
+    );
+    assert_eq!(claimed, [Some(format!("{{\"id\": 10}} {EMPRESA_A}"))]);
+}
+
+#[test]
+fn a_row_moved_to_another_tenant_shows_each_tenant_its_own_side_only() {
+    let (db, api) = tenants("adv_t_move");
+    let mut c = db.connect_as(&api.name);
+    with_claims(
+        &mut c,
+        &claims(USUARIO, EMPRESA_A, "vendedor"),
+        &format!("UPDATE pedidos SET empresa_id = '{EMPRESA_B}', nombre = 'movida' WHERE id = 2"),
+    );
+    let side = |c: &mut Client, empresa: &str| {
+        with_claims(
+            c,
+            &claims(USUARIO, empresa, "admin"),
+            "SELECT string_agg(accion || ' ' || coalesce(datos_anteriores::text, '-') || ' ' || coalesce(datos_nuevos::text, '-')
+                               || ' ' || (notas->>'traslado'), ',' ORDER BY id)
+               FROM audit.historial_cambios WHERE registro_pk = '{\"id\": 2}' AND notas ? 'traslado'",
+        )
+    };
+    // A sees the row leave, with its own values; B sees it arrive, with its
+    // own; neither sees the other's.
+    assert_eq!(
+        side(&mut c, EMPRESA_A),
+        [Some(format!(
+            "DELETE {{\"id\": 2, \"nombre\": \"a2\", \"empresa_id\": \"{EMPRESA_A}\"}} - salida"
+        ))]
+    );
+    assert_eq!(
+        side(&mut c, EMPRESA_B),
+        [Some(format!(
+            "INSERT - {{\"id\": 2, \"nombre\": \"movida\", \"empresa_id\": \"{EMPRESA_B}\"}} entrada"
+        ))]
+    );
+    // The two sides share the row's id and the transaction.
+    let mut admin = db.connect();
+    assert_eq!(
+        count(
+            &mut admin,
+            "SELECT count(DISTINCT (registro_id, transaccion)) FROM audit.historial_cambios WHERE notas ? 'traslado'"
+        ),
+        1
+    );
+    // Moving it back and undoing work as for any row: the log's state of
+    // the row before the move is A's version.
+    admin
+        .batch_execute(
+            "SELECT audit.restaurar_registro('pedidos', registro_id, \"timestamp\" - interval '1 microsecond')
+               FROM audit.historial_cambios WHERE notas->>'traslado' = 'salida'",
+        )
+        .unwrap();
+    assert_eq!(
+        texts(
+            &mut admin,
+            "SELECT empresa_id || ' ' || nombre FROM pedidos WHERE id = 2"
+        ),
+        [format!("{EMPRESA_A} a2")]
+    );
+}
+
+#[test]
+fn events_written_under_unreadable_claims_say_so() {
+    let (db, api) = tenants("adv_t_marked");
+    let mut c = db.connect_as(&api.name);
+    for (i, forged) in [
+        "not json at all",
+        "{\"sub\": \"x\", \"app_metadata\": {\"empresa_id\": \"no-uuid\"}}",
+    ]
+    .iter()
+    .enumerate()
+    {
+        with_claims(
+            &mut c,
+            forged,
+            &format!(
+                "INSERT INTO pedidos VALUES ({}, '{EMPRESA_A}', 'x')",
+                20 + i
+            ),
+        );
+    }
+    with_claims(
+        &mut c,
+        "{}",
+        &format!("INSERT INTO pedidos VALUES (30, '{EMPRESA_A}', 'sin claims')"),
+    );
+    let marked = texts(
+        &mut db.connect(),
+        "SELECT registro_pk->>'id' || ': ' || coalesce(notas->>'avisos_identidad', 'none')
+           FROM audit.historial_cambios WHERE (registro_pk->>'id')::int >= 20 ORDER BY id",
+    );
+    assert_eq!(marked.len(), 3);
+    assert!(
+        marked[0].starts_with("20: [\"claims in setting request.jwt.claims are ignored"),
+        "{marked:?}"
+    );
+    assert!(
+        marked[1].contains("claim app_metadata.empresa_id is not a valid uuid"),
+        "{marked:?}"
+    );
+    assert_eq!(marked[2], "30: none", "no claims is not broken claims");
 }
 
 #[test]

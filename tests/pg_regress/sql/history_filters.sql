@@ -113,6 +113,20 @@ SELECT count(*) <= 1000 AS acotado FROM audit.get_historial_cambios('{"limite": 
 SELECT count(*) <= 50 AS primera_pagina FROM audit.get_historial_cambios();
 SELECT count(*) <= 50 AS primera_pagina FROM audit.get_historial_cambios(NULL);
 
+-- notas: what the capture noted about an event; {} asks for the events
+-- that have any. Here a writer claiming tenant 2 changes a row of tenant 1:
+-- the event is tenant 1's, and says what the writer claimed.
+BEGIN;
+SET LOCAL audit.usuario_nombre = 'Dora';
+SET LOCAL audit.empresa_id = 'e2000000-0000-4000-8000-000000000002';
+UPDATE hf_productos SET stock = 0 WHERE id = 2;
+COMMIT;
+SELECT * FROM pg_temp.ver('{"notas": {}}') WHERE n > 0;
+SELECT empresa_id, notas FROM audit.get_historial_cambios(
+    '{"notas": {"empresa_declarada": "e2000000-0000-4000-8000-000000000002"}, "tabla": "hf_productos"}');
+SELECT * FROM audit.get_historial_cambios('{"notas": ["empresa_declarada"]}');
+\echo :LAST_ERROR_SQLSTATE
+
 -- Bad input: 22023, naming the key, and nothing runs.
 SELECT * FROM audit.get_historial_cambios('{"usuario": "a1000000-0000-4000-8000-000000000001"}');
 \echo :LAST_ERROR_SQLSTATE
