@@ -15,8 +15,10 @@ demo:
 demo-stop:
 	scripts/demo.sh stop
 
+# (Not `cargo pgrx install`: see install_extension in scripts/lib.sh.)
 install: bootstrap
-	cargo pgrx install --release --sudo --pg-config $(PG_CONFIG)
+	bash -c 'source scripts/lib.sh && install_extension release'
+
 
 bootstrap:
 	scripts/bootstrap.sh

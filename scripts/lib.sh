@@ -86,8 +86,20 @@ cluster_stop() {
 }
 
 # Installs the extension into the system PostgreSQL ("release" or "debug").
+#
+# Each file is copied next to its destination and renamed over it, never
+# written in place: a running backend has the installed audit.so mapped, and
+# overwriting a mapped library (what `cargo pgrx install`'s cp does) kills
+# the backends using it with SIGBUS. A rename leaves them the old file.
 install_extension() {
-    local profile="${1:-debug}" flags=()
-    [ "$profile" = release ] && flags+=(--release)
-    cargo pgrx install "${flags[@]}" --sudo --pg-config "$PG_CONFIG"
+    local profile="${1:-debug}" flags=() dir file dest
+    [ "$profile" = release ] || flags+=(--debug)
+    dir="$ROOT/target/$profile/audit-pg$PG_MAJOR"
+    rm -rf "$dir"
+    cargo pgrx package "${flags[@]}" --pg-config "$PG_CONFIG" --out-dir "$dir" || return 1
+    while IFS= read -r -d '' file; do
+        dest="/${file#"$dir"/}"
+        $SUDO install -D -m "$(stat -c %a "$file")" "$file" "$dest.new.$$" \
+            && $SUDO mv -f "$dest.new.$$" "$dest" || return 1
+    done < <(find "$dir" -type f -print0)
 }
