@@ -42,6 +42,15 @@ pg_test() {
     return $rc
 }
 
+# The test clusters' settings, as production would have them for every
+# capture mode: wal_level=logical and the library preloaded (capture from the
+# WAL: its workers and shared memory; the replication test also subscribes an
+# archive node to this cluster); logical_decoding_work_mem at its minimum, so
+# that the capture worker's decoding spills large transactions to disk in
+# every test; prepared transactions allowed (a test commits and rolls back
+# some).
+TEST_SETTINGS="fsync=off wal_level=logical shared_preload_libraries=audit logical_decoding_work_mem=64kB max_prepared_transactions=10"
+
 # Layers 4 and 5 share one cluster with the normal (non-test) build installed.
 CLUSTER=""
 PORT=""
@@ -51,9 +60,7 @@ sql_cluster_up() {
     install_extension debug >/dev/null || return 1
     CLUSTER="$(postgres_tmpdir)" || return 1
     PORT="$(free_port)" || return 1
-    # wal_level=logical: the replication test subscribes an archive node to
-    # this cluster (tests/integration/tests/replication.rs).
-    cluster_start "$CLUSTER" "$PORT" fsync=off wal_level=logical
+    cluster_start "$CLUSTER" "$PORT" $TEST_SETTINGS
 }
 sql_cluster_down() {
     [ -n "$CLUSTER" ] || return 0
@@ -78,7 +85,7 @@ with_clock() {
     shift 2
     dir="$(postgres_tmpdir)" || return 1
     port="$(free_port)" || return 1
-    if AUDIT_TEST_CLOCK="$clock" AUDIT_TEST_ZONE="$zone" cluster_start "$dir" "$port" fsync=off wal_level=logical; then
+    if AUDIT_TEST_CLOCK="$clock" AUDIT_TEST_ZONE="$zone" cluster_start "$dir" "$port" $TEST_SETTINGS; then
         PORT="$port" "$@" || rc=$?
     else
         rc=1

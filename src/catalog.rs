@@ -20,6 +20,8 @@ pub struct ExtensionIds {
     pub sequence: pg_sys::Oid,
     /// `audit.registrar_cambio()`
     pub capture_fn: pg_sys::Oid,
+    /// `audit._contexto_wal()` (capture from the WAL)
+    pub context_fn: pg_sys::Oid,
     /// The extension itself (pg_extension row).
     pub extension: pg_sys::Oid,
 }
@@ -33,6 +35,7 @@ SELECT c.oid AS log, c.relowner AS log_owner,
        'audit.tablas_config'::pg_catalog.regclass::pg_catalog.oid AS config,
        'audit.historial_cambios_id_seq'::pg_catalog.regclass::pg_catalog.oid AS sequence,
        'audit.registrar_cambio()'::pg_catalog.regprocedure::pg_catalog.oid AS capture_fn,
+       'audit._contexto_wal()'::pg_catalog.regprocedure::pg_catalog.oid AS context_fn,
        e.oid AS extension
   FROM pg_catalog.pg_class c, pg_catalog.pg_extension e
  WHERE c.oid OPERATOR(pg_catalog.=) 'audit.historial_cambios'::pg_catalog.regclass
@@ -53,6 +56,7 @@ pub fn ids() -> ExtensionIds {
             config: oid("config")?,
             sequence: oid("sequence")?,
             capture_fn: oid("capture_fn")?,
+            context_fn: oid("context_fn")?,
             extension: oid("extension")?,
         })
     })

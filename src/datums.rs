@@ -68,3 +68,28 @@ pub unsafe fn copy_varlena_into(context: pg_sys::MemoryContext, d: pg_sys::Datum
         pg_sys::Datum::from(copy)
     }
 }
+
+/// The image of a varlena datum (detoasted, with its 4-byte header): what
+/// [`from_varlena_image`] turns back into the same datum.
+///
+/// # Safety
+/// `d` must be a valid datum of a varlena type; the image lives as long as
+/// the detoasted value (the current memory context, when it had to be
+/// detoasted).
+pub unsafe fn varlena_image<'a>(d: pg_sys::Datum) -> &'a [u8] {
+    unsafe {
+        let p = pg_sys::pg_detoast_datum(d.cast_mut_ptr());
+        std::slice::from_raw_parts(p.cast::<u8>(), pgrx::varlena::varsize_4b(p))
+    }
+}
+
+/// A varlena datum from its image (see [`varlena_image`]), palloc'd in the
+/// current memory context.
+pub fn from_varlena_image(image: &[u8]) -> pg_sys::Datum {
+    // SAFETY: a palloc'd copy of a complete varlena, header included.
+    unsafe {
+        let p = pg_sys::palloc(image.len()).cast::<u8>();
+        std::ptr::copy_nonoverlapping(image.as_ptr(), p, image.len());
+        pg_sys::Datum::from(p)
+    }
+}

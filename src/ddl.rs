@@ -327,7 +327,7 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
     let rel = Relation::load(table).expect("the trigger's table exists");
     rel.check_auditable(!captures_rows);
     if transition_tables {
-        rel.check_statement_capture();
+        rel.check_plain_table("sentencia");
     }
     // Attaching capture is starting to audit: it needs the same permission as
     // audit.auditar. (EXECUTE on the trigger function itself stays with
@@ -350,7 +350,10 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
     if captures_rows {
         as_log_owner(|| {
             spi::run(
-                "INSERT INTO audit.tablas_config (tabla) VALUES ($1) ON CONFLICT (tabla) DO NOTHING",
+                // (Not ON CONFLICT: tablas_config is a user catalog table,
+                // for the WAL's output plugin, and those refuse it.)
+                "INSERT INTO audit.tablas_config (tabla) SELECT $1
+                  WHERE NOT EXISTS (SELECT FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1)",
                 &[Regclass(table).into()],
             )
         });
@@ -447,29 +450,35 @@ fn on_table_changed(relid: pg_sys::Oid) {
     }
 }
 
-/// A table captured by statement triggers (`"captura": "sentencia"`) must
-/// stay out of inheritance and partition trees, as `auditar` requires: a
-/// statement on the parent would change its rows without firing them.
-/// Checked after CREATE TABLE ... INHERITS / PARTITION OF, ALTER TABLE ...
-/// INHERIT and ATTACH PARTITION (the command fails, so nothing changes).
+/// A table captured by statement triggers (`"captura": "sentencia"`) or from
+/// the WAL (`"captura": "wal"`) must stay out of inheritance and partition
+/// trees, as `auditar` requires: a statement on the parent would change its
+/// rows without firing them, and capture from the WAL is offered for plain
+/// tables only. Checked after CREATE TABLE ... INHERITS / PARTITION OF,
+/// ALTER TABLE ... INHERIT and ATTACH PARTITION (the command fails, so
+/// nothing changes).
 fn refuse_statement_capture_in_inheritance(relid: pg_sys::Oid) {
-    let captured = spi::value::<pg_sys::Oid>(
+    let ids = catalog::ids();
+    let captured = spi::first(
         "WITH familia AS (
              SELECT $1::pg_catalog.oid AS rel
              UNION SELECT inhparent FROM pg_catalog.pg_inherits WHERE inhrelid OPERATOR(pg_catalog.=) $1
              UNION SELECT inhrelid FROM pg_catalog.pg_inherits WHERE inhparent OPERATOR(pg_catalog.=) $1)
-         SELECT f.rel FROM familia f
+         SELECT f.rel, pg_catalog.bool_or(g.tgfoid OPERATOR(pg_catalog.=) $3)
+           FROM familia f
+           JOIN pg_catalog.pg_trigger g ON g.tgrelid OPERATOR(pg_catalog.=) f.rel
           WHERE EXISTS (SELECT FROM pg_catalog.pg_inherits i
                          WHERE i.inhrelid OPERATOR(pg_catalog.=) f.rel OR i.inhparent OPERATOR(pg_catalog.=) f.rel)
-            AND EXISTS (SELECT FROM pg_catalog.pg_trigger g
-                         WHERE g.tgrelid OPERATOR(pg_catalog.=) f.rel
-                           AND g.tgfoid OPERATOR(pg_catalog.=) $2
-                           AND (g.tgoldtable IS NOT NULL OR g.tgnewtable IS NOT NULL))
-          ORDER BY 1 LIMIT 1",
-        &[Regclass(relid).into(), catalog::ids().capture_fn.into()],
+            AND ((g.tgfoid OPERATOR(pg_catalog.=) $2 AND (g.tgoldtable IS NOT NULL OR g.tgnewtable IS NOT NULL))
+                 OR g.tgfoid OPERATOR(pg_catalog.=) $3)
+          GROUP BY f.rel ORDER BY 1 LIMIT 1",
+        &[Regclass(relid).into(), ids.capture_fn.into(), ids.context_fn.into()],
+        |r| Ok((r.get::<pg_sys::Oid>(1)?.unwrap_or_default(), r.get::<bool>(2)?.unwrap_or(false))),
     );
-    if let Some(table) = captured.and_then(Relation::load) {
-        table.check_statement_capture();
+    if let Some((table, wal)) = captured {
+        if let Some(rel) = Relation::load(table) {
+            rel.check_plain_table(if wal { "wal" } else { "sentencia" });
+        }
     }
 }
 

@@ -472,6 +472,10 @@ fn touches_capture(relid: pg_sys::Oid, s: &Subcommand) -> bool {
             .name
             .as_deref()
             .is_some_and(|n| is_capture_trigger(relid, n)),
+        // Capture from the WAL needs whole old rows in the WAL.
+        At::AT_ReplicaIdentity => {
+            audited_root(relid).is_some_and(|root| capture_options(root).1 == "wal")
+        }
         _ => false,
     }
 }
@@ -489,6 +493,7 @@ fn describe_trigger_change(subs: &[Subcommand]) -> serde_json::Value {
                 At::AT_DisableTrig | At::AT_DisableTrigAll | At::AT_DisableTrigUser => {
                     "DISABLE TRIGGER"
                 }
+                At::AT_ReplicaIdentity => return Some(serde_json::json!("REPLICA IDENTITY")),
                 _ => return None,
             };
             let target = match s.subtype {
@@ -502,12 +507,15 @@ fn describe_trigger_change(subs: &[Subcommand]) -> serde_json::Value {
     serde_json::Value::Array(changes)
 }
 
+/// Whether trigger `name` of `relid` is one of the capture's: a capture
+/// trigger, or the context trigger of capture from the WAL.
 fn is_capture_trigger(relid: pg_sys::Oid, name: &str) -> bool {
+    let ids = catalog::ids();
     spi::value::<bool>(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger
                          WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname OPERATOR(pg_catalog.=) $2
-                           AND tgfoid OPERATOR(pg_catalog.=) $3)",
-        &[relid.into(), name.into(), catalog::ids().capture_fn.into()],
+                           AND tgfoid OPERATOR(pg_catalog.=) ANY (ARRAY[$3, $4]))",
+        &[relid.into(), name.into(), ids.capture_fn.into(), ids.context_fn.into()],
     )
     .unwrap_or(false)
 }
@@ -538,23 +546,31 @@ pub fn audited_root(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
 /// needs an enabled capture of INSERT, UPDATE and DELETE, and of TRUNCATE
 /// when TRUNCATE is captured. Each gap as "`what` of table".
 fn coverage_gaps(root: pg_sys::Oid) -> Vec<String> {
+    let (truncate, captura) = capture_options(root);
     spi::value::<Vec<String>>(
-        "SELECT audit._faltas_captura($1, $2)",
-        &[Regclass(root).into(), captures_truncate(root).into()],
+        "SELECT audit._faltas_captura($1, $2, $3)",
+        &[
+            Regclass(root).into(),
+            truncate.into(),
+            captura.as_str().into(),
+        ],
     )
     .unwrap_or_default()
 }
 
-/// The table's `capturar_truncate` option (true unless set to false).
-fn captures_truncate(root: pg_sys::Oid) -> bool {
+/// The table's `capturar_truncate` (true unless set to false) and
+/// `captura` ("fila" unless set) options.
+fn capture_options(root: pg_sys::Oid) -> (bool, String) {
     as_log_owner(|| {
-        spi::value::<bool>(
-            "SELECT COALESCE((opciones OPERATOR(pg_catalog.->>) 'capturar_truncate')::pg_catalog.bool, true)
+        spi::first(
+            "SELECT COALESCE((opciones OPERATOR(pg_catalog.->>) 'capturar_truncate')::pg_catalog.bool, true),
+                    COALESCE(opciones OPERATOR(pg_catalog.->>) 'captura', 'fila')
                FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1",
             &[Regclass(root).into()],
+            |r| Ok((r.get::<bool>(1)?.unwrap_or(true), r.get::<String>(2)?.unwrap_or_default())),
         )
     })
-    .unwrap_or(true)
+    .unwrap_or((true, "fila".into()))
 }
 
 /// Whether the current role may stop auditing (the permission of

@@ -44,8 +44,25 @@ pub enum AuditError {
     #[error("table {0} has a primary key; columnas_clave is only for tables without one")]
     KeyColumnsWithPrimaryKey(String),
 
-    #[error("\"captura\": \"sentencia\" is not available for table {0}")]
-    StatementCaptureUnsupported(String),
+    #[error("\"captura\": \"{mode}\" is not available for table {table}")]
+    CaptureModeUnsupported { mode: &'static str, table: String },
+
+    /// Capture from the WAL lacks a server prerequisite.
+    #[error("capture from the WAL needs {what}")]
+    WalCaptureUnavailable { what: String, hint: String },
+
+    #[error("cannot create the capture slot {0} in a transaction that has already written")]
+    WalSlotInWritingTransaction(String),
+
+    #[error("cannot capture unlogged table {0} from the WAL")]
+    UnloggedNotWal(String),
+
+    #[error("capture from the WAL did not catch up within {tiempo}")]
+    CaptureTimeout {
+        tiempo: String,
+        esperado: String,
+        aplicado: String,
+    },
 
     /// The capture trigger fired in a way it cannot record (at run time).
     #[error("{0}")]
@@ -150,7 +167,11 @@ impl AuditError {
             AuditError::TenantColumnNotUuid { .. } => ERRCODE_DATATYPE_MISMATCH,
             AuditError::NotAuditable { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             AuditError::KeyColumnsWithPrimaryKey(_) => ERRCODE_INVALID_PARAMETER_VALUE,
-            AuditError::StatementCaptureUnsupported(_) => ERRCODE_FEATURE_NOT_SUPPORTED,
+            AuditError::CaptureModeUnsupported { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
+            AuditError::WalCaptureUnavailable { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            AuditError::WalSlotInWritingTransaction(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            AuditError::UnloggedNotWal(_) => ERRCODE_FEATURE_NOT_SUPPORTED,
+            AuditError::CaptureTimeout { .. } => ERRCODE_QUERY_CANCELED,
             AuditError::TriggerMisuse(_) => ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
             AuditError::InvalidTriggerDefinition(_) => ERRCODE_INVALID_OBJECT_DEFINITION,
             AuditError::NotAllowedToAudit(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
@@ -193,9 +214,23 @@ impl AuditError {
                 Some("The primary key identifies each row; a second key would make registro_id ambiguous.".into())
             }
             AuditError::ConfigAccess { detail } => Some(detail.clone()),
-            AuditError::StatementCaptureUnsupported(_) => Some(
+            AuditError::CaptureModeUnsupported { mode: "sentencia", .. } => Some(
                 "It is partitioned or part of an inheritance tree: a change made to a partition or child table directly fires no statement trigger of its parent, and PostgreSQL keeps no transition tables per partition.".into(),
             ),
+            AuditError::CaptureModeUnsupported { .. } => Some(
+                "It is partitioned or part of an inheritance tree: capture from the WAL is offered for plain tables only.".into(),
+            ),
+            AuditError::WalSlotInWritingTransaction(_) => Some(
+                "PostgreSQL creates a logical replication slot only in a transaction that has not written anything yet, and the slot must exist before the first change it captures commits.".into(),
+            ),
+            AuditError::UnloggedNotWal(_) => Some(
+                "Changes of an unlogged table are not written to the WAL.".into(),
+            ),
+            AuditError::CaptureTimeout {
+                esperado, aplicado, ..
+            } => Some(format!(
+                "Every transaction committed before WAL position {esperado} was awaited; the log holds those committed before {aplicado}."
+            )),
             AuditError::InvalidConfig { violaciones, .. } => Some(violations_detail(violaciones)),
             _ => None,
         }
@@ -209,9 +244,19 @@ impl AuditError {
                 Some("A superuser can GRANT EXECUTE ON FUNCTION audit.auditar(regclass, jsonb) TO the role that runs migrations.".into())
             }
             AuditError::Filtro(e) => e.hint(),
-            AuditError::StatementCaptureUnsupported(_) => {
+            AuditError::CaptureModeUnsupported { .. } => {
                 Some("Audit it with \"captura\": \"fila\" (the default).".into())
             }
+            AuditError::WalCaptureUnavailable { hint, .. } => Some(hint.clone()),
+            AuditError::WalSlotInWritingTransaction(_) => Some(
+                "Call audit.auditar(table, '{\"captura\": \"wal\"}') at the start of a transaction of its own: the slot is created once per database.".into(),
+            ),
+            AuditError::UnloggedNotWal(_) => Some(
+                "Make it logged (ALTER TABLE ... SET LOGGED), or audit it with \"captura\": \"fila\".".into(),
+            ),
+            AuditError::CaptureTimeout { .. } => Some(
+                "audit.estado_captura() shows the worker and its lag. Wait longer with audit.esperar_captura(tiempo_maximo).".into(),
+            ),
             AuditError::ProtectedObject { hint, .. } => Some(hint.clone()),
             AuditError::CaptureWouldStop { .. } => Some(
                 "To stop auditing a table, a role with the permission to do so calls audit.dejar_de_auditar(table).".into(),

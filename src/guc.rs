@@ -52,6 +52,13 @@ pub static CONTEXTO: GucSetting<Option<CString>> = GucSetting::<Option<CString>>
 /// 0 (the default) keeps everything. SUSET: dropping history is the DBA's
 /// decision, never a session's.
 pub static RETENCION_MESES: GucSetting<i32> = GucSetting::<i32>::new(0);
+/// `audit.captura_aviso_lag`: seconds the capture from the WAL may lag
+/// behind the newest commit before its worker warns (a WARNING in the
+/// server log and a row in `audit.log_tecnico`). Default 60; 0: never.
+pub static CAPTURA_AVISO_LAG: GucSetting<i32> = GucSetting::<i32>::new(60);
+/// `audit.captura_lote`: changes the capture worker decodes per batch (its
+/// transaction); a transaction is never split. Default 10000.
+pub static CAPTURA_LOTE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 
 /// One string setting: name, short and long description, storage, who may
 /// set it, and the check that refuses unusable values.
@@ -188,6 +195,26 @@ pub fn init() {
         0,
         1200,
         GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"audit.captura_aviso_lag",
+        c"Seconds the capture from the WAL may lag before its worker warns; 0 never warns.",
+        c"The warning goes to the server log and to audit.log_tecnico (docs/capture.md, capture from the WAL).",
+        &CAPTURA_AVISO_LAG,
+        0,
+        86_400 * 30,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"audit.captura_lote",
+        c"Changes the capture worker decodes per batch (one transaction of the worker).",
+        c"A writer's transaction is never split between batches.",
+        &CAPTURA_LOTE,
+        1,
+        1_000_000,
+        GucContext::Sighup,
         GucFlags::default(),
     );
     // SAFETY: plain C call with a static string (PostgreSQL 15 and later).

@@ -18,6 +18,7 @@
 //!
 //! The pure algorithms live in the `audit-model` crate (no PostgreSQL).
 
+use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -45,6 +46,7 @@ mod restauracion;
 mod spi;
 mod sql_types;
 mod tables;
+mod wal;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
@@ -101,6 +103,11 @@ pub extern "C-unwind" fn _PG_init() {
     capture::cache::init();
     capture::session::init();
     capture::log_insert::init();
+    wal::contexto::init();
+    // SAFETY: a flag PostgreSQL sets while it loads shared_preload_libraries.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        wal::init_preloaded();
+    }
 }
 
 /// Required by `cargo pgrx test`.
@@ -108,8 +115,10 @@ pub extern "C-unwind" fn _PG_init() {
 pub mod pg_test {
     pub fn setup(_options: Vec<&str>) {}
 
+    /// As production runs it: preloaded (capture from the WAL's workers and
+    /// shared memory exist), with logical decoding available.
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
+        vec!["shared_preload_libraries = 'audit'", "wal_level = logical"]
     }
 }

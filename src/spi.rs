@@ -58,6 +58,19 @@ pub fn value<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Opti
     })
 }
 
+/// [`value`] for a query that only reads: it runs read-only, so it never
+/// gives the transaction an id (pgrx's `Spi::get_one*` do, as if every query
+/// wrote). Needed where a transaction must stay without one (creating a
+/// replication slot), and cheaper on reading paths.
+pub fn read_value<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Option<T> {
+    Spi::connect(|client| client.select(sql, Some(1), args)?.first().get_one::<T>()).unwrap_or_else(
+        |e| match e {
+            spi::Error::InvalidPosition => None,
+            e => failed(sql, e),
+        },
+    )
+}
+
 /// Runs a statement for its effect.
 pub fn run(sql: &str, args: &[DatumWithOid]) {
     Spi::run_with_args(sql, args).unwrap_or_else(|e| failed(sql, e))

@@ -16,6 +16,8 @@ use pgrx::prelude::*;
 pub const ROW_TRIGGER: &str = "audit_registrar_cambio";
 /// Name of the TRUNCATE trigger `auditar` attaches (to each leaf table).
 pub const TRUNCATE_TRIGGER: &str = "audit_registrar_truncate";
+/// Name of the context trigger of a table captured from the WAL.
+pub const CONTEXT_TRIGGER: &str = "audit_contexto_wal";
 
 /// The statement-level triggers `auditar` attaches with `"captura":
 /// "sentencia"`: one per kind of change, as PostgreSQL allows transition
@@ -159,19 +161,34 @@ impl Relation {
         }
     }
 
-    /// Refuses `"captura": "sentencia"` where a statement trigger would miss
-    /// changes: on a partitioned table or in an inheritance tree a change
-    /// made to a child directly fires no statement trigger of the parent, and
-    /// PostgreSQL keeps no transition tables per partition.
-    pub fn check_statement_capture(&self) {
-        let inherits = spi::value::<bool>(
+    /// Refuses capture from the WAL where it cannot see every change: an
+    /// unlogged table writes none to the WAL, and only plain tables are
+    /// offered (see `check_plain_table`).
+    pub fn check_wal_capture(&self) {
+        if self.persistence == b'u' {
+            AuditError::UnloggedNotWal(self.qualified()).report();
+        }
+        self.check_plain_table("wal");
+    }
+
+    /// Refuses capture mode `mode` (`"sentencia"`, `"wal"`) on tables it
+    /// does not support: on a partitioned table or in an inheritance tree a
+    /// change made to a child directly fires no statement trigger of the
+    /// parent, PostgreSQL keeps no transition tables per partition, and
+    /// capture from the WAL is offered for plain tables only.
+    pub fn check_plain_table(&self, mode: &'static str) {
+        let inherits = spi::read_value::<bool>(
             "SELECT EXISTS (SELECT FROM pg_catalog.pg_inherits
                              WHERE inhrelid OPERATOR(pg_catalog.=) $1 OR inhparent OPERATOR(pg_catalog.=) $1)",
             &[Regclass(self.relid).into()],
         )
         .unwrap_or(false);
         if self.kind == b'p' || inherits {
-            AuditError::StatementCaptureUnsupported(self.qualified()).report();
+            AuditError::CaptureModeUnsupported {
+                mode,
+                table: self.qualified(),
+            }
+            .report();
         }
     }
 }
@@ -205,7 +222,7 @@ fn columns(relid: pg_sys::Oid) -> Vec<ColumnInfo> {
 }
 
 fn has_primary_key(relid: pg_sys::Oid) -> bool {
-    spi::value::<bool>(
+    spi::read_value::<bool>(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_index WHERE indrelid OPERATOR(pg_catalog.=) $1 AND indisprimary)",
         &[Regclass(relid).into()],
     )
@@ -363,6 +380,13 @@ fn auditar(tabla: Option<Regclass>, opciones: default!(Option<Jsonb>, "'{}'")) {
     rel.check_auditable(false);
     let options = parse_options(opciones);
     validate_options(&rel, &options);
+    if options.captura == Captura::Wal {
+        crate::wal::check_prerequisites();
+        rel.check_wal_capture();
+        // Before anything is written: PostgreSQL creates a slot only in a
+        // transaction that has not written yet.
+        crate::wal::ensure_slot();
+    }
 
     // Triggers first: this is where the caller's privileges on the table are
     // checked (CREATE TRIGGER), before anything is written on their behalf.
@@ -370,15 +394,34 @@ fn auditar(tabla: Option<Regclass>, opciones: default!(Option<Jsonb>, "'{}'")) {
     // (src/ddl_guard.rs).
     let stored = options.to_json().to_string();
     ddl_guard::own_ddl(|| {
-        attach_capture(&rel, options.captura);
+        let identity = attach_capture(&rel, options.captura);
         as_log_owner(|| {
+            // (Not ON CONFLICT: tablas_config is a user catalog table, for
+            // the WAL's output plugin, and those refuse it. Two sessions
+            // auditing one table at once: the second's INSERT fails on the
+            // primary key; both hold the table's trigger lock until then.)
             spi::run(
-                "INSERT INTO audit.tablas_config AS c (tabla, opciones) VALUES ($1, $2::pg_catalog.jsonb)
-                 ON CONFLICT (tabla) DO UPDATE SET opciones = EXCLUDED.opciones",
-                &[Regclass(relid).into(), stored.as_str().into()],
+                "WITH actualizada AS (
+                     UPDATE audit.tablas_config c
+                        SET opciones = $2::pg_catalog.jsonb,
+                            identidad_replica = CASE WHEN $4 THEN c.identidad_replica ELSE $3 END
+                      WHERE c.tabla OPERATOR(pg_catalog.=) $1
+                  RETURNING 1)
+                 INSERT INTO audit.tablas_config (tabla, opciones, identidad_replica)
+                 SELECT $1, $2::pg_catalog.jsonb, $3 WHERE NOT EXISTS (SELECT FROM actualizada)",
+                &[
+                    Regclass(relid).into(),
+                    stored.as_str().into(),
+                    identity.previous.as_deref().into(),
+                    identity.keep.into(),
+                ],
             )
         });
-        sync_truncate_triggers(relid, options.capturar_truncate);
+        // From the WAL, TRUNCATE is decoded like any change.
+        sync_truncate_triggers(
+            relid,
+            options.capturar_truncate && options.captura != Captura::Wal,
+        );
     });
     ensure_log_partitions();
     record_ddl_event(
@@ -388,10 +431,77 @@ fn auditar(tabla: Option<Regclass>, opciones: default!(Option<Jsonb>, "'{}'")) {
     );
 }
 
+/// What `attach_capture` did to the table's replica identity, for
+/// `tablas_config.identidad_replica`.
+struct IdentityChange {
+    /// The clause that restores the identity it had before capture from
+    /// the WAL set it to FULL.
+    previous: Option<String>,
+    /// Keep what is stored (the table stays in, or was already in, WAL mode).
+    keep: bool,
+}
+
+/// The table's replica identity as the clause that sets it.
+fn replica_identity(relid: pg_sys::Oid) -> String {
+    spi::value::<String>(
+        "SELECT CASE c.relreplident WHEN 'd' THEN 'DEFAULT' WHEN 'n' THEN 'NOTHING' WHEN 'f' THEN 'FULL'
+                    ELSE 'USING INDEX ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(
+                        (SELECT ic.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
+                          WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisreplident))
+                END
+           FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+        &[Regclass(relid).into()],
+    )
+    .unwrap_or_else(|| "DEFAULT".into())
+}
+
+/// The replica identity stored for the table when WAL capture set it.
+fn stored_replica_identity(relid: pg_sys::Oid) -> Option<String> {
+    as_log_owner(|| {
+        spi::value::<String>(
+            "SELECT identidad_replica FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1",
+            &[Regclass(relid).into()],
+        )
+    })
+}
+
+/// The context trigger of a table captured from the WAL, if it has one.
+fn context_trigger(relid: pg_sys::Oid) -> Option<String> {
+    spi::value::<String>(
+        "SELECT tgname::pg_catalog.text FROM pg_catalog.pg_trigger
+          WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgfoid OPERATOR(pg_catalog.=) $2 ORDER BY 1 LIMIT 1",
+        &[Regclass(relid).into(), catalog::ids().context_fn.into()],
+    )
+}
+
+/// Takes the table out of capture from the WAL: drops its context trigger
+/// and gives it back the replica identity it had. Within `own_ddl`.
+fn detach_wal_capture(rel: &Relation) {
+    if let Some(name) = context_trigger(rel.relid) {
+        spi::run(
+            &format!(
+                "DROP TRIGGER {} ON {}",
+                catalog::quote_ident(&name),
+                rel.qualified()
+            ),
+            &[],
+        );
+    }
+    if let Some(previous) = stored_replica_identity(rel.relid) {
+        spi::run(
+            &format!(
+                "ALTER TABLE {} REPLICA IDENTITY {previous}",
+                rel.qualified()
+            ),
+            &[],
+        );
+    }
+}
+
 /// Gives the table the capture triggers of mode `captura`, then removes
-/// those of the other mode (a table never has both: each change would be
+/// those of the other modes (a table never has two: each change would be
 /// recorded twice). Runs as the caller, within `own_ddl`.
-fn attach_capture(rel: &Relation, captura: Captura) {
+fn attach_capture(rel: &Relation, captura: Captura) -> IdentityChange {
     let create = |name: &str, definition: &str, each: &str| {
         spi::run(
             &format!(
@@ -406,6 +516,13 @@ fn attach_capture(rel: &Relation, captura: Captura) {
         .filter(|t| t.table == rel.relid && t.captures_rows())
         .collect();
     let row_level = |t: &&CaptureTrigger| t.tgtype & TRIGGER_TYPE_ROW != 0;
+    let mut identity = IdentityChange {
+        previous: None,
+        keep: false,
+    };
+    if captura != Captura::Wal {
+        detach_wal_capture(rel);
+    }
     let replaced: Vec<&CaptureTrigger> = match captura {
         Captura::Fila => {
             if !own.iter().any(|t| row_level(&t)) {
@@ -414,13 +531,48 @@ fn attach_capture(rel: &Relation, captura: Captura) {
             own.iter().filter(|t| !row_level(t)).collect()
         }
         Captura::Sentencia => {
-            rel.check_statement_capture();
+            rel.check_plain_table("sentencia");
             for (name, event, definition) in STATEMENT_TRIGGERS {
                 if !own.iter().any(|t| t.transition && t.tgtype & event != 0) {
                     create(name, definition, "STATEMENT");
                 }
             }
             own.iter().filter(row_level).collect()
+        }
+        Captura::Wal => {
+            // No trigger records anything: the WAL does. The writer pays
+            // for whole old rows in the WAL and its context message.
+            if context_trigger(rel.relid).is_none() {
+                spi::run(
+                    &format!(
+                        "CREATE TRIGGER {CONTEXT_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {}
+                         FOR EACH STATEMENT EXECUTE FUNCTION audit._contexto_wal()",
+                        rel.qualified()
+                    ),
+                    &[],
+                );
+            }
+            // Also under session_replication_role = replica.
+            let name = context_trigger(rel.relid).unwrap_or_else(|| CONTEXT_TRIGGER.into());
+            spi::run(
+                &format!(
+                    "ALTER TABLE {} ENABLE ALWAYS TRIGGER {}",
+                    rel.qualified(),
+                    catalog::quote_ident(&name)
+                ),
+                &[],
+            );
+            let current = replica_identity(rel.relid);
+            if current == "FULL" {
+                identity.keep = true;
+            } else {
+                identity.previous = Some(current);
+                spi::run(
+                    &format!("ALTER TABLE {} REPLICA IDENTITY FULL", rel.qualified()),
+                    &[],
+                );
+            }
+            own.iter().collect()
         }
     };
     for t in replaced {
@@ -433,6 +585,7 @@ fn attach_capture(rel: &Relation, captura: Captura) {
             &[],
         );
     }
+    identity
 }
 
 /// Stops auditing a table: removes its capture triggers (also ones attached
@@ -444,6 +597,7 @@ fn dejar_de_auditar(tabla: Option<Regclass>) {
     let rel =
         Relation::load(relid).unwrap_or_else(|| fail(AuditError::UndefinedTable(relid.to_u32())));
     let triggers = capture_triggers(relid);
+    let wal = context_trigger(relid).is_some();
     // Dropping a trigger needs ownership of its table: checked here, before
     // anything else changes. (The extension's own DDL: see src/ddl_guard.rs.)
     ddl_guard::own_ddl(|| {
@@ -457,6 +611,7 @@ fn dejar_de_auditar(tabla: Option<Regclass>) {
                 &[],
             );
         }
+        detach_wal_capture(&rel);
     });
     let had_options = as_log_owner(|| {
         spi::value::<bool>(
@@ -466,7 +621,7 @@ fn dejar_de_auditar(tabla: Option<Regclass>) {
         )
     })
     .unwrap_or(false);
-    if triggers.is_empty() && !had_options {
+    if triggers.is_empty() && !wal && !had_options {
         notice!("table {} is not audited", rel.qualified());
         return;
     }

@@ -146,10 +146,32 @@ pub unsafe fn record_change_with(
     change: RowChange,
     metadata: Option<pg_sys::Datum>,
 ) {
+    unsafe {
+        build_events(state, desc, change, metadata, &mut |event| {
+            writer::write(event);
+        })
+    }
+}
+
+/// The events of one row change, each handed to `emit` in order: none for
+/// an UPDATE that changed no recorded column, two for a row moving to
+/// another tenant, one otherwise. Every capture mode builds its events here:
+/// the triggers write them, the WAL's output plugin sends them to the
+/// capture worker.
+///
+/// # Safety
+/// As for [`record_change`].
+pub unsafe fn build_events(
+    state: &TableState,
+    desc: pg_sys::TupleDesc,
+    change: RowChange,
+    metadata: Option<pg_sys::Datum>,
+    emit: &mut dyn FnMut(&Event<'_>),
+) {
     match change {
         RowChange::Insert(tuple) => {
             let new = unsafe { Version::new(state, tuple, desc) };
-            writer::write(&Event {
+            emit(&Event {
                 cambio: Cambio::Insert {
                     nuevos: new.snapshot,
                 },
@@ -182,7 +204,7 @@ pub unsafe fn record_change_with(
                 // with its own values only (one UPDATE would show the old
                 // tenant's values to the new one, and hide the move from the
                 // old one).
-                writer::write(&Event {
+                emit(&Event {
                     cambio: Cambio::Delete {
                         anteriores: old.snapshot,
                     },
@@ -192,7 +214,7 @@ pub unsafe fn record_change_with(
                     exactos_anteriores: old.exactos.clone(),
                     ..row_event(state, &old)
                 });
-                writer::write(&Event {
+                emit(&Event {
                     cambio: Cambio::Insert {
                         nuevos: new.snapshot,
                     },
@@ -205,7 +227,7 @@ pub unsafe fn record_change_with(
                 });
                 return;
             }
-            writer::write(&Event {
+            emit(&Event {
                 cambio: Cambio::Update {
                     anteriores: old.snapshot,
                     nuevos: new.snapshot,
@@ -221,7 +243,7 @@ pub unsafe fn record_change_with(
         }
         RowChange::Delete(tuple) => {
             let old = unsafe { Version::new(state, tuple, desc) };
-            writer::write(&Event {
+            emit(&Event {
                 cambio: Cambio::Delete {
                     anteriores: old.snapshot,
                 },
@@ -314,7 +336,7 @@ fn row_event<'a>(state: &'a TableState, version: &Version) -> Event<'a> {
     }
 }
 
-fn catalog_audit_namespace() -> pg_sys::Oid {
+pub(crate) fn catalog_audit_namespace() -> pg_sys::Oid {
     // SAFETY: catalog lookup; the log's namespace is the extension's schema.
     unsafe { pg_sys::get_rel_namespace(crate::catalog::ids().log) }
 }

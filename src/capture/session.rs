@@ -257,6 +257,31 @@ pub fn client_address() -> Option<pg_sys::Datum> {
     addr
 }
 
+/// An `inet` datum from its text, in the current memory context.
+pub fn inet(text: &str) -> pg_sys::Datum {
+    let text = std::ffi::CString::new(text).expect("an address has no NUL byte");
+    // SAFETY: inet_in parses the text (an error for a bad one).
+    unsafe {
+        pgrx::direct_function_call_as_datum(
+            pg_sys::inet_in,
+            &[Some(pg_sys::Datum::from(text.as_ptr()))],
+        )
+        .expect("inet_in returns a value")
+    }
+}
+
+/// The client's address as text, as `inet_client_addr()::text` gives it.
+pub fn client_address_text() -> Option<String> {
+    client_address().map(|inet| {
+        // SAFETY: an inet datum; inet_out returns a palloc'd C string.
+        unsafe {
+            let out = pgrx::direct_function_call_as_datum(pg_sys::inet_out, &[Some(inet)])
+                .expect("inet_out returns a value");
+            crate::catalog::cstr_to_string(out.cast_mut_ptr())
+        }
+    })
+}
+
 /// `transaccion`: the top-level transaction id, with epoch (as
 /// `pg_current_xact_id()`), so it never wraps around.
 pub fn transaction_id() -> i64 {

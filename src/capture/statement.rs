@@ -146,10 +146,10 @@ impl Transition {
 /// A memory context for one row's work, emptied after each row. (The trigger
 /// is called once for the whole statement: without this, every snapshot of
 /// every row would stay allocated until the statement ends.)
-pub(super) struct RowMemory(pg_sys::MemoryContext);
+pub(crate) struct RowMemory(pg_sys::MemoryContext);
 
 impl RowMemory {
-    pub(super) fn new() -> RowMemory {
+    pub(crate) fn new() -> RowMemory {
         // SAFETY: a child of the trigger call's context, deleted with it at
         // the latest (also when an error interrupts the loop).
         RowMemory(unsafe {
@@ -164,7 +164,7 @@ impl RowMemory {
     }
 
     /// Runs `f` with this as the current context, then empties it.
-    pub(super) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         // SAFETY: switching to a valid context and back; what `f` allocated
         // there is no longer referenced once it returns (the event is
         // stored; caches copy into longer-lived contexts).
@@ -177,7 +177,7 @@ impl RowMemory {
         }
     }
 
-    pub(super) fn delete(self) {
+    pub(crate) fn delete(self) {
         // SAFETY: created in new(), not current.
         unsafe { pg_sys::MemoryContextDelete(self.0) };
     }

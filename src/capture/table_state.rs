@@ -3,7 +3,7 @@
 
 use crate::capture::exact_values::{exact_columns, ExactColumn};
 use crate::capture::row::{Deformed, Projection};
-use audit_model::options::{TableOptions, TenantColumn};
+use audit_model::options::{Captura, TableOptions, TenantColumn};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
@@ -34,6 +34,8 @@ pub struct TableState {
     /// The partition the row is in, when the table is partitioned.
     pub partition: Option<String>,
     pub capture_truncate: bool,
+    /// How the table's changes are captured (`"captura"`).
+    pub captura: Captura,
     /// Non-dropped, non-excluded columns, in column order.
     pub compared: Vec<Column>,
     /// Present when columns are excluded: the snapshot is built from these
@@ -233,6 +235,7 @@ impl TableState {
             schema: facts.schema,
             table: facts.table,
             capture_truncate: options.capturar_truncate,
+            captura: options.captura,
             compared,
             snapshot,
             key,

@@ -13,6 +13,7 @@ use audit_model::notas::{Notas, Traslado};
 use pgrx::pg_sys;
 use pgrx::IntoDatum;
 use serde_json::{Map, Value};
+use std::rc::Rc;
 use uuid::Uuid;
 
 /// What happened, with exactly the snapshots that kind of event has. The log
@@ -39,7 +40,7 @@ pub enum Cambio<'a> {
 }
 
 impl Cambio<'_> {
-    fn accion(&self) -> &'static str {
+    pub fn accion(&self) -> &'static str {
         match self {
             Cambio::Insert { .. } => "INSERT",
             Cambio::Update { .. } => "UPDATE",
@@ -50,21 +51,21 @@ impl Cambio<'_> {
         }
     }
 
-    fn anteriores(&self) -> Option<pg_sys::Datum> {
+    pub fn anteriores(&self) -> Option<pg_sys::Datum> {
         match self {
             Cambio::Update { anteriores, .. } | Cambio::Delete { anteriores } => Some(*anteriores),
             _ => None,
         }
     }
 
-    fn nuevos(&self) -> Option<pg_sys::Datum> {
+    pub fn nuevos(&self) -> Option<pg_sys::Datum> {
         match self {
             Cambio::Insert { nuevos } | Cambio::Update { nuevos, .. } => Some(*nuevos),
             _ => None,
         }
     }
 
-    fn campos(&self) -> Option<&[&str]> {
+    pub fn campos(&self) -> Option<&[&str]> {
         match self {
             Cambio::Update { campos, .. } => Some(campos),
             _ => None,
@@ -95,12 +96,12 @@ pub struct Event<'a> {
 
 /// The event's `notas` (crates/audit-model/src/notas.rs), or None: the
 /// common case costs a few comparisons.
-fn notas(event: &Event<'_>, identity: &Identity) -> Option<pg_sys::Datum> {
+fn notas(event: &Event<'_>, identity: &Identity, avisos: &[String]) -> Option<pg_sys::Datum> {
     let empresa_evento = event
         .empresa_id
         .map(Uuid::from_bytes)
         .or(identity.empresa_id);
-    if identity.avisos.is_empty()
+    if avisos.is_empty()
         && identity.empresa_id == empresa_evento
         && event.traslado.is_none()
         && event.exactos_anteriores.is_none()
@@ -108,17 +109,52 @@ fn notas(event: &Event<'_>, identity: &Identity) -> Option<pg_sys::Datum> {
     {
         return None;
     }
-    let avisos: Vec<String> = identity.avisos.iter().map(ToString::to_string).collect();
     Notas {
         empresa_evento,
         empresa_identidad: identity.empresa_id,
-        avisos_identidad: &avisos,
+        avisos_identidad: avisos,
         traslado: event.traslado,
         exactos_anteriores: event.exactos_anteriores.clone(),
         exactos_nuevos: event.exactos_nuevos.clone(),
     }
     .to_json()
     .map(|v| crate::sql_types::Jsonb::from_value(&v).0)
+}
+
+/// What every event records about who wrote it and when, beyond what
+/// happened: the writing session's facts, read from the session itself
+/// (synchronous capture) or from the context message its transaction wrote
+/// into the WAL (capture from the WAL: src/wal/).
+pub struct Facts {
+    pub identity: Rc<Identity>,
+    /// The identity's warnings, as messages (`notas.avisos_identidad`).
+    pub avisos: Vec<String>,
+    pub rol_bd: Rc<str>,
+    pub rol_sesion: Option<String>,
+    pub aplicacion: Option<String>,
+    pub ip_cliente: Option<pg_sys::Datum>,
+    pub timestamp: pg_sys::TimestampTz,
+    pub transaccion: i64,
+    /// The transaction context: the metadata of events that give none.
+    pub contexto: pg_sys::Datum,
+}
+
+impl Facts {
+    /// The current session's facts.
+    pub fn of_session() -> Facts {
+        let identity = session::identity();
+        Facts {
+            avisos: identity.avisos.iter().map(ToString::to_string).collect(),
+            identity,
+            rol_bd: session::database_role(),
+            rol_sesion: session::session_role(),
+            aplicacion: session::application(),
+            ip_cliente: session::client_address(),
+            timestamp: session::transaction_time(),
+            transaccion: session::transaction_id(),
+            contexto: session::context(),
+        }
+    }
 }
 
 /// Inserts the event with the current session's facts and returns its id.
@@ -128,10 +164,12 @@ pub fn write(event: &Event<'_>) -> i64 {
     // (Audited DML never gets here in one: PostgreSQL refuses it first.)
     // SAFETY: raises a PostgreSQL error when the transaction is read-only.
     unsafe { pg_sys::PreventCommandIfReadOnly(c"INSERT INTO audit.historial_cambios".as_ptr()) };
-    let identity = session::identity();
-    let rol_bd = session::database_role();
-    let rol_sesion = session::session_role();
-    let aplicacion = session::application();
+    write_with(event, &Facts::of_session())
+}
+
+/// Inserts the event with `facts` and returns its id.
+pub fn write_with(event: &Event<'_>, facts: &Facts) -> i64 {
+    let identity = &facts.identity;
     let ids = catalog::ids();
 
     let mut row = LogRow {
@@ -144,7 +182,7 @@ pub fn write(event: &Event<'_>) -> i64 {
             row.nulls[i] = false;
         }
     };
-    set(1, Some(pg_sys::Datum::from(session::transaction_time())));
+    set(1, Some(pg_sys::Datum::from(facts.timestamp)));
     set(2, identity.usuario_id.as_ref().map(datums::uuid));
     set(3, identity.usuario_nombre.as_deref().map(datums::text));
     set(4, Some(datums::text(event.cambio.accion())));
@@ -160,15 +198,15 @@ pub fn write(event: &Event<'_>) -> i64 {
         .map(|b| datums::uuid_bytes(&b))
         .or(identity.empresa_id.as_ref().map(datums::uuid));
     set(12, empresa);
-    set(13, Some(event.metadata.unwrap_or_else(session::context)));
-    set(14, Some(pg_sys::Datum::from(session::transaction_id())));
-    set(15, Some(datums::text(&rol_bd)));
-    set(16, aplicacion.as_deref().map(datums::text));
-    set(17, session::client_address());
+    set(13, Some(event.metadata.unwrap_or(facts.contexto)));
+    set(14, Some(pg_sys::Datum::from(facts.transaccion)));
+    set(15, Some(datums::text(&facts.rol_bd)));
+    set(16, facts.aplicacion.as_deref().map(datums::text));
+    set(17, facts.ip_cliente);
     set(18, event.registro_id_anterior.as_ref().map(datums::uuid));
-    set(19, rol_sesion.as_deref().map(datums::text));
+    set(19, facts.rol_sesion.as_deref().map(datums::text));
     set(20, identity.usuario_externo.as_deref().map(datums::text));
-    set(21, notas(event, &identity));
+    set(21, notas(event, identity, &facts.avisos));
 
     as_log_owner(|| {
         // SAFETY: nextval(regclass) of the log's own sequence, as its owner.

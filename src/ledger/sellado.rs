@@ -21,6 +21,10 @@ use serde_json::{json, Value};
 /// Events per block, about (a block ends between two transactions).
 const EVENTOS_POR_BLOQUE: usize = 100_000;
 
+/// How long sealing waits for the capture from the WAL to catch up before it
+/// leaves everything for its next run (microseconds).
+const SELLAR_ESPERA_CAPTURA: i64 = 10_000_000;
+
 /// Seals what can be sealed and reports it.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
@@ -53,6 +57,13 @@ pub fn seal() -> Value {
         ultimo_bloque().map_or((0, 0, None), |(id, hasta, hash)| (id, hasta, Some(hash)));
     let horizonte = horizon();
     let retenido_por = oldest_transaction();
+    // Every transaction below the horizon has finished, but the events of
+    // those captured from the WAL are written by the capture worker after
+    // their commit: seal only once they are all in the log.
+    if let Err(falta) = crate::wal::estado::caught_up_within(SELLAR_ESPERA_CAPTURA) {
+        return json!({ "bloques_nuevos": 0, "eventos_sellados": 0, "retenido_por": retenido_por,
+                       "captura_pendiente": falta });
+    }
     if horizonte <= desde {
         return json!({ "bloques_nuevos": 0, "eventos_sellados": 0, "retenido_por": retenido_por });
     }

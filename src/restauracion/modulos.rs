@@ -155,6 +155,10 @@ fn crear_marca(modulo: Option<&str>, nombre: Option<&str>) -> i64 {
             &[],
         );
     }
+    // With the tables locked no change to them can commit; the ones
+    // captured from the WAL that already did must be in the log before the
+    // mark is read from it.
+    crate::wal::estado::wait(30_000_000, "30 seconds");
     let ultimo = super::ultimo_evento();
     let creador = session::database_role().to_string();
     as_log_owner(|| {

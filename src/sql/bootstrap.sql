@@ -301,8 +301,15 @@ $partitions$;
 CREATE TABLE audit.tablas_config (
     tabla    regclass    PRIMARY KEY,
     opciones jsonb       NOT NULL DEFAULT '{}'::pg_catalog.jsonb,
-    desde    timestamptz NOT NULL DEFAULT pg_catalog.now()
-);
+    desde    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- The table's replica identity before capture from the WAL set it to
+    -- FULL, as the clause that restores it ('DEFAULT', 'USING INDEX i', ...);
+    -- NULL when the extension did not change it.
+    identidad_replica text
+)
+-- Read by the WAL's output plugin as of each decoded change (logical
+-- decoding's historic snapshot): which changes are the WAL's to record.
+WITH (user_catalog_table = true);
 COMMENT ON TABLE audit.tablas_config IS
     'Options of each audited table (set with audit.auditar). Read through the view audit.tablas_auditadas.';
 
@@ -582,6 +589,20 @@ ALTER TABLE audit.config_versiones ENABLE ALWAYS TRIGGER config_versiones_sin_tr
 -- records here exactly which ids it removed, as ranges that hold no id of any
 -- remaining partition: audit.verificar() counts a sealed event in one of
 -- them as purged, and any other missing event as deleted. Append-only.
+-- Capture from the WAL: how far each database's worker has applied its
+-- slot (src/wal/worker.rs). Written in the same transaction as the events
+-- it applied: a writer's transaction whose commit ends at or before
+-- lsn_aplicado is in the log and is never applied again. Not dumped: a
+-- restored database gets a slot of its own.
+CREATE TABLE audit.captura_wal (
+    slot          text        PRIMARY KEY,
+    lsn_aplicado  pg_lsn      NOT NULL,
+    ultimo_commit timestamptz,
+    actualizado   timestamptz NOT NULL
+);
+COMMENT ON TABLE audit.captura_wal IS
+    'Capture from the WAL: the position each capture worker has applied (see audit.estado_captura()).';
+
 CREATE TABLE audit.retenciones (
     particion   text        NOT NULL,
     desde       timestamptz NOT NULL,

@@ -9,12 +9,15 @@
 -- enabled capture of INSERT, UPDATE and DELETE (a row trigger of
 -- audit.registrar_cambio(), or, with "captura": "sentencia", a statement
 -- trigger with transition tables) and, when TRUNCATE is captured, an enabled
--- TRUNCATE capture trigger. One entry per table and missing capture, such
--- as 'row capture of public.hijo'; empty when capture is complete. The one
--- definition behind audit.tablas_auditadas.captura_activa and the DDL guard
--- (src/ddl_guard.rs), which refuses any command that would add an entry for a
--- role that may not stop auditing.
-CREATE FUNCTION audit._faltas_captura(tabla regclass, capturar_truncate boolean) RETURNS text[]
+-- TRUNCATE capture trigger. A table captured from the WAL ("captura":
+-- "wal") needs instead REPLICA IDENTITY FULL, its context trigger enabled
+-- ALWAYS, and the database's capture slot. One entry per table and missing
+-- capture, such as 'row capture of public.hija'; empty when capture is
+-- complete. The one definition behind audit.tablas_auditadas.captura_activa
+-- and the DDL guard (src/ddl_guard.rs), which refuses any command that would
+-- add an entry for a role that may not stop auditing.
+CREATE FUNCTION audit._faltas_captura(tabla regclass, capturar_truncate boolean, captura text DEFAULT 'fila')
+    RETURNS text[]
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $gaps$
@@ -25,28 +28,49 @@ AS $gaps$
     ),
     hojas AS (
         -- A partitioned table holds no rows of its own.
-        SELECT a.relid FROM arbol a JOIN pg_class c ON c.oid = a.relid WHERE c.relkind <> 'p'
+        SELECT a.relid, c.relreplident FROM arbol a JOIN pg_class c ON c.oid = a.relid WHERE c.relkind <> 'p'
     ),
     disparadores AS (
-        SELECT g.tgrelid, g.tgtype::int4 AS tipo,
+        SELECT g.tgrelid, g.tgtype::int4 AS tipo, g.tgfoid, g.tgenabled,
                (g.tgtype::int4 & 1) <> 0 OR g.tgoldtable IS NOT NULL OR g.tgnewtable IS NOT NULL AS filas
           FROM pg_trigger g
-         WHERE g.tgfoid = 'audit.registrar_cambio()'::regprocedure
+         WHERE g.tgfoid IN ('audit.registrar_cambio()'::regprocedure, 'audit._contexto_wal()'::regprocedure)
            AND g.tgenabled = ANY (ARRAY['O', 'A']::"char"[])
            AND g.tgrelid IN (SELECT relid FROM hojas)
+    ),
+    captura_fila AS (
+        SELECT d.* FROM disparadores d WHERE d.tgfoid = 'audit.registrar_cambio()'::regprocedure
     ),
     faltas AS (
         -- INSERT (4), DELETE (8), UPDATE (16): by a row trigger or a statement
         -- trigger with transition tables, never by a plain statement trigger.
         SELECT h.relid, 'row capture' AS que FROM hojas h
-         WHERE EXISTS (SELECT FROM unnest(ARRAY[4, 8, 16]) e(bit)
-                        WHERE NOT EXISTS (SELECT FROM disparadores d
+         WHERE captura IS DISTINCT FROM 'wal'
+           AND EXISTS (SELECT FROM unnest(ARRAY[4, 8, 16]) e(bit)
+                        WHERE NOT EXISTS (SELECT FROM captura_fila d
                                            WHERE d.tgrelid = h.relid AND d.filas AND (d.tipo & e.bit) <> 0))
         UNION ALL
         -- TRUNCATE (32).
         SELECT h.relid, 'TRUNCATE capture' FROM hojas h
-         WHERE capturar_truncate
-           AND NOT EXISTS (SELECT FROM disparadores d WHERE d.tgrelid = h.relid AND (d.tipo & 32) <> 0)
+         WHERE captura IS DISTINCT FROM 'wal' AND capturar_truncate
+           AND NOT EXISTS (SELECT FROM captura_fila d WHERE d.tgrelid = h.relid AND (d.tipo & 32) <> 0)
+        UNION ALL
+        -- From the WAL: whole old rows in the WAL, and the writer's context
+        -- (BEFORE (2) INSERT, DELETE, UPDATE and TRUNCATE, statement level,
+        -- firing ALWAYS, also in replica mode).
+        SELECT h.relid, 'REPLICA IDENTITY FULL' FROM hojas h
+         WHERE captura = 'wal' AND h.relreplident <> 'f'
+        UNION ALL
+        SELECT h.relid, 'context trigger' FROM hojas h
+         WHERE captura = 'wal'
+           AND NOT EXISTS (SELECT FROM disparadores d
+                            WHERE d.tgrelid = h.relid AND d.tgfoid = 'audit._contexto_wal()'::regprocedure
+                              AND d.tgenabled = 'A' AND (d.tipo & (1 | 2)) = 2 AND (d.tipo & (4 | 8 | 16 | 32)) = 60)
+        UNION ALL
+        SELECT h.relid, 'capture slot ' || ('audit_captura_' || d.oid::text)
+          FROM hojas h, pg_database d
+         WHERE captura = 'wal' AND d.datname = current_database()
+           AND NOT EXISTS (SELECT FROM pg_replication_slots s WHERE s.slot_name = 'audit_captura_' || d.oid::text)
     )
     SELECT COALESCE(array_agg(f.que || ' of ' || f.relid::regclass::text ORDER BY f.relid::regclass::text COLLATE "C", f.que COLLATE "C"), '{}')
       FROM faltas f;
@@ -71,7 +95,8 @@ WITH tablas AS (
 ),
 estado AS (
     SELECT tablas.relid, cfg.opciones, cfg.desde,
-           COALESCE((cfg.opciones OPERATOR(pg_catalog.->>) 'capturar_truncate')::pg_catalog.bool, true) AS capturar_truncate
+           COALESCE((cfg.opciones OPERATOR(pg_catalog.->>) 'capturar_truncate')::pg_catalog.bool, true) AS capturar_truncate,
+           COALESCE(cfg.opciones OPERATOR(pg_catalog.->>) 'captura', 'fila') AS captura
       FROM tablas
       LEFT JOIN audit.tablas_config cfg ON cfg.tabla::pg_catalog.oid OPERATOR(pg_catalog.=) tablas.relid
 )
@@ -114,7 +139,7 @@ SELECT c.oid::pg_catalog.regclass AS tabla,
   FROM estado cfg
   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) cfg.relid
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-  CROSS JOIN LATERAL (SELECT audit._faltas_captura(c.oid::pg_catalog.regclass, cfg.capturar_truncate) AS falta) f;
+  CROSS JOIN LATERAL (SELECT audit._faltas_captura(c.oid::pg_catalog.regclass, cfg.capturar_truncate, cfg.captura) AS falta) f;
 
 COMMENT ON VIEW audit.tablas_auditadas IS
     'Audited tables with their effective options. columnas_clave empty means rows are identified by their whole content; falta lists what capture is missing (captura_activa is false when it is not empty).';
@@ -214,7 +239,7 @@ GRANT USAGE ON SCHEMA audit TO PUBLIC;  -- not CREATE: nobody adds objects here
 
 REVOKE ALL ON TABLE audit.historial_cambios, audit.historial_cambios_default, audit.tablas_config FROM PUBLIC;
 REVOKE ALL ON SEQUENCE audit.historial_cambios_id_seq FROM PUBLIC;
-REVOKE ALL ON TABLE audit.marcas_tiempo, audit.bloques, audit.retenciones FROM PUBLIC;
+REVOKE ALL ON TABLE audit.marcas_tiempo, audit.bloques, audit.retenciones, audit.captura_wal FROM PUBLIC;
 GRANT SELECT ON audit.tablas_auditadas TO PUBLIC;
 -- Definitions, not data: which tables form each module, its marks, and the
 -- columns audited tables had (all of it visible in pg_catalog too).

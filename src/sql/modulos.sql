@@ -41,6 +41,9 @@ DECLARE
     o record;
     e_estado text; e_mensaje text; e_detalle text; e_pista text;
 BEGIN
+    -- Events captured from the WAL reach the log after their commit:
+    -- wait until every transaction committed before this call is there.
+    PERFORM audit.esperar_captura();
     IF modulo IS NULL OR marca IS NULL OR simular IS NULL OR estricto IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
             MESSAGE = 'modulo, marca, simular and estricto must not be null';

@@ -30,6 +30,9 @@ DECLARE
     previo text;
     e_estado text; e_mensaje text; e_detalle text; e_pista text;
 BEGIN
+    -- Events captured from the WAL reach the log after their commit:
+    -- wait until every transaction committed before this call is there.
+    PERFORM audit.esperar_captura();
     IF evento_id IS NULL OR simular IS NULL OR forzar IS NULL OR estricto IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
             MESSAGE = 'evento_id, simular, forzar and estricto must not be null';
@@ -202,6 +205,9 @@ DECLARE
     previo text;
     e_estado text; e_mensaje text; e_detalle text; e_pista text;
 BEGIN
+    -- Events captured from the WAL reach the log after their commit:
+    -- wait until every transaction committed before this call is there.
+    PERFORM audit.esperar_captura();
     IF tabla IS NULL OR registro_id IS NULL OR simular IS NULL OR estricto IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
             MESSAGE = 'tabla, registro_id, instante, simular and estricto must not be null';
@@ -279,14 +285,19 @@ $restore$;
 -- since come from the log; the others are read from the table now. Reads
 -- the log through the caller's row-level security: rows whose changes the
 -- caller cannot see are shown as they are now.
+-- VOLATILE, not STABLE: after waiting for the capture from the WAL, its
+-- queries must see what the capture worker committed meanwhile.
 CREATE FUNCTION audit.estado_en(tabla regclass, instante timestamptz) RETURNS SETOF jsonb
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $asof$
 DECLARE
     info record;
     previo_estado record;
 BEGIN
+    -- Events captured from the WAL reach the log after their commit:
+    -- wait until every transaction committed before this call is there.
+    PERFORM audit.esperar_captura();
     IF tabla IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = 'tabla must not be null';
     END IF;

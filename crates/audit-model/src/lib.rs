@@ -21,6 +21,7 @@ pub mod record_id;
 pub mod restauracion;
 pub mod resumen;
 pub mod retencion;
+pub mod wal_wire;
 
 /// "an array", "a string"...: a JSON value's kind, for error messages.
 pub fn json_kind(v: &serde_json::Value) -> &'static str {

@@ -13,8 +13,9 @@ pub const KNOWN_OPTIONS: [&str; 5] = [
     "captura",
 ];
 
-/// How INSERT, UPDATE and DELETE are captured. Both record the same events
-/// (same rows, columns and order within a statement); they differ in cost.
+/// How INSERT, UPDATE and DELETE (and TRUNCATE) are captured. All record the
+/// same events (same rows, columns and values); they differ in cost and in
+/// when the events reach the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Captura {
     /// One AFTER ... FOR EACH ROW trigger: PostgreSQL queues every changed
@@ -26,6 +27,12 @@ pub enum Captura {
     /// `work_mem`, so a statement of millions of rows runs in bounded memory.
     /// Plain tables only (not partitioned tables or inheritance trees).
     Sentencia,
+    /// From the WAL: the writer pays for a full replica identity and a
+    /// logical message with its context; the extension's output plugin and
+    /// background worker write the events after commit, in commit order.
+    /// Needs `wal_level = logical` and the library preloaded. Plain tables
+    /// only, as `Sentencia`.
+    Wal,
 }
 
 impl Captura {
@@ -33,6 +40,7 @@ impl Captura {
         match self {
             Captura::Fila => "fila",
             Captura::Sentencia => "sentencia",
+            Captura::Wal => "wal",
         }
     }
 }
@@ -157,10 +165,11 @@ impl TableOptions {
             opts.captura = match v.as_str() {
                 Some("fila") => Captura::Fila,
                 Some("sentencia") => Captura::Sentencia,
+                Some("wal") => Captura::Wal,
                 _ => {
                     return Err(OptionsError::WrongType {
                         key: "captura",
-                        expected: "\"fila\" or \"sentencia\"",
+                        expected: "\"fila\", \"sentencia\" or \"wal\"",
                     })
                 }
             };
@@ -337,11 +346,11 @@ mod tests {
             ),
             (
                 json!({"captura": "statement"}),
-                "option \"captura\" must be \"fila\" or \"sentencia\"",
+                "option \"captura\" must be \"fila\", \"sentencia\" or \"wal\"",
             ),
             (
                 json!({"captura": true}),
-                "option \"captura\" must be \"fila\" or \"sentencia\"",
+                "option \"captura\" must be \"fila\", \"sentencia\" or \"wal\"",
             ),
         ];
         for (input, message) in cases {

@@ -3,7 +3,8 @@
 //! the log, or to make the extension act for them. Each test is one attack
 //! with its safe outcome asserted: refused with 42501, and nothing changed.
 
-use audit_integration_tests::{count, sqlstate, sqlstate_of, texts, TestDb, TestRole};
+use audit_integration_tests::{count, sqlstate, sqlstate_of, texts, Cluster, TestDb, TestRole};
+use postgres::{Client, NoTls};
 
 /// A database with an audited table `cuentas` owned by the login role
 /// `owner` (the application's migration role) and used by `app`.
@@ -207,33 +208,58 @@ fn ordinary_roles_cannot_switch_off_triggers_or_widen_reading() {
                 "{role}: {statement}"
             );
         }
-        // Before the extension's library is loaded in a session, PostgreSQL
-        // accepts any value for an audit.* setting as a placeholder; loading
-        // the library throws away a reader list set that way (with a
-        // warning), and once loaded the setting refuses outright. (A new
-        // session: the ALTER TABLE above loaded the library in that one.)
+        // The test cluster preloads the library: the setting exists from
+        // the session's start and refuses at once.
         let mut c = db.connect_as(role);
-        c.batch_execute("SET audit.roles_lectores = 'vendedor'")
-            .unwrap();
-        let (reader, list): (bool, String) = {
-            let mut tx = c.transaction().unwrap();
-            tx.batch_execute("SET LOCAL audit.rol = 'vendedor'")
-                .unwrap();
-            let row = tx
-                .query_one(
-                    "SELECT audit.es_lector(), current_setting('audit.roles_lectores')",
-                    &[],
-                )
-                .unwrap();
-            (row.get(0), row.get(1))
-        };
-        assert!(!reader, "{role}");
-        assert_eq!(list, "propietario, administrador, owner, admin");
         assert_eq!(
             sqlstate_of(c.batch_execute("SET audit.roles_lectores = 'vendedor'")),
             "42501"
         );
     }
+}
+
+#[test]
+fn a_reader_list_set_before_the_library_loads_is_thrown_away() {
+    // Without shared_preload_libraries (fine for the trigger modes), an
+    // audit.* setting does not exist until the library loads in a session:
+    // PostgreSQL accepts any value as a placeholder before, and throws away a
+    // non-superuser's when the library loads (with a warning).
+    let cluster = Cluster::start(&[]);
+    let mut admin = cluster.connect("postgres");
+    admin
+        .batch_execute(
+            "CREATE EXTENSION audit;
+             DROP ROLE IF EXISTS cualquiera; CREATE ROLE cualquiera LOGIN;",
+        )
+        .unwrap();
+    let mut c = Client::connect(
+        &cluster
+            .conninfo("postgres")
+            .replace("user=postgres", "user=cualquiera"),
+        NoTls,
+    )
+    .unwrap();
+    c.batch_execute("SET audit.roles_lectores = 'vendedor'")
+        .unwrap();
+    let (reader, list): (bool, String) = {
+        let mut tx = c.transaction().unwrap();
+        tx.batch_execute("SET LOCAL audit.rol = 'vendedor'")
+            .unwrap();
+        let row = tx
+            .query_one(
+                "SELECT audit.es_lector(), current_setting('audit.roles_lectores')",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert!(!reader);
+    assert_eq!(list, "propietario, administrador, owner, admin");
+    // Once loaded, the setting refuses outright.
+    assert_eq!(
+        sqlstate_of(c.batch_execute("SET audit.roles_lectores = 'vendedor'")),
+        "42501"
+    );
 }
 
 #[test]

@@ -33,9 +33,12 @@ SELECT c.oid::regclass AS relacion, has_table_privilege('public', c.oid, 'SELECT
    AND c.relname NOT LIKE 'historial_cambios_2%'
  ORDER BY c.relname;
 SELECT has_schema_privilege('public', 'audit', 'USAGE') AS uso, has_schema_privilege('public', 'audit', 'CREATE') AS crear;
--- Non-superusers cannot redirect where claims are read from. Before the
--- library is loaded in a session, SET only creates a placeholder, which
--- PostgreSQL discards with a warning when the library loads.
+-- Non-superusers cannot redirect where claims are read from. The test
+-- cluster preloads the library (as capture from the WAL needs), so the
+-- settings exist from the start and SET refuses at once. (Without
+-- preloading, SET before the library loads in a session creates a
+-- placeholder, which PostgreSQL discards with a warning when it loads:
+-- tests/integration/tests/adversarial_privilege.rs checks that case.)
 CREATE ROLE cualquiera NOLOGIN;
 SET ROLE cualquiera;
 SET audit.claims_setting = 'otra.cosa';

@@ -1,0 +1,382 @@
+//! What the output plugin hands the capture worker (capture from the WAL,
+//! src/wal/): one record per decoded item, in commit order. Both ends are
+//! the same library, so the format only has to be unambiguous and cheap:
+//! a kind byte, then fixed-width integers (little-endian) and
+//! length-prefixed byte strings, each optional field behind a presence byte.
+//! jsonb values travel as PostgreSQL's own binary image (the varlena bytes),
+//! so the worker never parses them again.
+//!
+//! The context message a writer's transaction puts into the WAL (once, and
+//! again whenever its identity or context changes) is [`ContextoWal`], as
+//! JSON: written once per transaction, read once per transaction.
+
+use crate::notas::Traslado;
+use serde::{Deserialize, Serialize};
+
+/// One record of the plugin's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registro<'a> {
+    /// A transaction starts: its top-level xid, the end of its commit
+    /// record (the position stored once it is applied) and commit time.
+    Inicio { xid: u32, lsn_fin: u64, commit: i64 },
+    /// The writer's context message (a [`ContextoWal`] as JSON), for the
+    /// changes that follow it in the transaction.
+    Contexto(&'a [u8]),
+    /// One change of a table captured from the WAL.
+    Cambio(CambioWal<'a>),
+    /// The transaction ends.
+    Fin { lsn_fin: u64, commit: i64 },
+}
+
+/// Which kind of event a change is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accion {
+    Insert,
+    Update,
+    Delete,
+    Truncate,
+}
+
+/// One event as the row path would build it, without the writer's facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CambioWal<'a> {
+    pub accion: Accion,
+    pub esquema: &'a str,
+    pub tabla: &'a str,
+    pub registro_id: Option<[u8; 16]>,
+    /// jsonb varlena images.
+    pub registro_pk: Option<&'a [u8]>,
+    pub anteriores: Option<&'a [u8]>,
+    pub nuevos: Option<&'a [u8]>,
+    pub campos: Option<Vec<&'a str>>,
+    /// The row's own tenant.
+    pub empresa_id: Option<[u8; 16]>,
+    pub registro_id_anterior: Option<[u8; 16]>,
+    pub traslado: Option<Traslado>,
+    /// JSON objects: the exact text of values, by column.
+    pub exactos_anteriores: Option<&'a str>,
+    pub exactos_nuevos: Option<&'a str>,
+}
+
+/// The writer's facts, as its context message carries them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ContextoWal {
+    /// Top-level transaction id with epoch (`pg_current_xact_id()`).
+    pub transaccion: i64,
+    /// Transaction start, microseconds since 2000-01-01 UTC (`now()`).
+    pub inicio: i64,
+    pub usuario_id: Option<String>,
+    pub usuario_nombre: Option<String>,
+    /// The session's tenant (events of rows without one are filed there).
+    pub empresa_id: Option<String>,
+    pub usuario_externo: Option<String>,
+    /// Why the identity could not be read, as the WARNING said it.
+    #[serde(default)]
+    pub avisos: Vec<String>,
+    /// The transaction context (`audit.establecer_contexto`).
+    pub metadata: serde_json::Value,
+    pub rol_bd: String,
+    pub rol_sesion: Option<String>,
+    pub aplicacion: Option<String>,
+    pub ip_cliente: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("capture record truncated")]
+    Truncated,
+    #[error("unknown capture record kind {0}")]
+    UnknownKind(u8),
+    #[error("invalid capture record: {0}")]
+    Invalid(&'static str),
+}
+
+const INICIO: u8 = b'B';
+const CONTEXTO: u8 = b'M';
+const CAMBIO: u8 = b'E';
+const FIN: u8 = b'C';
+
+impl Registro<'_> {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Registro::Inicio {
+                xid,
+                lsn_fin,
+                commit,
+            } => {
+                out.push(INICIO);
+                out.extend_from_slice(&xid.to_le_bytes());
+                out.extend_from_slice(&lsn_fin.to_le_bytes());
+                out.extend_from_slice(&commit.to_le_bytes());
+            }
+            Registro::Contexto(bytes) => {
+                out.push(CONTEXTO);
+                out.extend_from_slice(bytes);
+            }
+            Registro::Cambio(c) => {
+                out.push(CAMBIO);
+                c.encode(out);
+            }
+            Registro::Fin { lsn_fin, commit } => {
+                out.push(FIN);
+                out.extend_from_slice(&lsn_fin.to_le_bytes());
+                out.extend_from_slice(&commit.to_le_bytes());
+            }
+        }
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Registro<'_>, WireError> {
+        let (&kind, rest) = bytes.split_first().ok_or(WireError::Truncated)?;
+        let mut r = Reader(rest);
+        let registro = match kind {
+            INICIO => Registro::Inicio {
+                xid: r.u32()?,
+                lsn_fin: r.u64()?,
+                commit: r.i64()?,
+            },
+            CONTEXTO => return Ok(Registro::Contexto(rest)),
+            CAMBIO => Registro::Cambio(CambioWal::decode(&mut r)?),
+            FIN => Registro::Fin {
+                lsn_fin: r.u64()?,
+                commit: r.i64()?,
+            },
+            other => return Err(WireError::UnknownKind(other)),
+        };
+        if !r.0.is_empty() {
+            return Err(WireError::Invalid("trailing bytes"));
+        }
+        Ok(registro)
+    }
+}
+
+impl<'a> CambioWal<'a> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(match self.accion {
+            Accion::Insert => b'I',
+            Accion::Update => b'U',
+            Accion::Delete => b'D',
+            Accion::Truncate => b'T',
+        });
+        bytes(out, self.esquema.as_bytes());
+        bytes(out, self.tabla.as_bytes());
+        option(out, self.registro_id.as_ref(), |o, v| {
+            o.extend_from_slice(v)
+        });
+        option(out, self.registro_pk, bytes);
+        option(out, self.anteriores, bytes);
+        option(out, self.nuevos, bytes);
+        option(out, self.campos.as_ref(), |o, campos| {
+            o.extend_from_slice(&(campos.len() as u32).to_le_bytes());
+            for c in campos {
+                bytes(o, c.as_bytes());
+            }
+        });
+        option(out, self.empresa_id.as_ref(), |o, v| o.extend_from_slice(v));
+        option(out, self.registro_id_anterior.as_ref(), |o, v| {
+            o.extend_from_slice(v)
+        });
+        option(out, self.traslado, |o, t| {
+            o.push(match t {
+                Traslado::Salida => b'S',
+                Traslado::Entrada => b'E',
+            })
+        });
+        option(out, self.exactos_anteriores, |o, v| bytes(o, v.as_bytes()));
+        option(out, self.exactos_nuevos, |o, v| bytes(o, v.as_bytes()));
+    }
+
+    fn decode(r: &mut Reader<'a>) -> Result<CambioWal<'a>, WireError> {
+        let accion = match r.u8()? {
+            b'I' => Accion::Insert,
+            b'U' => Accion::Update,
+            b'D' => Accion::Delete,
+            b'T' => Accion::Truncate,
+            _ => return Err(WireError::Invalid("action")),
+        };
+        Ok(CambioWal {
+            accion,
+            esquema: r.str()?,
+            tabla: r.str()?,
+            registro_id: r.option(Reader::uuid)?,
+            registro_pk: r.option(Reader::bytes)?,
+            anteriores: r.option(Reader::bytes)?,
+            nuevos: r.option(Reader::bytes)?,
+            campos: r.option(|r| {
+                let n = r.u32()? as usize;
+                (0..n).map(|_| r.str()).collect()
+            })?,
+            empresa_id: r.option(Reader::uuid)?,
+            registro_id_anterior: r.option(Reader::uuid)?,
+            traslado: r.option(|r| match r.u8()? {
+                b'S' => Ok(Traslado::Salida),
+                b'E' => Ok(Traslado::Entrada),
+                _ => Err(WireError::Invalid("traslado")),
+            })?,
+            exactos_anteriores: r.option(Reader::str)?,
+            exactos_nuevos: r.option(Reader::str)?,
+        })
+    }
+}
+
+fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+fn option<T>(out: &mut Vec<u8>, v: Option<T>, write: impl FnOnce(&mut Vec<u8>, T)) {
+    match v {
+        None => out.push(0),
+        Some(v) => {
+            out.push(1);
+            write(out, v);
+        }
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if self.0.len() < n {
+            return Err(WireError::Truncated);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, WireError> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+    fn u64(&mut self) -> Result<u64, WireError> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+    fn i64(&mut self) -> Result<i64, WireError> {
+        Ok(i64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+    fn uuid(&mut self) -> Result<[u8; 16], WireError> {
+        Ok(self.take(16)?.try_into().expect("16 bytes"))
+    }
+    fn bytes(&mut self) -> Result<&'a [u8], WireError> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn str(&mut self) -> Result<&'a str, WireError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| WireError::Invalid("text is not UTF-8"))
+    }
+    fn option<T>(
+        &mut self,
+        read: impl FnOnce(&mut Reader<'a>) -> Result<T, WireError>,
+    ) -> Result<Option<T>, WireError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => read(self).map(Some),
+            _ => Err(WireError::Invalid("presence byte")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(r: Registro) {
+        let mut out = Vec::new();
+        r.encode(&mut out);
+        assert_eq!(Registro::decode(&out), Ok(r));
+    }
+
+    #[test]
+    fn every_record_reads_back_as_written() {
+        roundtrip(Registro::Inicio {
+            xid: 4_000_000_000,
+            lsn_fin: u64::MAX - 1,
+            commit: -5,
+        });
+        roundtrip(Registro::Contexto(br#"{"transaccion": 7}"#));
+        roundtrip(Registro::Fin {
+            lsn_fin: 1,
+            commit: 817_000_000_000_000,
+        });
+        roundtrip(Registro::Cambio(CambioWal {
+            accion: Accion::Update,
+            esquema: "ventas",
+            tabla: "Facturas ñ",
+            registro_id: Some([7; 16]),
+            registro_pk: Some(b"\x00\x01pk"),
+            anteriores: Some(b""),
+            nuevos: Some(b"\xff\xfe"),
+            campos: Some(vec!["precio", "", "stock"]),
+            empresa_id: None,
+            registro_id_anterior: Some([1; 16]),
+            traslado: Some(Traslado::Entrada),
+            exactos_anteriores: None,
+            exactos_nuevos: Some(r#"{"m": "[0:1]={1,2}"}"#),
+        }));
+        roundtrip(Registro::Cambio(CambioWal {
+            accion: Accion::Truncate,
+            esquema: "public",
+            tabla: "t",
+            registro_id: None,
+            registro_pk: None,
+            anteriores: None,
+            nuevos: None,
+            campos: None,
+            empresa_id: None,
+            registro_id_anterior: None,
+            traslado: None,
+            exactos_anteriores: None,
+            exactos_nuevos: None,
+        }));
+    }
+
+    #[test]
+    fn damaged_records_are_refused() {
+        let mut out = Vec::new();
+        Registro::Fin {
+            lsn_fin: 1,
+            commit: 2,
+        }
+        .encode(&mut out);
+        assert_eq!(Registro::decode(&out[..5]), Err(WireError::Truncated));
+        let mut longer = out.clone();
+        longer.push(0);
+        assert_eq!(
+            Registro::decode(&longer),
+            Err(WireError::Invalid("trailing bytes"))
+        );
+        assert_eq!(Registro::decode(b"Z"), Err(WireError::UnknownKind(b'Z')));
+        assert_eq!(Registro::decode(b""), Err(WireError::Truncated));
+        // A presence byte that is neither 0 nor 1.
+        let mut cambio = vec![CAMBIO, b'I'];
+        bytes(&mut cambio, b"s");
+        bytes(&mut cambio, b"t");
+        cambio.push(2);
+        assert_eq!(
+            Registro::decode(&cambio),
+            Err(WireError::Invalid("presence byte"))
+        );
+    }
+
+    #[test]
+    fn the_context_message_is_json_with_defaults_for_what_is_missing() {
+        let c: ContextoWal = serde_json::from_str(
+            r#"{"transaccion": 5, "inicio": 6, "metadata": {}, "rol_bd": "app",
+                "usuario_id": null, "usuario_nombre": "Ana", "empresa_id": null,
+                "usuario_externo": null, "rol_sesion": null, "aplicacion": null, "ip_cliente": null}"#,
+        )
+        .unwrap();
+        assert_eq!(c.usuario_nombre.as_deref(), Some("Ana"));
+        assert!(c.avisos.is_empty());
+        let again: ContextoWal = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(again, c);
+    }
+}

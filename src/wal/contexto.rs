@@ -1,0 +1,172 @@
+//! The writer's side of capture from the WAL: `audit._contexto_wal()`, a
+//! `BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ... FOR EACH STATEMENT`
+//! trigger (`ENABLE ALWAYS`, so that it also fires under
+//! `session_replication_role = replica`). It writes the facts the row
+//! triggers read from the session (identity, context, roles, application,
+//! address, transaction id and start time) into the WAL as a transactional
+//! logical message, prefix `audit`, for the changes that follow it. Once per
+//! transaction, and again only when something in it changed (a new
+//! `SET LOCAL audit.usuario_id`, an `establecer_contexto`, a SECURITY
+//! DEFINER function changing the current role...): a statement that changes
+//! nothing of it costs a few comparisons.
+
+use crate::capture::session;
+use crate::guc;
+use crate::sql_types::Jsonb;
+use audit_model::identity::Identity;
+use audit_model::wal_wire::ContextoWal;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr};
+use std::rc::Rc;
+
+extern "C-unwind" {
+    // replication/message.h, absent from pgrx's bindings. Called only
+    // through pg_guard_ffi_boundary.
+    fn LogLogicalMessage(
+        prefix: *const c_char,
+        message: *const c_char,
+        size: usize,
+        transactional: bool,
+    ) -> pg_sys::XLogRecPtr;
+}
+
+/// What the last message of this transaction was written from.
+struct Escrito {
+    identity: Rc<Identity>,
+    contexto: Vec<u8>,
+    usuario: pg_sys::Oid,
+    sesion: pg_sys::Oid,
+    aplicacion: Vec<u8>,
+}
+
+thread_local! {
+    static ESCRITO: RefCell<Option<Escrito>> = const { RefCell::new(None) };
+}
+
+/// Registers the transaction callbacks that forget the last message; once
+/// per backend, from `_PG_init`.
+pub fn init() {
+    // SAFETY: registering callbacks with static functions.
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(on_transaction_end), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(on_subtransaction_end), std::ptr::null_mut());
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_transaction_end(
+    _event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    ESCRITO.with(|e| e.borrow_mut().take());
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_subtransaction_end(
+    event: pg_sys::SubXactEvent::Type,
+    _my: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    // A message written in a subtransaction that rolls back is gone from
+    // the WAL's point of view: write it again at the next statement.
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+        ESCRITO.with(|e| e.borrow_mut().take());
+    }
+}
+
+#[pg_extern(sql = r#"
+CREATE FUNCTION audit._contexto_wal() RETURNS trigger
+    LANGUAGE c
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION audit._contexto_wal() IS
+    'Capture from the WAL: BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE FOR EACH STATEMENT (ENABLE ALWAYS) on each table captured with "captura": "wal"; writes the transaction''s context into the WAL.';
+"#)]
+fn _contexto_wal(fcinfo: pg_sys::FunctionCallInfo) {
+    let td = crate::capture::trigger_data(fcinfo, "audit._contexto_wal()");
+    let event = td.tg_event;
+    if event & pg_sys::TRIGGER_EVENT_ROW != 0
+        || event & pg_sys::TRIGGER_EVENT_TIMINGMASK != pg_sys::TRIGGER_EVENT_BEFORE
+    {
+        crate::capture::misuse("audit._contexto_wal() must be fired BEFORE ... FOR EACH STATEMENT");
+    }
+    write_if_changed();
+}
+
+fn raw_bytes(c: Option<&CStr>) -> &[u8] {
+    c.map_or(&[], CStr::to_bytes)
+}
+
+fn application_bytes() -> Vec<u8> {
+    // SAFETY: application_name is a GUC string owned by PostgreSQL.
+    unsafe {
+        let p = pg_sys::application_name;
+        if p.is_null() {
+            Vec::new()
+        } else {
+            CStr::from_ptr(p).to_bytes().to_vec()
+        }
+    }
+}
+
+/// Writes the context message unless the last one of this transaction was
+/// written from the same facts.
+pub fn write_if_changed() {
+    let identity = session::identity();
+    // SAFETY: plain accessors.
+    let (usuario, sesion) = unsafe { (pg_sys::GetUserId(), pg_sys::GetSessionUserId()) };
+    let contexto = raw_bytes(guc::raw(&guc::CONTEXTO));
+    let aplicacion = application_bytes();
+    let same = ESCRITO.with(|e| {
+        e.borrow().as_ref().is_some_and(|w| {
+            Rc::ptr_eq(&w.identity, &identity)
+                && w.usuario == usuario
+                && w.sesion == sesion
+                && w.contexto == contexto
+                && w.aplicacion == aplicacion
+        })
+    });
+    if same {
+        return;
+    }
+    let escrito = Escrito {
+        identity: identity.clone(),
+        contexto: contexto.to_vec(),
+        usuario,
+        sesion,
+        aplicacion,
+    };
+    let message = ContextoWal {
+        transaccion: session::transaction_id(),
+        inicio: session::transaction_time(),
+        usuario_id: identity.usuario_id.map(|u| u.to_string()),
+        usuario_nombre: identity.usuario_nombre.clone(),
+        empresa_id: identity.empresa_id.map(|u| u.to_string()),
+        usuario_externo: identity.usuario_externo.clone(),
+        avisos: identity.avisos.iter().map(ToString::to_string).collect(),
+        metadata: Jsonb(session::context())
+            .to_value("audit.contexto")
+            .unwrap_or_else(|_| serde_json::json!({})),
+        rol_bd: session::database_role().to_string(),
+        rol_sesion: session::session_role(),
+        aplicacion: session::application(),
+        ip_cliente: session::client_address_text(),
+    };
+    let bytes = serde_json::to_vec(&message).expect("the context serializes");
+    // SAFETY: a transactional message with a static prefix and our bytes;
+    // PostgreSQL copies them into the WAL record.
+    unsafe {
+        pg_sys::ffi::pg_guard_ffi_boundary(|| {
+            LogLogicalMessage(
+                super::PREFIJO.as_ptr(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                true,
+            )
+        })
+    };
+    ESCRITO.with(|e| *e.borrow_mut() = Some(escrito));
+}

@@ -1,0 +1,153 @@
+//! Capture from the WAL (`"captura": "wal"`): the writer pays only for what
+//! PostgreSQL writes anyway, and the events are built after commit.
+//!
+//! * The writer: a table captured this way has `REPLICA IDENTITY FULL` (the
+//!   WAL then holds every old row whole) and a `BEFORE ... FOR EACH
+//!   STATEMENT` trigger (`contexto.rs`) that writes the transaction's context
+//!   (identity, roles, application, address, start time, `metadata`) into
+//!   the WAL as a transactional logical message, once per transaction and
+//!   again only when it changes. No row trigger, no write to the log.
+//! * The log side: one logical replication slot per database, decoded by the
+//!   output plugin in this same library (`plugin.rs`), which builds each
+//!   change's event with the function the row triggers use; one background
+//!   worker per database (`worker.rs`) reads the plugin's output in batches,
+//!   adds the writer's facts from its context message and inserts the events
+//!   in commit order, storing how far it got in the same transaction
+//!   (exactly once: `audit.captura_wal`).
+//! * Everyone else: `audit.estado_captura()` and `audit.esperar_captura()`
+//!   (`estado.rs`); restores and sealing wait for the capture first.
+//!
+//! Which changes are the WAL's to record is decided with the catalog as of
+//! each change (logical decoding's historic snapshot; `audit.tablas_config`
+//! is a user catalog table for this): changes made while the table's options
+//! said "wal" are decoded into events, the others were recorded by a trigger.
+//! Switching modes takes the table's strongest lock, so every transaction
+//! that touches the table does so wholly before or wholly after the switch.
+
+pub mod contexto;
+pub mod estado;
+pub mod plugin;
+pub mod shmem;
+pub mod worker;
+
+use crate::error::AuditError;
+use crate::spi;
+use pgrx::pg_sys;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Prefix of the context messages in the WAL.
+pub const PREFIJO: &std::ffi::CStr = c"audit";
+
+/// Set in the postmaster when it preloads the library; inherited by every
+/// process it starts.
+static PRELOADED: AtomicBool = AtomicBool::new(false);
+
+/// From `_PG_init`, when the library is in `shared_preload_libraries`.
+pub fn init_preloaded() {
+    PRELOADED.store(true, Ordering::Relaxed);
+    shmem::init();
+    worker::register_launcher();
+}
+
+/// Whether the library was preloaded (the workers and their shared memory
+/// exist only then).
+pub fn preloaded() -> bool {
+    PRELOADED.load(Ordering::Relaxed)
+}
+
+/// The capture slot of the current database.
+pub fn slot_name() -> String {
+    // SAFETY: plain global of a backend connected to a database.
+    slot_name_for(unsafe { pg_sys::MyDatabaseId })
+}
+
+pub fn slot_name_for(db: pg_sys::Oid) -> String {
+    format!("audit_captura_{}", db.to_u32())
+}
+
+/// Whether the current database has its capture slot.
+pub fn slot_exists() -> bool {
+    spi::read_value::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) $1)",
+        &[slot_name().as_str().into()],
+    )
+    .unwrap_or(false)
+}
+
+/// Lets this session use the `audit` output plugin. Recent PostgreSQL 15
+/// releases accept as output plugins only the libraries named in
+/// `output_plugin_libraries` (by default `pgoutput, test_decoding`), a
+/// superuser setting meant to keep REPLICATION roles from loading arbitrary
+/// libraries; this library is trusted by whoever installed the extension.
+/// Set only where the extension itself creates or reads its slot: for the
+/// transaction (`local`) when a slot is created, for the whole session in
+/// the capture worker. A server without the setting needs nothing.
+pub fn allow_plugin(local: bool) {
+    // SAFETY: GetConfigOption with missing_ok returns NULL for an unknown
+    // setting; set_config_option copies its arguments. The caller is a
+    // superuser (the worker, or the log's owner), as the setting requires.
+    unsafe {
+        if pg_sys::GetConfigOption(c"output_plugin_libraries".as_ptr(), true, false).is_null() {
+            return;
+        }
+        pg_sys::set_config_option(
+            c"output_plugin_libraries".as_ptr(),
+            c"audit".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            if local {
+                pg_sys::GucAction::GUC_ACTION_LOCAL
+            } else {
+                pg_sys::GucAction::GUC_ACTION_SET
+            },
+            true,
+            0,
+            false,
+        );
+    }
+}
+
+/// Refuses capture from the WAL where it cannot work, naming what to fix.
+pub fn check_prerequisites() {
+    // SAFETY: reading a GUC variable.
+    let level = unsafe { pg_sys::wal_level };
+    if level < pg_sys::WalLevel::WAL_LEVEL_LOGICAL as i32 {
+        AuditError::WalCaptureUnavailable {
+            what: "wal_level = logical".into(),
+            hint: "Set wal_level = logical in postgresql.conf (ALTER SYSTEM SET wal_level = logical) and restart the server.".into(),
+        }
+        .report();
+    }
+    if !preloaded() {
+        AuditError::WalCaptureUnavailable {
+            what: "the audit library in shared_preload_libraries".into(),
+            hint: "Add audit to shared_preload_libraries in postgresql.conf (ALTER SYSTEM SET shared_preload_libraries = 'audit', keeping any libraries already there) and restart the server: it starts the capture workers.".into(),
+        }
+        .report();
+    }
+}
+
+/// Creates the database's capture slot if it does not exist yet, and makes
+/// sure its worker runs. The slot must exist before the first change to
+/// capture commits: a slot sees only what commits after it is created.
+/// PostgreSQL creates a slot only in a transaction that has not written yet.
+pub fn ensure_slot() {
+    if !slot_exists() {
+        // SAFETY: plain accessor.
+        let wrote = unsafe { pg_sys::GetTopTransactionIdIfAny() } != pg_sys::InvalidTransactionId;
+        if wrote {
+            AuditError::WalSlotInWritingTransaction(slot_name()).report();
+        }
+        // (A read-only query: a statement run for its effect would give
+        // this transaction an id first, and PostgreSQL would refuse.)
+        crate::elevation::as_log_owner(|| {
+            allow_plugin(true);
+            spi::read_value::<String>(
+                "SELECT slot_name::pg_catalog.text FROM pg_catalog.pg_create_logical_replication_slot($1, 'audit')",
+                &[slot_name().as_str().into()],
+            )
+        });
+    }
+    // SAFETY: plain global.
+    worker::start_for(unsafe { pg_sys::MyDatabaseId });
+}

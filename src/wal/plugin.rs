@@ -1,0 +1,342 @@
+//! The output plugin `audit` (this library, as `pg_create_logical_replication_slot(..., 'audit')`
+//! names it): turns the decoded WAL into capture records
+//! (`audit_model::wal_wire`) for the capture worker.
+//!
+//! For each change of a table whose options (as of that change: the
+//! decoder's historic catalog) say `"captura": "wal"`, it builds the events
+//! with the row triggers' own function (`capture::build_events`): same
+//! snapshots, ids, tenants, changed columns, key changes, tenant moves,
+//! exact values. The writer's facts travel apart, in the transaction's
+//! context messages, passed through as they are. Transactions with nothing
+//! captured produce no output at all (the worker's own inserts into the log,
+//! for one). Changes applied by logical replication (an origin) are left
+//! out, as the row triggers leave them out on a subscriber.
+
+use crate::capture::statement::RowMemory;
+use crate::capture::writer::{Cambio, Event};
+use crate::capture::{build_events, cache, RowChange};
+use crate::datums::varlena_image;
+use audit_model::options::Captura;
+use audit_model::wal_wire::{Accion, CambioWal, Registro};
+use pgrx::pg_sys;
+use std::ffi::CStr;
+
+/// Per decoding session.
+struct Estado {
+    /// The current transaction's start record is out.
+    iniciada: bool,
+    /// Memory for one change's work, emptied after each.
+    memoria: RowMemory,
+    /// The record being written.
+    buffer: Vec<u8>,
+}
+
+/// # Safety
+/// Called by PostgreSQL when it loads the plugin, with its callback table.
+#[pgrx::pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn _PG_output_plugin_init(cb: *mut pg_sys::OutputPluginCallbacks) {
+    unsafe {
+        (*cb).startup_cb = Some(startup);
+        (*cb).begin_cb = Some(begin);
+        (*cb).change_cb = Some(change);
+        (*cb).truncate_cb = Some(truncate);
+        (*cb).commit_cb = Some(commit);
+        (*cb).message_cb = Some(message);
+        (*cb).filter_by_origin_cb = Some(filter_by_origin);
+        (*cb).shutdown_cb = Some(shutdown);
+    }
+}
+
+unsafe fn estado<'a>(ctx: *mut pg_sys::LogicalDecodingContext) -> &'a mut Estado {
+    unsafe { &mut *(*ctx).output_plugin_private.cast::<Estado>() }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn startup(
+    ctx: *mut pg_sys::LogicalDecodingContext,
+    options: *mut pg_sys::OutputPluginOptions,
+    _is_init: bool,
+) {
+    unsafe {
+        (*options).output_type = pg_sys::OutputPluginOutputType::OUTPUT_PLUGIN_BINARY_OUTPUT;
+        (*options).receive_rewrites = false;
+        let old = pg_sys::MemoryContextSwitchTo((*ctx).context);
+        let memoria = RowMemory::new();
+        pg_sys::MemoryContextSwitchTo(old);
+        (*ctx).output_plugin_private = Box::into_raw(Box::new(Estado {
+            iniciada: false,
+            memoria,
+            buffer: Vec::with_capacity(1024),
+        }))
+        .cast();
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn shutdown(ctx: *mut pg_sys::LogicalDecodingContext) {
+    unsafe {
+        let p = (*ctx).output_plugin_private.cast::<Estado>();
+        if !p.is_null() {
+            // (Its memory context goes with the decoding context.)
+            drop(Box::from_raw(p));
+            (*ctx).output_plugin_private = std::ptr::null_mut();
+        }
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn begin(
+    ctx: *mut pg_sys::LogicalDecodingContext,
+    _txn: *mut pg_sys::ReorderBufferTXN,
+) {
+    unsafe { estado(ctx).iniciada = false };
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn commit(
+    ctx: *mut pg_sys::LogicalDecodingContext,
+    txn: *mut pg_sys::ReorderBufferTXN,
+    _commit_lsn: pg_sys::XLogRecPtr,
+) {
+    unsafe {
+        if estado(ctx).iniciada {
+            let fin = Registro::Fin {
+                lsn_fin: (*txn).end_lsn,
+                commit: (*txn).xact_time.commit_time,
+            };
+            emit(ctx, txn, &fin);
+            estado(ctx).iniciada = false;
+        }
+    }
+}
+
+/// Writes one record (after the transaction's start record, the first time).
+unsafe fn emit(
+    ctx: *mut pg_sys::LogicalDecodingContext,
+    txn: *mut pg_sys::ReorderBufferTXN,
+    registro: &Registro,
+) {
+    unsafe {
+        if !estado(ctx).iniciada && !matches!(registro, Registro::Fin { .. }) {
+            estado(ctx).iniciada = true;
+            let inicio = Registro::Inicio {
+                xid: (*txn).xid.into(),
+                lsn_fin: (*txn).end_lsn,
+                commit: (*txn).xact_time.commit_time,
+            };
+            write(ctx, &inicio);
+        }
+        write(ctx, registro);
+    }
+}
+
+unsafe fn write(ctx: *mut pg_sys::LogicalDecodingContext, registro: &Registro) {
+    unsafe {
+        let e = estado(ctx);
+        e.buffer.clear();
+        registro.encode(&mut e.buffer);
+        pg_sys::OutputPluginPrepareWrite(ctx, true);
+        pg_sys::appendBinaryStringInfo((*ctx).out, e.buffer.as_ptr().cast(), e.buffer.len() as i32);
+        pg_sys::OutputPluginWrite(ctx, true);
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn filter_by_origin(
+    _ctx: *mut pg_sys::LogicalDecodingContext,
+    origin_id: pg_sys::RepOriginId,
+) -> bool {
+    origin_id != pg_sys::InvalidRepOriginId as pg_sys::RepOriginId
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn message(
+    ctx: *mut pg_sys::LogicalDecodingContext,
+    txn: *mut pg_sys::ReorderBufferTXN,
+    _lsn: pg_sys::XLogRecPtr,
+    transactional: bool,
+    prefix: *const std::ffi::c_char,
+    size: pg_sys::Size,
+    content: *const std::ffi::c_char,
+) {
+    unsafe {
+        if !transactional || txn.is_null() || CStr::from_ptr(prefix) != super::PREFIJO {
+            return;
+        }
+        let bytes = std::slice::from_raw_parts(content.cast::<u8>(), size);
+        emit(ctx, txn, &Registro::Contexto(bytes));
+    }
+}
+
+/// Whether changes of `rel` are the WAL's to record.
+unsafe fn captured(
+    rel: pg_sys::Relation,
+) -> Option<std::rc::Rc<crate::capture::table_state::TableState>> {
+    unsafe {
+        if (*(*rel).rd_rel).relnamespace == crate::capture::catalog_audit_namespace() {
+            return None;
+        }
+    }
+    let state = cache::table_state(rel);
+    (state.captura == Captura::Wal).then_some(state)
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn change(
+    ctx: *mut pg_sys::LogicalDecodingContext,
+    txn: *mut pg_sys::ReorderBufferTXN,
+    rel: pg_sys::Relation,
+    change: *mut pg_sys::ReorderBufferChange,
+) {
+    unsafe {
+        let Some(state) = captured(rel) else {
+            return;
+        };
+        let desc = (*rel).rd_att;
+        let tp = (*change).data.tp;
+        let tuple = |b: *mut pg_sys::ReorderBufferTupleBuf| -> Option<pg_sys::HeapTuple> {
+            (!b.is_null()).then(|| &raw mut (*b).tuple)
+        };
+        let (old, new) = (tuple(tp.oldtuple), tuple(tp.newtuple));
+        let memoria = &estado(ctx).memoria;
+        memoria.run(|| {
+            let row_change = match ((*change).action, old, new) {
+                (pg_sys::ReorderBufferChangeType::REORDER_BUFFER_CHANGE_INSERT, _, Some(n)) => {
+                    RowChange::Insert(n)
+                }
+                (pg_sys::ReorderBufferChangeType::REORDER_BUFFER_CHANGE_UPDATE, Some(o), Some(n)) => {
+                    RowChange::Update(o, with_unchanged_toast(desc, o, n))
+                }
+                (pg_sys::ReorderBufferChangeType::REORDER_BUFFER_CHANGE_DELETE, Some(o), _) => {
+                    RowChange::Delete(o)
+                }
+                (action, _, _) => {
+                    // The table's replica identity is FULL while it is
+                    // captured from the WAL (the DDL guard holds it): an
+                    // UPDATE or DELETE without its old row means the guards
+                    // were switched off. Say so rather than invent a row.
+                    pgrx::warning!(
+                        "audit: a change of table {} (action {action}) came without the row it changed (REPLICA IDENTITY is not FULL) and was not recorded",
+                        state.table
+                    );
+                    return;
+                }
+            };
+            build_events(&state, desc, row_change, None, &mut |event| {
+                let text = |m: &Option<serde_json::Map<String, serde_json::Value>>| {
+                    m.as_ref().map(|m| serde_json::Value::Object(m.clone()).to_string())
+                };
+                let (anteriores, nuevos) = (text(&event.exactos_anteriores), text(&event.exactos_nuevos));
+                let cambio = CambioWal {
+                    exactos_anteriores: anteriores.as_deref(),
+                    exactos_nuevos: nuevos.as_deref(),
+                    ..wire(event)
+                };
+                emit(ctx, txn, &Registro::Cambio(cambio));
+            });
+        });
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn truncate(
+    ctx: *mut pg_sys::LogicalDecodingContext,
+    txn: *mut pg_sys::ReorderBufferTXN,
+    nrelations: std::ffi::c_int,
+    relations: *mut pg_sys::Relation,
+    _change: *mut pg_sys::ReorderBufferChange,
+) {
+    unsafe {
+        for i in 0..nrelations as usize {
+            let rel = *relations.add(i);
+            let Some(state) = captured(rel).filter(|s| s.capture_truncate) else {
+                continue;
+            };
+            let cambio = CambioWal {
+                accion: Accion::Truncate,
+                esquema: &state.schema,
+                tabla: &state.table,
+                registro_id: None,
+                registro_pk: None,
+                anteriores: None,
+                nuevos: None,
+                campos: None,
+                empresa_id: None,
+                registro_id_anterior: None,
+                traslado: None,
+                exactos_anteriores: None,
+                exactos_nuevos: None,
+            };
+            emit(ctx, txn, &Registro::Cambio(cambio));
+        }
+    }
+}
+
+/// The new row of an UPDATE with the values it did not change and that live
+/// in the TOAST table taken from the old row: the WAL has only a pointer to
+/// them in the new row, and, with REPLICA IDENTITY FULL, the value itself in
+/// the old one.
+unsafe fn with_unchanged_toast(
+    desc: pg_sys::TupleDesc,
+    old: pg_sys::HeapTuple,
+    new: pg_sys::HeapTuple,
+) -> pg_sys::HeapTuple {
+    unsafe {
+        let natts = (*desc).natts as usize;
+        let attrs = (*desc).attrs.as_slice(natts);
+        let mut new_row = crate::capture::row::Deformed::new(new, desc);
+        let mut old_row: Option<crate::capture::row::Deformed> = None;
+        let mut replaced = false;
+        for (i, a) in attrs.iter().enumerate() {
+            if a.attisdropped || a.attlen != -1 || new_row.nulls[i] {
+                continue;
+            }
+            let p = new_row.values[i].cast_mut_ptr::<pg_sys::varlena>();
+            let on_disk = pgrx::varlena::varatt_is_1b_e(p)
+                && pgrx::varlena::vartag_external(p)
+                    == pg_sys::vartag_external::VARTAG_ONDISK as u8;
+            if !on_disk {
+                continue;
+            }
+            let o = old_row.get_or_insert_with(|| crate::capture::row::Deformed::new(old, desc));
+            new_row.values[i] = o.values[i];
+            new_row.nulls[i] = o.nulls[i];
+            replaced = true;
+        }
+        if !replaced {
+            return new;
+        }
+        pg_sys::heap_form_tuple(
+            desc,
+            new_row.values.as_mut_ptr(),
+            new_row.nulls.as_mut_ptr(),
+        )
+    }
+}
+
+/// An event as the capture record that carries it.
+unsafe fn wire<'a>(event: &'a Event<'a>) -> CambioWal<'a> {
+    let image = |d: Option<pg_sys::Datum>| d.map(|d| unsafe { varlena_image(d) });
+    let accion = match event.cambio {
+        Cambio::Insert { .. } => Accion::Insert,
+        Cambio::Update { .. } => Accion::Update,
+        Cambio::Delete { .. } => Accion::Delete,
+        _ => Accion::Truncate,
+    };
+    CambioWal {
+        accion,
+        esquema: event.esquema.unwrap_or_default(),
+        tabla: event.tabla.unwrap_or_default(),
+        registro_id: event.registro_id.map(|u| *u.as_bytes()),
+        registro_pk: image(event.registro_pk),
+        anteriores: image(event.cambio.anteriores()),
+        nuevos: image(event.cambio.nuevos()),
+        campos: event.cambio.campos().map(<[&str]>::to_vec),
+        empresa_id: event.empresa_id,
+        registro_id_anterior: event.registro_id_anterior.map(|u| *u.as_bytes()),
+        traslado: event.traslado,
+        exactos_anteriores: None,
+        exactos_nuevos: None,
+    }
+}

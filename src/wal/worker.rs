@@ -1,0 +1,615 @@
+//! The capture workers: a launcher, started with the server, that makes
+//! sure every database with a capture slot has its worker; and one worker
+//! per such database, which reads the output plugin's records in batches and
+//! writes their events into the log.
+//!
+//! A batch is one transaction of the worker: the events of every writer's
+//! transaction it decoded, in commit order, and the WAL position it reached
+//! (`audit.captura_wal`), committed together. A writer's transaction whose
+//! commit ends at or before that position is never applied again: killing
+//! the worker mid-batch or stopping the server at any moment loses and
+//! duplicates nothing. The slot is moved past what was applied only after
+//! that commit, so WAL not yet applied is always kept.
+
+use super::shmem;
+use crate::capture::session;
+use crate::capture::statement::RowMemory;
+use crate::capture::writer::{self, Cambio, Event, Facts};
+use crate::datums::from_varlena_image;
+use crate::elevation::as_log_owner;
+use crate::guc;
+use crate::spi;
+use crate::sql_types::Jsonb;
+use audit_model::identity::Identity;
+use audit_model::wal_wire::{Accion, CambioWal, ContextoWal, Registro};
+use pgrx::bgworkers::{
+    BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
+};
+use pgrx::prelude::*;
+use pgrx::{pg_sys, IntoDatum};
+use std::ffi::CStr;
+use std::rc::Rc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Registers the launcher; from `_PG_init` while preloading.
+pub fn register_launcher() {
+    BackgroundWorkerBuilder::new("audit capture launcher")
+        .set_type("audit capture launcher")
+        .set_library("audit")
+        .set_function("audit_captura_lanzador")
+        .enable_shmem_access(None)
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(Some(Duration::from_secs(5)))
+        .load();
+}
+
+/// Starts the worker of database `db` (it exits at once if one runs).
+pub fn start_for(db: pg_sys::Oid) {
+    if !super::preloaded() || shmem::served(db) {
+        return;
+    }
+    let started = BackgroundWorkerBuilder::new(&format!(
+        "audit capture worker for database {}",
+        db.to_u32()
+    ))
+    .set_type("audit capture worker")
+    .set_library("audit")
+    .set_function("audit_captura_trabajador")
+    .set_argument(db.into_datum())
+    .enable_spi_access()
+    .set_start_time(BgWorkerStartTime::RecoveryFinished)
+    .set_restart_time(None)
+    .load_dynamic();
+    if started.is_err() {
+        pgrx::warning!(
+            "audit: no background worker slot is free to start the capture of database {}",
+            db.to_u32()
+        );
+    }
+}
+
+/// The databases that have a capture slot (the slots are in shared memory,
+/// readable without a database connection).
+fn databases_with_slot() -> Vec<pg_sys::Oid> {
+    let mut found = Vec::new();
+    // SAFETY: the slot array is read under ReplicationSlotControlLock
+    // (lwlocknames.h: MainLWLockArray[37] in PostgreSQL 15), as
+    // slot.c reads it; the fields read are set when a slot is created.
+    unsafe {
+        let lock = &raw mut (*pg_sys::MainLWLockArray.add(37)).lock;
+        pg_sys::LWLockAcquire(lock, pg_sys::LWLockMode::LW_SHARED);
+        let slots = (*pg_sys::ReplicationSlotCtl).replication_slots.as_ptr();
+        for i in 0..pg_sys::max_replication_slots.max(0) as usize {
+            let slot = &*slots.add(i);
+            if !slot.in_use {
+                continue;
+            }
+            let plugin = CStr::from_ptr(slot.data.plugin.data.as_ptr());
+            let name = CStr::from_ptr(slot.data.name.data.as_ptr());
+            if plugin == c"audit" && name.to_bytes().starts_with(b"audit_captura_") {
+                found.push(slot.data.database);
+            }
+        }
+        pg_sys::LWLockRelease(lock);
+    }
+    found
+}
+
+/// # Safety
+/// The entry point of the launcher, called by PostgreSQL.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn audit_captura_lanzador(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    while BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
+        for db in databases_with_slot() {
+            start_for(db);
+        }
+    }
+}
+
+/// What one pass of the worker found.
+enum Pass {
+    /// It applied a full batch: there may be more.
+    More,
+    /// Nothing (more) to do for now.
+    Idle,
+    /// The extension or the slot is gone: stop.
+    Stop,
+}
+
+/// # Safety
+/// The entry point of a database's worker, called by PostgreSQL with the
+/// database's OID as argument.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
+    let db = unsafe { pg_sys::Oid::from_datum(arg, false) }.unwrap_or(pg_sys::InvalidOid);
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    // SAFETY: plain global.
+    let pid = unsafe { pg_sys::MyProcPid };
+    if !shmem::claim(db, pid) {
+        return;
+    }
+    // SAFETY: registering a callback with a static function; the database
+    // is passed by value.
+    unsafe { pg_sys::before_shmem_exit(Some(on_exit), pg_sys::Datum::from(db)) };
+    BackgroundWorker::connect_worker_to_spi_by_oid(Some(db), None);
+    // A batch that cannot take its locks fails and is tried again, rather
+    // than wait behind a lock for ever without reporting its lag.
+    // SAFETY: plain setting of this process.
+    unsafe {
+        pg_sys::SetConfigOption(
+            c"lock_timeout".as_ptr(),
+            c"5s".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_OVERRIDE,
+        )
+    };
+    super::allow_plugin(false);
+    pgrx::log!(
+        "audit: capture from the WAL started for database {}",
+        db.to_u32()
+    );
+    // Logical decoding says "starting logical decoding for slot" at LOG
+    // level each time it starts: once per batch here. Keep the server log
+    // for what matters (errors and warnings still go there).
+    // SAFETY: a hook of this process only; it keeps the previous one.
+    unsafe {
+        PREVIOUS_EMIT_LOG_HOOK = pg_sys::emit_log_hook;
+        pg_sys::emit_log_hook = Some(quiet_decoding_start);
+    }
+    // The worker's own writes (the events) carry a replication origin of
+    // their own, which the output plugin filters out before decoding them:
+    // without it each batch would decode the previous batch's inserts.
+    BackgroundWorker::transaction(|| set_origin(db));
+    // The WAL position the last complete batch reached: while nothing new
+    // is flushed there is nothing to decode.
+    let mut seen: u64 = 0;
+    loop {
+        if BackgroundWorker::sighup_received() {
+            // SAFETY: what a background worker does on SIGHUP.
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+        if BackgroundWorker::sigterm_received() {
+            break;
+        }
+        // SAFETY: plain accessor.
+        let flushed = unsafe { pg_sys::GetFlushRecPtr(std::ptr::null_mut()) };
+        if flushed == seen {
+            shmem::set_applied(db, 0, 0, Some(shmem::timestamp_now()));
+            if !BackgroundWorker::wait_latch(Some(Duration::from_millis(50))) {
+                break;
+            }
+            continue;
+        }
+        BackgroundWorker::transaction(|| check_lag(db));
+        let started = shmem::timestamp_now();
+        let (pass, progress) = BackgroundWorker::transaction(|| apply_batch(db));
+        // Published once the batch has committed: from here its events are
+        // visible to whoever waited for them.
+        if let Some(p) = progress {
+            shmem::set_applied(db, p.reached, p.last_commit, p.caught_up.then_some(started));
+            if p.caught_up {
+                seen = p.upto;
+            }
+            if p.advance {
+                BackgroundWorker::transaction(|| advance_slot(db, p.reached));
+            }
+        }
+        match pass {
+            Pass::More => {}
+            Pass::Idle => {}
+            Pass::Stop => break,
+        }
+    }
+}
+
+static mut PREVIOUS_EMIT_LOG_HOOK: pg_sys::emit_log_hook_type = None;
+
+/// Drops the LOG line logical decoding writes each time a batch starts
+/// decoding (and the one on reaching a consistent point).
+#[pg_guard]
+unsafe extern "C-unwind" fn quiet_decoding_start(edata: *mut pg_sys::ErrorData) {
+    // SAFETY: PostgreSQL passes the error being reported; message_id is its
+    // untranslated format string or NULL.
+    unsafe {
+        let id = (*edata).message_id;
+        if (*edata).elevel == pg_sys::LOG as i32 && !id.is_null() {
+            let id = CStr::from_ptr(id).to_bytes();
+            if id.starts_with(b"starting logical decoding for slot") {
+                (*edata).output_to_server = false;
+            }
+        }
+        if let Some(previous) = PREVIOUS_EMIT_LOG_HOOK {
+            previous(edata);
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_exit(_code: std::ffi::c_int, arg: pg_sys::Datum) {
+    // SAFETY: the database OID registered above; plain global.
+    let db = unsafe { pg_sys::Oid::from_datum(arg, false) }.unwrap_or(pg_sys::InvalidOid);
+    shmem::release(db, unsafe { pg_sys::MyProcPid });
+}
+
+/// Marks this session's transactions with the replication origin
+/// `audit_captura_<db>` (created when missing).
+fn set_origin(db: pg_sys::Oid) {
+    let origin = super::slot_name_for(db);
+    spi::run(
+        "SELECT pg_catalog.pg_replication_origin_create($1)
+          WHERE pg_catalog.pg_replication_origin_oid($1) IS NULL",
+        &[origin.as_str().into()],
+    );
+    spi::run(
+        "SELECT pg_catalog.pg_replication_origin_session_setup($1)",
+        &[origin.as_str().into()],
+    );
+}
+
+fn lsn_text(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff)
+}
+
+/// The worker's stored position, or 0.
+fn stored_position(slot: &str) -> u64 {
+    spi::value::<i64>(
+        "SELECT (lsn_aplicado OPERATOR(pg_catalog.-) '0/0'::pg_catalog.pg_lsn)::pg_catalog.int8
+           FROM audit.captura_wal WHERE slot OPERATOR(pg_catalog.=) $1",
+        &[slot.into()],
+    )
+    .map_or(0, |v| v as u64)
+}
+
+/// How far a batch got.
+struct Progress {
+    /// Every transaction committed before this WAL position is applied.
+    reached: u64,
+    /// Commit time of the last transaction applied (0: none in this batch).
+    last_commit: i64,
+    /// The batch applied everything flushed when it started.
+    caught_up: bool,
+    /// The position moved: the slot can follow.
+    advance: bool,
+    /// The flushed WAL position the batch decoded up to.
+    upto: u64,
+}
+
+/// One batch: decodes what the slot holds up to the WAL flushed now (at most
+/// `audit.captura_lote` changes, whole transactions), writes the events of
+/// what was not applied yet, and stores the new position. Returns what it
+/// found and how far it got.
+fn apply_batch(db: pg_sys::Oid) -> (Pass, Option<Progress>) {
+    let extension_here = spi::value::<bool>(
+        "SELECT pg_catalog.to_regclass('audit.captura_wal') IS NOT NULL",
+        &[],
+    )
+    .unwrap_or(false);
+    let slot = super::slot_name_for(db);
+    if !extension_here {
+        // DROP EXTENSION audit: the slot would keep WAL for ever.
+        spi::run(
+            "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots
+              WHERE slot_name OPERATOR(pg_catalog.=) $1 AND NOT active",
+            &[slot.as_str().into()],
+        );
+        spi::run(
+            "SELECT pg_catalog.pg_replication_origin_session_reset()",
+            &[],
+        );
+        spi::run(
+            "SELECT pg_catalog.pg_replication_origin_drop($1) WHERE pg_catalog.pg_replication_origin_oid($1) IS NOT NULL",
+            &[slot.as_str().into()],
+        );
+        return (Pass::Stop, None);
+    }
+    if !super::slot_exists() {
+        return (Pass::Stop, None);
+    }
+    let applied = stored_position(&slot).max(shmem::get(db).map_or(0, |e| e.aplicado));
+    // SAFETY: plain accessor.
+    let upto = unsafe { pg_sys::GetFlushRecPtr(std::ptr::null_mut()) };
+    let limit = guc::CAPTURA_LOTE.get().max(1);
+
+    let mut batch = Batch::new(applied);
+    pgrx::Spi::connect(|client| {
+        let mut cursor = client.open_cursor(
+            "SELECT data FROM pg_catalog.pg_logical_slot_peek_binary_changes($1::pg_catalog.name, $2::pg_catalog.pg_lsn, $3)",
+            &[
+                slot.as_str().into(),
+                lsn_text(upto).as_str().into(),
+                limit.into(),
+            ],
+        );
+        loop {
+            let rows = cursor.fetch(1000).expect("fetching the decoded changes");
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                let data: Vec<u8> = row.get(1).expect("a decoded change").unwrap_or_default();
+                batch.read(&data);
+            }
+        }
+    });
+    let complete = batch.rows < i64::from(limit);
+    let reached = if complete {
+        batch.last_end.max(upto)
+    } else {
+        batch.last_end
+    };
+    if reached <= applied {
+        let progress = Progress {
+            reached: applied,
+            last_commit: 0,
+            caught_up: complete,
+            advance: false,
+            upto,
+        };
+        return (Pass::Idle, Some(progress));
+    }
+    // Stored with the events it applied. A batch that applied none writes
+    // nothing (its own write would be WAL to decode in the next batch, for
+    // ever): on a restart, decoding from the slot's position sees nothing of
+    // what it skipped either.
+    if batch.last_commit.is_some() {
+        store_position(&slot, reached, batch.last_commit);
+    }
+    let progress = Progress {
+        reached,
+        last_commit: batch.last_commit.unwrap_or(0),
+        caught_up: complete,
+        advance: true,
+        upto,
+    };
+    (
+        if complete { Pass::Idle } else { Pass::More },
+        Some(progress),
+    )
+}
+
+fn store_position(slot: &str, reached: u64, last_commit: Option<i64>) {
+    as_log_owner(|| {
+        spi::run(
+            "INSERT INTO audit.captura_wal AS c (slot, lsn_aplicado, ultimo_commit, actualizado)
+             VALUES ($1, $2::pg_catalog.pg_lsn, pg_catalog.to_timestamp($3), pg_catalog.now())
+             ON CONFLICT (slot) DO UPDATE
+                SET lsn_aplicado = EXCLUDED.lsn_aplicado,
+                    ultimo_commit = COALESCE(EXCLUDED.ultimo_commit, c.ultimo_commit),
+                    actualizado = EXCLUDED.actualizado",
+            &[
+                slot.into(),
+                lsn_text(reached).as_str().into(),
+                last_commit.map(unix_seconds).into(),
+            ],
+        )
+    });
+}
+
+/// PostgreSQL timestamp (microseconds since 2000) as Unix seconds.
+fn unix_seconds(ts: i64) -> f64 {
+    ts as f64 / 1_000_000.0 + 946_684_800.0
+}
+
+/// Moves the slot past what is applied (after the batch committed), so that
+/// the server can recycle that WAL.
+fn advance_slot(db: pg_sys::Oid, to: u64) {
+    let slot = super::slot_name_for(db);
+    spi::run(
+        "SELECT pg_catalog.pg_replication_slot_advance(slot_name, $2::pg_catalog.pg_lsn)
+           FROM pg_catalog.pg_replication_slots
+          WHERE slot_name OPERATOR(pg_catalog.=) $1 AND confirmed_flush_lsn OPERATOR(pg_catalog.<) $2::pg_catalog.pg_lsn",
+        &[slot.as_str().into(), lsn_text(to).as_str().into()],
+    );
+}
+
+/// Warns, once per episode, when the capture is behind by more than
+/// `audit.captura_aviso_lag` seconds: a WARNING in the server log and a row
+/// in `audit.log_tecnico`.
+fn check_lag(db: pg_sys::Oid) {
+    let limit = guc::CAPTURA_AVISO_LAG.get();
+    let Some(lag) = super::estado::lag_seconds(db) else {
+        return;
+    };
+    let over = limit > 0 && lag > f64::from(limit);
+    if !shmem::set_lag_warned(db, over) || !over {
+        return;
+    }
+    let mensaje =
+        format!("capture from the WAL is {lag:.0} s behind (audit.captura_aviso_lag = {limit} s)");
+    pgrx::warning!("audit: {mensaje}");
+    let detalle =
+        serde_json::json!({ "segundos": lag, "limite": limit, "slot": super::slot_name_for(db) });
+    as_log_owner(|| {
+        spi::run(
+            "SELECT audit._escribir_log_tecnico('WARNING', 'captura', $1, $2::pg_catalog.jsonb)",
+            &[mensaje.as_str().into(), detalle.to_string().as_str().into()],
+        )
+    });
+}
+
+/// The records of one batch, applied as they are read.
+struct Batch {
+    /// Transactions ending at or before this were applied before.
+    applied: u64,
+    rows: i64,
+    /// End of the last whole transaction read.
+    last_end: u64,
+    last_commit: Option<i64>,
+    txn: Option<Txn>,
+    memoria: RowMemory,
+}
+
+/// The writer's transaction being read.
+struct Txn {
+    skip: bool,
+    xid: u32,
+    commit: i64,
+    facts: Option<Facts>,
+}
+
+impl Batch {
+    fn new(applied: u64) -> Batch {
+        Batch {
+            applied,
+            rows: 0,
+            last_end: 0,
+            last_commit: None,
+            txn: None,
+            memoria: RowMemory::new(),
+        }
+    }
+
+    fn read(&mut self, data: &[u8]) {
+        self.rows += 1;
+        let registro = Registro::decode(data)
+            .unwrap_or_else(|e| panic!("audit: a capture record cannot be read: {e}"));
+        match registro {
+            Registro::Inicio {
+                xid,
+                lsn_fin,
+                commit,
+            } => {
+                self.txn = Some(Txn {
+                    skip: lsn_fin <= self.applied,
+                    xid,
+                    commit,
+                    facts: None,
+                });
+            }
+            Registro::Contexto(bytes) => {
+                if let Some(txn) = self.txn.as_mut().filter(|t| !t.skip) {
+                    let contexto: ContextoWal = serde_json::from_slice(bytes)
+                        .unwrap_or_else(|e| panic!("audit: a context message cannot be read: {e}"));
+                    // Kept for the transaction's events: in the batch's
+                    // memory, not the per-event memory.
+                    txn.facts = Some(facts_from(&contexto));
+                }
+            }
+            Registro::Cambio(cambio) => {
+                if let Some(txn) = self.txn.as_mut().filter(|t| !t.skip) {
+                    if txn.facts.is_none() {
+                        txn.facts = Some(facts_without_message(txn.xid, txn.commit));
+                    }
+                    let facts = txn.facts.as_ref().expect("set above");
+                    self.memoria.run(|| write_event(&cambio, facts));
+                }
+            }
+            Registro::Fin { lsn_fin, commit } => {
+                let applied_now = self.txn.take().is_some_and(|t| !t.skip);
+                self.last_end = self.last_end.max(lsn_fin);
+                if applied_now {
+                    self.last_commit = Some(commit);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        let memoria = std::mem::replace(&mut self.memoria, RowMemory::new());
+        memoria.delete();
+    }
+}
+
+/// The writer's facts from its context message.
+fn facts_from(c: &ContextoWal) -> Facts {
+    let uuid = |s: &Option<String>| s.as_deref().and_then(|s| Uuid::parse_str(s).ok());
+    let identity = Identity {
+        usuario_id: uuid(&c.usuario_id),
+        usuario_nombre: c.usuario_nombre.clone(),
+        empresa_id: uuid(&c.empresa_id),
+        rol: None,
+        usuario_externo: c.usuario_externo.clone(),
+        avisos: Vec::new(),
+    };
+    Facts {
+        identity: Rc::new(identity),
+        avisos: c.avisos.clone(),
+        rol_bd: c.rol_bd.as_str().into(),
+        rol_sesion: c.rol_sesion.clone(),
+        aplicacion: c.aplicacion.clone(),
+        ip_cliente: c.ip_cliente.as_deref().map(session::inet),
+        timestamp: c.inicio,
+        transaccion: c.transaccion,
+        contexto: Jsonb::from_value(&c.metadata).0,
+    }
+}
+
+/// Facts for a transaction that wrote no context message (its context
+/// trigger did not fire: the guards were switched off): who wrote is not
+/// known, and the event says so.
+fn facts_without_message(xid: u32, commit: i64) -> Facts {
+    Facts {
+        identity: Rc::new(Identity::default()),
+        avisos: vec![
+            "the transaction wrote no context message (its context trigger did not fire): the writer is unknown"
+                .into(),
+        ],
+        rol_bd: "(desconocido)".into(),
+        rol_sesion: None,
+        aplicacion: None,
+        ip_cliente: None,
+        timestamp: commit,
+        transaccion: full_xid(xid),
+        contexto: session::empty_object(),
+    }
+}
+
+/// A 32-bit transaction id with its epoch (it is in the recent past).
+fn full_xid(xid: u32) -> i64 {
+    // SAFETY: plain accessor.
+    let next = unsafe { pg_sys::ReadNextFullTransactionId() }.value;
+    let epoch = next >> 32;
+    let next32 = next as u32;
+    let epoch = if xid > next32 {
+        epoch.saturating_sub(1)
+    } else {
+        epoch
+    };
+    ((epoch << 32) | u64::from(xid)) as i64
+}
+
+/// Writes the event a capture record carries, with the writer's facts.
+fn write_event(c: &CambioWal, facts: &Facts) {
+    let datum = |b: Option<&[u8]>| b.map(from_varlena_image);
+    let map = |s: Option<&str>| {
+        s.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+            .and_then(|v| match v {
+                serde_json::Value::Object(m) => Some(m),
+                _ => None,
+            })
+    };
+    let cambio = match c.accion {
+        Accion::Insert => Cambio::Insert {
+            nuevos: datum(c.nuevos).expect("an INSERT has its row"),
+        },
+        Accion::Update => Cambio::Update {
+            anteriores: datum(c.anteriores).expect("an UPDATE has its old row"),
+            nuevos: datum(c.nuevos).expect("an UPDATE has its new row"),
+            campos: c.campos.clone().unwrap_or_default(),
+        },
+        Accion::Delete => Cambio::Delete {
+            anteriores: datum(c.anteriores).expect("a DELETE has its row"),
+        },
+        Accion::Truncate => Cambio::Truncate,
+    };
+    let event = Event {
+        cambio,
+        esquema: Some(c.esquema),
+        tabla: Some(c.tabla),
+        registro_id: c.registro_id.map(Uuid::from_bytes),
+        registro_pk: datum(c.registro_pk),
+        empresa_id: c.empresa_id,
+        metadata: None,
+        registro_id_anterior: c.registro_id_anterior.map(Uuid::from_bytes),
+        traslado: c.traslado,
+        exactos_anteriores: map(c.exactos_anteriores),
+        exactos_nuevos: map(c.exactos_nuevos),
+    };
+    writer::write_with(&event, facts);
+}
