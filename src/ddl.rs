@@ -249,6 +249,26 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
     if replaced {
         ddl_guard::after_trigger_replaced(trigger);
     }
+    // The context trigger of capture from the WAL goes with the extension,
+    // as capture triggers do (else DROP EXTENSION would refuse: it depends
+    // on the extension's function).
+    let context = spi::read_value::<bool>(
+        "SELECT tgfoid OPERATOR(pg_catalog.=) $2 FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1",
+        &[trigger.into(), catalog::ids().context_fn.into()],
+    );
+    if context == Some(true) {
+        tie_to_extension(trigger);
+        // Replacing it can take capture away (CREATE OR REPLACE resets
+        // ENABLE ALWAYS, for one).
+        let table = spi::read_value::<pg_sys::Oid>(
+            "SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1",
+            &[trigger.into()],
+        );
+        if let Some(root) = table.filter(|_| replaced).and_then(ddl_guard::audited_root) {
+            ddl_guard::after_audited_change(root, "CREATE OR REPLACE TRIGGER", None);
+        }
+        return;
+    }
     let info = spi::first(
         "SELECT tgrelid, tgtype::pg_catalog.int4, tgparentid OPERATOR(pg_catalog.<>) 0,
                 tgoldtable IS NOT NULL, tgnewtable IS NOT NULL

@@ -275,6 +275,9 @@ REVOKE EXECUTE ON FUNCTION audit._indexar_particion(regclass) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._al_terminar_ddl() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._al_eliminar() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._al_empezar_ddl() FROM PUBLIC;
+-- The capture's state is for those who operate it; waiting for it
+-- (audit.esperar_captura) is for everyone, as restores wait for it.
+REVOKE EXECUTE ON FUNCTION audit.estado_captura() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._config_cambiada() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._marcar_tiempo(interval) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit.mantenimiento() FROM PUBLIC;

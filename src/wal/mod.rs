@@ -130,24 +130,74 @@ pub fn check_prerequisites() {
 /// Creates the database's capture slot if it does not exist yet, and makes
 /// sure its worker runs. The slot must exist before the first change to
 /// capture commits: a slot sees only what commits after it is created.
-/// PostgreSQL creates a slot only in a transaction that has not written yet.
+///
+/// The worker creates it, in a transaction of its own, and this waits for
+/// it (a minute at most). Creating a slot waits for the transactions running
+/// at that moment to end, and PostgreSQL refuses to create one in a
+/// transaction that has written: this transaction must not have written yet
+/// (else it would be waiting for itself). Created from within a function
+/// (nested in the caller's statement), slot creation sometimes fails on a
+/// snapshot owned by another resource owner once it has had to wait.
 pub fn ensure_slot() {
-    if !slot_exists() {
-        // SAFETY: plain accessor.
-        let wrote = unsafe { pg_sys::GetTopTransactionIdIfAny() } != pg_sys::InvalidTransactionId;
-        if wrote {
-            AuditError::WalSlotInWritingTransaction(slot_name()).report();
-        }
-        // (A read-only query: a statement run for its effect would give
-        // this transaction an id first, and PostgreSQL would refuse.)
-        crate::elevation::as_log_owner(|| {
-            allow_plugin(true);
-            spi::read_value::<String>(
-                "SELECT slot_name::pg_catalog.text FROM pg_catalog.pg_create_logical_replication_slot($1, 'audit')",
-                &[slot_name().as_str().into()],
-            )
-        });
-    }
     // SAFETY: plain global.
-    worker::start_for(unsafe { pg_sys::MyDatabaseId });
+    let db = unsafe { pg_sys::MyDatabaseId };
+    if slot_ready(db) {
+        worker::start_for(db);
+        return;
+    }
+    // SAFETY: plain accessor.
+    let wrote = unsafe { pg_sys::GetTopTransactionIdIfAny() } != pg_sys::InvalidTransactionId;
+    if wrote {
+        AuditError::WalSlotInWritingTransaction(slot_name()).report();
+    }
+    worker::start_for(db);
+    let deadline = shmem::timestamp_now().saturating_add(60_000_000);
+    while !slot_ready(db) {
+        if shmem::timestamp_now() > deadline {
+            AuditError::CaptureTimeout {
+                tiempo: "1 minute (creating the capture slot)".into(),
+                esperado: slot_name(),
+                aplicado: "no slot".into(),
+            }
+            .report();
+        }
+        // SAFETY: waiting on this backend's latch, as any backend may.
+        unsafe {
+            pg_sys::WaitLatch(
+                pg_sys::MyLatch,
+                (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+                20,
+                pg_sys::PG_WAIT_EXTENSION,
+            );
+            pg_sys::ResetLatch(pg_sys::MyLatch);
+        }
+        pgrx::check_for_interrupts!();
+    }
+}
+
+/// Whether the database's slot is complete: the worker says so, or the
+/// slot has found its starting point and nobody is still creating it. (A
+/// slot shows in pg_replication_slots from the start of its creation, and
+/// sees only what commits after its starting point: before that, a change
+/// would be missed.)
+fn slot_ready(db: pg_sys::Oid) -> bool {
+    shmem::get(db).is_some_and(|e| e.slot_listo)
+        || spi::read_value::<bool>(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_replication_slots
+                             WHERE slot_name OPERATOR(pg_catalog.=) $1
+                               AND confirmed_flush_lsn IS NOT NULL AND NOT active)",
+            &[slot_name().as_str().into()],
+        )
+        .unwrap_or(false)
+}
+
+/// Creates the capture slot of the current database (the worker's job).
+pub fn create_slot() {
+    allow_plugin(true);
+    // (A read-only query: one run for its effect would give the transaction
+    // an id first, and PostgreSQL would refuse.)
+    spi::read_value::<String>(
+        "SELECT slot_name::pg_catalog.text FROM pg_catalog.pg_create_logical_replication_slot($1, 'audit')",
+        &[slot_name().as_str().into()],
+    );
 }

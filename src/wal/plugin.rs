@@ -170,6 +170,13 @@ unsafe extern "C-unwind" fn message(
 }
 
 /// Whether changes of `rel` are the WAL's to record.
+///
+/// The table's state (options, key, columns) is read as of the change: the
+/// queries that build it run with the decoder's historic snapshot as the
+/// active one. (They are read-only SPI queries, which run with the active
+/// snapshot; during decoding that would otherwise be the worker's own,
+/// current one, and a change made before a mode switch would be judged by
+/// the mode after it.)
 unsafe fn captured(
     rel: pg_sys::Relation,
 ) -> Option<std::rc::Rc<crate::capture::table_state::TableState>> {
@@ -177,8 +184,12 @@ unsafe fn captured(
         if (*(*rel).rd_rel).relnamespace == crate::capture::catalog_audit_namespace() {
             return None;
         }
+        pg_sys::PushActiveSnapshot(pg_sys::GetCatalogSnapshot(pg_sys::InvalidOid));
     }
     let state = cache::table_state(rel);
+    // SAFETY: pops what was pushed above (an error in between aborts the
+    // decoding's subtransaction, which pops it).
+    unsafe { pg_sys::PopActiveSnapshot() };
     (state.captura == Captura::Wal).then_some(state)
 }
 

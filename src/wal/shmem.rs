@@ -31,6 +31,9 @@ pub struct Entrada {
     /// A lag warning was given and the lag has not dropped below the
     /// threshold since.
     pub avisado: bool,
+    /// The worker has found the database's slot complete (created, at its
+    /// consistent point, persistent): what commits from now on is decoded.
+    pub slot_listo: bool,
 }
 
 #[derive(Copy, Clone)]
@@ -71,11 +74,15 @@ pub fn claim(db: pg_sys::Oid, pid: i32) -> bool {
         if e.pid != pid && alive(e.pid) {
             return false;
         }
+        // (A worker that takes over keeps the lag its predecessor had.)
         e.pid = pid;
-        e.al_dia = now();
         return true;
     }
-    match entradas.0.iter_mut().find(|e| e.db == 0) {
+    // A free entry, else one whose worker is gone (its database may have
+    // been dropped: entries are not freed with their database).
+    let free = entradas.0.iter().position(|e| e.db == 0);
+    let free = free.or_else(|| entradas.0.iter().position(|e| !alive(e.pid)));
+    match free.map(|i| &mut entradas.0[i]) {
         Some(e) => {
             *e = Entrada {
                 db,
@@ -94,6 +101,25 @@ fn now() -> i64 {
     unsafe { pg_sys::GetCurrentTimestamp() }
 }
 
+/// Forgets the entries of databases that no longer have a capture slot and
+/// whose worker is gone (the launcher's housekeeping).
+pub fn prune(with_slot: &[pg_sys::Oid]) {
+    let mut entradas = ENTRADAS.exclusive();
+    for e in entradas.0.iter_mut() {
+        if e.db != 0 && !alive(e.pid) && !with_slot.iter().any(|d| d.to_u32() == e.db) {
+            *e = Entrada::default();
+        }
+    }
+}
+
+/// The worker of `db` found its slot complete.
+pub fn set_slot_ready(db: pg_sys::Oid) {
+    let mut entradas = ENTRADAS.exclusive();
+    if let Some(e) = entradas.0.iter_mut().find(|e| e.db == db.to_u32()) {
+        e.slot_listo = true;
+    }
+}
+
 /// The worker of `db` ends.
 pub fn release(db: pg_sys::Oid, pid: i32) {
     let mut entradas = ENTRADAS.exclusive();
@@ -103,6 +129,7 @@ pub fn release(db: pg_sys::Oid, pid: i32) {
         .find(|e| e.db == db.to_u32() && e.pid == pid)
     {
         e.pid = 0;
+        e.slot_listo = false;
     }
 }
 

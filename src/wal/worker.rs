@@ -103,7 +103,9 @@ fn databases_with_slot() -> Vec<pg_sys::Oid> {
 pub unsafe extern "C-unwind" fn audit_captura_lanzador(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     while BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
-        for db in databases_with_slot() {
+        let with_slot = databases_with_slot();
+        shmem::prune(&with_slot);
+        for db in with_slot {
             start_for(db);
         }
     }
@@ -160,6 +162,14 @@ pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
         PREVIOUS_EMIT_LOG_HOOK = pg_sys::emit_log_hook;
         pg_sys::emit_log_hook = Some(quiet_decoding_start);
     }
+    // Started by audit.auditar for a database without its slot yet: create
+    // it, in a transaction of its own (auditar waits for it).
+    BackgroundWorker::transaction(|| {
+        if !super::slot_exists() {
+            super::create_slot();
+        }
+    });
+    shmem::set_slot_ready(db);
     // The worker's own writes (the events) carry a replication origin of
     // their own, which the output plugin filters out before decoding them:
     // without it each batch would decode the previous batch's inserts.
@@ -236,8 +246,19 @@ unsafe extern "C-unwind" fn on_exit(_code: std::ffi::c_int, arg: pg_sys::Datum) 
 }
 
 /// Marks this session's transactions with the replication origin
-/// `audit_captura_<db>` (created when missing).
+/// `audit_captura_<db>` (created when missing). Origins are cluster-wide and
+/// outlive a dropped database (each keeps one of `max_replication_slots`
+/// progress entries): those of databases that no longer exist are dropped
+/// first.
 fn set_origin(db: pg_sys::Oid) {
+    spi::run(
+        "SELECT pg_catalog.pg_replication_origin_drop(o.roname)
+           FROM pg_catalog.pg_replication_origin o
+          WHERE o.roname OPERATOR(pg_catalog.~) '^audit_captura_[0-9]+$'
+            AND NOT EXISTS (SELECT FROM pg_catalog.pg_database d
+                             WHERE 'audit_captura_' OPERATOR(pg_catalog.||) d.oid::pg_catalog.text OPERATOR(pg_catalog.=) o.roname)",
+        &[],
+    );
     let origin = super::slot_name_for(db);
     spi::run(
         "SELECT pg_catalog.pg_replication_origin_create($1)
@@ -307,6 +328,8 @@ fn apply_batch(db: pg_sys::Oid) -> (Pass, Option<Progress>) {
         return (Pass::Stop, None);
     }
     if !super::slot_exists() {
+        // Asked for by audit.auditar (which waits for it), or dropped by
+        // hand: a worker only runs where capture from the WAL was asked for.
         return (Pass::Stop, None);
     }
     let applied = stored_position(&slot).max(shmem::get(db).map_or(0, |e| e.aplicado));
@@ -425,7 +448,7 @@ fn check_lag(db: pg_sys::Oid) {
         serde_json::json!({ "segundos": lag, "limite": limit, "slot": super::slot_name_for(db) });
     as_log_owner(|| {
         spi::run(
-            "SELECT audit._escribir_log_tecnico('WARNING', 'captura', $1, $2::pg_catalog.jsonb)",
+            "SELECT audit._escribir_log_tecnico('ADVERTENCIA', 'captura', $1, $2::pg_catalog.jsonb)",
             &[mensaje.as_str().into(), detalle.to_string().as_str().into()],
         )
     });

@@ -255,6 +255,8 @@ pub struct Cluster {
     pub port: u16,
     bin: String,
     started: bool,
+    /// The server's `-c` options, for starting it again.
+    options: String,
 }
 
 impl Cluster {
@@ -275,6 +277,7 @@ impl Cluster {
             port: free_port(),
             bin,
             started: false,
+            options: String::new(),
         };
         let data = format!("{}/data", cluster.dir);
         let initdb = as_postgres(
@@ -306,21 +309,53 @@ impl Cluster {
         for setting in settings {
             options.push_str(&format!(" -c {setting}"));
         }
-        cluster.started = true;
-        let log = format!("{}/server.log", cluster.dir);
+        cluster.options = options;
+        cluster.start_again();
+        cluster
+    }
+
+    /// Starts the (stopped) server again, with the same settings.
+    pub fn start_again(&mut self) {
+        let data = format!("{}/data", self.dir);
+        let log = format!("{}/server.log", self.dir);
+        self.started = true;
         let start = as_postgres(
-            &format!("{}/pg_ctl", cluster.bin),
+            &format!("{}/pg_ctl", self.bin),
             &[
-                "-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start",
+                "-D",
+                &data,
+                "-l",
+                &log,
+                "-o",
+                &self.options,
+                "-w",
+                "-t",
+                "60",
+                "start",
             ],
         );
         assert!(
             start.status.success(),
             "pg_ctl start: {}\n{}",
             String::from_utf8_lossy(&start.stderr),
-            cluster.log_tail(40)
+            self.log_tail(40)
         );
-        cluster
+    }
+
+    /// Stops the server in `mode` (`fast`, `immediate`: a crash, from the
+    /// server's point of view).
+    pub fn stop(&mut self, mode: &str) {
+        let data = format!("{}/data", self.dir);
+        let stop = as_postgres(
+            &format!("{}/pg_ctl", self.bin),
+            &["-D", &data, "-m", mode, "-w", "stop"],
+        );
+        assert!(
+            stop.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&stop.stderr)
+        );
+        self.started = false;
     }
 
     pub fn conninfo(&self, dbname: &str) -> String {

@@ -7,8 +7,9 @@
 //! is compared, except what differs by nature (the id, the transaction, its
 //! time and the hash that covers them).
 
-use audit_integration_tests::{count, json, TestDb};
+use audit_integration_tests::{count, json, sqlstate_of, texts, Cluster, TestDb, TestRole};
 use postgres::Client;
+use std::time::{Duration, Instant};
 
 const TABLES: &str = "
 CREATE TABLE t (
@@ -196,4 +197,476 @@ fn the_wal_records_exactly_what_the_row_triggers_record() {
     );
     let v = json(&mut c, "audit.verificar()");
     assert_eq!(v["valido"], true, "{v}");
+}
+
+/// A database with table `t` captured from the WAL.
+fn wal_table(test: &str) -> TestDb {
+    let db = TestDb::new(test);
+    let mut c = db.connect();
+    c.batch_execute("CREATE TABLE t (id int PRIMARY KEY, v text, empresa_id uuid)")
+        .unwrap();
+    c.batch_execute("SELECT audit.auditar('t', '{\"captura\": \"wal\"}')")
+        .unwrap();
+    db
+}
+
+fn row_events(c: &mut Client) -> i64 {
+    count(
+        c,
+        "SELECT count(*) FROM audit.historial_cambios WHERE accion IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')",
+    )
+}
+
+/// The capture worker's process id (waits for it to run).
+fn worker_pid(c: &mut Client) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let estado = json(c, "audit.estado_captura()");
+        if let Some(pid) = estado["worker"]["pid"].as_i64() {
+            return pid as i32;
+        }
+        assert!(Instant::now() < deadline, "no capture worker: {estado}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn switching_modes_in_either_direction_loses_nothing() {
+    let db = TestDb::new("wal_cambio_modo");
+    let mut c = db.connect();
+    c.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY, v text);
+         SELECT audit.auditar('t');
+         INSERT INTO t VALUES (1, 'fila');",
+    )
+    .unwrap();
+    let identity = "SELECT relreplident::text FROM pg_class WHERE oid = 't'::regclass";
+    assert_eq!(texts(&mut c, identity), ["d"]);
+    // The worker cannot store its position until the end: it decodes every
+    // switch below in one batch, after the last one committed. Each change
+    // must still be judged by the mode in force when it was made.
+    c.batch_execute(
+        "SELECT audit.auditar('t', '{\"captura\": \"wal\"}'); SELECT audit.auditar('t')",
+    )
+    .unwrap();
+    let mut locker = db.connect();
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE audit.captura_wal IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    for (mode, id) in [("wal", 2), ("sentencia", 3), ("wal", 4), ("fila", 5)] {
+        c.batch_execute(&format!(
+            "SELECT audit.auditar('t', '{{\"captura\": \"{mode}\"}}'); INSERT INTO t VALUES ({id}, '{mode}'); UPDATE t SET v = v || '!';"
+        ))
+        .unwrap();
+        assert_eq!(
+            texts(&mut c, identity),
+            [if mode == "wal" { "f" } else { "d" }],
+            "the replica identity follows the mode, and comes back as it was"
+        );
+    }
+    lock.rollback().unwrap();
+    wait_for_capture(&mut c);
+    // Every change once: 5 inserts, and 2 + 3 + 4 + 5 updates.
+    let estado = json(&mut c, "audit.estado_captura()");
+    assert_eq!(row_events(&mut c), 5 + 14, "{estado}");
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(DISTINCT (registro_id, datos_nuevos)) FROM audit.historial_cambios WHERE accion = 'UPDATE'"
+        ),
+        14
+    );
+    let captura =
+        "SELECT captura_activa::text FROM audit.tablas_auditadas WHERE tabla = 't'::regclass";
+    assert_eq!(texts(&mut c, captura), ["true"]);
+    assert_eq!(json(&mut c, "audit.verificar()")["valido"], true);
+    // Stopping the audit gives back the identity it found.
+    c.batch_execute(
+        "ALTER TABLE t REPLICA IDENTITY NOTHING;
+         SELECT audit.auditar('t', '{\"captura\": \"wal\"}');
+         SELECT audit.dejar_de_auditar('t');",
+    )
+    .unwrap();
+    assert_eq!(texts(&mut c, identity), ["n"]);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 't'::regclass"
+        ),
+        0
+    );
+}
+
+#[test]
+fn what_cannot_be_captured_from_the_wal_is_refused() {
+    let db = TestDb::new("wal_rechazos");
+    let mut c = db.connect();
+    c.batch_execute(
+        "CREATE UNLOGGED TABLE sin_wal (id int PRIMARY KEY);
+         CREATE TEMP TABLE temporal (id int PRIMARY KEY);
+         CREATE TABLE particionada (id int, k int, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+         CREATE TABLE padre (id int PRIMARY KEY);
+         CREATE TABLE hija () INHERITS (padre);
+         CREATE TABLE normal (id int PRIMARY KEY);",
+    )
+    .unwrap();
+    for (table, state) in [
+        ("sin_wal", "0A000"),
+        ("pg_temp.temporal", "0A000"),
+        ("particionada", "0A000"),
+        ("padre", "0A000"),
+    ] {
+        assert_eq!(
+            sqlstate_of(c.batch_execute(&format!(
+                "SELECT audit.auditar('{table}', '{{\"captura\": \"wal\"}}')"
+            ))),
+            state,
+            "{table}"
+        );
+    }
+    // The slot must exist before the first captured change commits, and
+    // PostgreSQL creates one only in a transaction that has not written.
+    assert_eq!(
+        sqlstate_of(c.batch_execute(
+            "BEGIN; INSERT INTO normal VALUES (1);
+             SELECT audit.auditar('normal', '{\"captura\": \"wal\"}');"
+        )),
+        "55000"
+    );
+    c.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM audit.tablas_auditadas"),
+        0,
+        "nothing was left half done"
+    );
+    // In a transaction of its own it works; later ones need no new slot.
+    c.batch_execute("SELECT audit.auditar('normal', '{\"captura\": \"wal\"}')")
+        .unwrap();
+    c.batch_execute(
+        "BEGIN; CREATE TABLE otra (id int PRIMARY KEY);
+         SELECT audit.auditar('otra', '{\"captura\": \"wal\"}'); COMMIT;",
+    )
+    .unwrap();
+    // A captured table cannot join a tree later.
+    assert_eq!(
+        sqlstate_of(c.batch_execute("CREATE TABLE nieta () INHERITS (normal)")),
+        "0A000"
+    );
+    // Bad arguments.
+    for (sql, state) in [
+        ("SELECT audit.esperar_captura(NULL)", "22004"),
+        ("SELECT audit.esperar_captura('-1 second')", "22023"),
+    ] {
+        assert_eq!(sqlstate_of(c.batch_execute(sql)), state, "{sql}");
+    }
+}
+
+#[test]
+fn the_server_prerequisites_are_named() {
+    // No preload: the workers and their shared memory do not exist.
+    let plain = Cluster::start(&["wal_level=logical"]);
+    let mut c = plain.connect("postgres");
+    c.batch_execute("CREATE EXTENSION audit; CREATE TABLE t (id int PRIMARY KEY)")
+        .unwrap();
+    let refused = c
+        .batch_execute("SELECT audit.auditar('t', '{\"captura\": \"wal\"}')")
+        .unwrap_err();
+    let db = refused.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "55000");
+    assert!(db.message().contains("shared_preload_libraries"), "{db:?}");
+    assert!(db.hint().unwrap_or_default().contains("restart"), "{db:?}");
+    drop(c);
+    drop(plain);
+    // wal_level = replica.
+    let replica = Cluster::start(&["shared_preload_libraries=audit"]);
+    let mut c = replica.connect("postgres");
+    c.batch_execute("CREATE EXTENSION audit; CREATE TABLE t (id int PRIMARY KEY)")
+        .unwrap();
+    let refused = c
+        .batch_execute("SELECT audit.auditar('t', '{\"captura\": \"wal\"}')")
+        .unwrap_err();
+    let db = refused.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "55000");
+    assert!(db.message().contains("wal_level = logical"), "{db:?}");
+    // Nothing changed.
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM pg_replication_slots"),
+        0
+    );
+    assert_eq!(count(&mut c, "SELECT count(*) FROM audit.tablas_config"), 0);
+}
+
+#[test]
+fn the_owner_cannot_take_what_capture_from_the_wal_needs() {
+    let db = TestDb::new("wal_guardas");
+    let owner = TestRole::new(&db, "owner");
+    let mut c = db.connect();
+    c.batch_execute(&format!(
+        "GRANT CREATE ON SCHEMA public TO {o};
+         SET ROLE {o}; CREATE TABLE t (id int PRIMARY KEY, v text); RESET ROLE;",
+        o = owner.name
+    ))
+    .unwrap();
+    c.batch_execute("SELECT audit.auditar('t', '{\"captura\": \"wal\"}')")
+        .unwrap();
+    let mut o = db.connect_as(&owner.name);
+    for statement in [
+        "ALTER TABLE t REPLICA IDENTITY DEFAULT",
+        "ALTER TABLE t REPLICA IDENTITY NOTHING",
+        "ALTER TABLE t DISABLE TRIGGER audit_contexto_wal",
+        "ALTER TABLE t DISABLE TRIGGER ALL",
+        "ALTER TABLE t ENABLE TRIGGER audit_contexto_wal",
+        "ALTER TABLE t ENABLE REPLICA TRIGGER audit_contexto_wal",
+        "DROP TRIGGER audit_contexto_wal ON t",
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots",
+        "SELECT audit.dejar_de_auditar('t')",
+        "SELECT audit.estado_captura()",
+    ] {
+        assert_eq!(
+            sqlstate_of(o.batch_execute(statement)),
+            "42501",
+            "{statement}"
+        );
+    }
+    assert_eq!(
+        texts(
+            &mut c,
+            "SELECT captura_activa::text FROM audit.tablas_auditadas WHERE tabla = 't'::regclass"
+        ),
+        ["true"]
+    );
+    // Still captured, and the owner's writes too; waiting is for everyone.
+    o.batch_execute("INSERT INTO t VALUES (1, 'x')").unwrap();
+    o.batch_execute("SELECT audit.esperar_captura()").unwrap();
+    assert_eq!(row_events(&mut c), 1);
+    // A role that may stop auditing can: recorded, and the view says what
+    // is missing.
+    c.batch_execute("ALTER TABLE t REPLICA IDENTITY DEFAULT")
+        .unwrap();
+    assert_eq!(
+        texts(
+            &mut c,
+            "SELECT array_to_string(falta, ';') FROM audit.tablas_auditadas WHERE tabla = 't'::regclass"
+        ),
+        ["REPLICA IDENTITY FULL of public.t"]
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM audit.historial_cambios WHERE accion = 'DDL' AND metadata->'cambios' ? 'REPLICA IDENTITY'"
+        ),
+        1
+    );
+}
+
+#[test]
+fn killing_the_worker_mid_batch_loses_and_duplicates_nothing() {
+    let db = wal_table("wal_matar_worker");
+    let mut c = db.connect();
+    let pid = worker_pid(&mut c);
+    c.batch_execute("INSERT INTO t SELECT g, 'v' FROM generate_series(1, 60000) g")
+        .unwrap();
+    // It is applying a 60,000-event transaction: stop it in the middle.
+    std::thread::sleep(Duration::from_millis(300));
+    c.batch_execute(&format!("SELECT pg_terminate_backend({pid})"))
+        .unwrap();
+    c.batch_execute("UPDATE t SET v = 'w' WHERE id <= 1000")
+        .unwrap();
+    wait_for_capture(&mut c);
+    assert_ne!(worker_pid(&mut c), pid, "a new worker took over");
+    assert_eq!(row_events(&mut c), 61_000);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(DISTINCT (registro_id, accion)) FROM audit.historial_cambios WHERE accion IN ('INSERT', 'UPDATE')"
+        ),
+        61_000
+    );
+    c.batch_execute("SELECT audit.sellar()").unwrap();
+    let v = json(&mut c, "audit.verificar()");
+    assert_eq!(v["valido"], true, "{v}");
+}
+
+#[test]
+fn an_immediate_stop_of_the_server_loses_and_duplicates_nothing() {
+    let mut cluster = Cluster::start(&[
+        "wal_level=logical",
+        "shared_preload_libraries=audit",
+        "logical_decoding_work_mem=64kB",
+    ]);
+    let mut c = cluster.connect("postgres");
+    c.batch_execute("CREATE EXTENSION audit; CREATE TABLE t (id int PRIMARY KEY, v text);")
+        .unwrap();
+    c.batch_execute("SELECT audit.auditar('t', '{\"captura\": \"wal\"}')")
+        .unwrap();
+    for i in 0..5 {
+        c.batch_execute(&format!(
+            "INSERT INTO t SELECT g, 'v' FROM generate_series({}, {}) g",
+            i * 20_000 + 1,
+            (i + 1) * 20_000
+        ))
+        .unwrap();
+    }
+    drop(c);
+    cluster.stop("immediate");
+    cluster.start_again();
+    let mut c = cluster.connect("postgres");
+    wait_for_capture(&mut c);
+    assert_eq!(row_events(&mut c), 100_000);
+    assert_eq!(
+        count(&mut c, "SELECT count(DISTINCT registro_id) FROM audit.historial_cambios WHERE accion = 'INSERT'"),
+        100_000
+    );
+    c.batch_execute("SELECT audit.sellar()").unwrap();
+    let v = json(&mut c, "audit.verificar()");
+    assert_eq!(v["valido"], true, "{v}");
+}
+
+#[test]
+fn ids_follow_commit_order_and_only_committed_work_is_recorded() {
+    let db = wal_table("wal_orden");
+    let mut first = db.connect();
+    let mut second = db.connect();
+    let mut admin = db.connect();
+    // The first to write commits last.
+    first
+        .batch_execute("BEGIN; INSERT INTO t VALUES (1, 'primero')")
+        .unwrap();
+    second
+        .batch_execute("BEGIN; INSERT INTO t VALUES (2, 'segundo'); COMMIT;")
+        .unwrap();
+    first
+        .batch_execute("INSERT INTO t VALUES (3, 'primero'); COMMIT;")
+        .unwrap();
+    // Prepared transactions: one committed, one rolled back.
+    for statement in [
+        "BEGIN; INSERT INTO t VALUES (4, 'preparada'); PREPARE TRANSACTION 'wal_si';",
+        "BEGIN; INSERT INTO t VALUES (5, 'descartada'); PREPARE TRANSACTION 'wal_no';",
+        "COMMIT PREPARED 'wal_si'",
+        "ROLLBACK PREPARED 'wal_no'",
+    ] {
+        admin.batch_execute(statement).unwrap();
+    }
+    // A rolled-back transaction and savepoint, and a change made in
+    // replica mode, which row triggers would not see.
+    admin
+        .batch_execute(
+            "BEGIN; INSERT INTO t VALUES (6, 'no'); ROLLBACK;
+             BEGIN; SAVEPOINT s; INSERT INTO t VALUES (7, 'no'); ROLLBACK TO s; INSERT INTO t VALUES (8, 'si'); COMMIT;
+             SET session_replication_role = replica; INSERT INTO t VALUES (9, 'replica'); RESET session_replication_role;",
+        )
+        .unwrap();
+    wait_for_capture(&mut admin);
+    assert_eq!(
+        texts(
+            &mut admin,
+            "SELECT registro_pk->>'id' FROM audit.historial_cambios WHERE accion = 'INSERT' ORDER BY id"
+        ),
+        ["2", "1", "3", "4", "8", "9"]
+    );
+    // The replica-mode change has its writer's context like any other.
+    assert_eq!(
+        texts(
+            &mut admin,
+            "SELECT rol_bd FROM audit.historial_cambios WHERE registro_pk = '{\"id\": 9}'"
+        ),
+        ["postgres"]
+    );
+}
+
+#[test]
+fn waiting_times_out_and_sealing_waits_for_the_worker() {
+    let db = wal_table("wal_espera");
+    let mut c = db.connect();
+    worker_pid(&mut c);
+    // Someone holds the log: the worker cannot write.
+    let mut locker = db.connect();
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE audit.historial_cambios IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    c.batch_execute("INSERT INTO t VALUES (1, 'a')").unwrap();
+    assert_eq!(
+        sqlstate_of(c.batch_execute("SELECT audit.esperar_captura('300 milliseconds')")),
+        "57014"
+    );
+    lock.rollback().unwrap();
+    wait_for_capture(&mut c);
+    let sealed = json(&mut c, "audit.sellar()");
+    assert_eq!(
+        sealed["eventos_sellados"].as_i64().unwrap() >= 1,
+        true,
+        "{sealed}"
+    );
+    assert_eq!(json(&mut c, "audit.verificar()")["valido"], true);
+}
+
+#[test]
+fn a_lagging_capture_warns_and_says_so_in_the_technical_log() {
+    let cluster = Cluster::start(&[
+        "wal_level=logical",
+        "shared_preload_libraries=audit",
+        "audit.captura_aviso_lag=1",
+    ]);
+    let mut c = cluster.connect("postgres");
+    c.batch_execute("CREATE EXTENSION audit; CREATE TABLE t (id int PRIMARY KEY, v text);")
+        .unwrap();
+    c.batch_execute("SELECT audit.auditar('t', '{\"captura\": \"wal\"}')")
+        .unwrap();
+    worker_pid(&mut c);
+    let mut locker = cluster.connect("postgres");
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE audit.historial_cambios IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    c.batch_execute("INSERT INTO t VALUES (1, 'a')").unwrap();
+    // The worker's batch gives up on the lock (its lock_timeout) and the
+    // next one finds the capture lagging.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&mut c, "SELECT count(*) FROM audit.log_tecnico") == 0 {
+        assert!(Instant::now() < deadline, "no lag warning");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let lag = json(&mut c, "audit.estado_captura()")["lag_segundos"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(lag > 1.0, "{lag}");
+    lock.rollback().unwrap();
+    wait_for_capture(&mut c);
+    let warned = texts(
+        &mut c,
+        "SELECT nivel || ' ' || categoria || ' ' || mensaje FROM audit.log_tecnico ORDER BY id",
+    );
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].starts_with("ADVERTENCIA captura capture from the WAL is "),
+        "{warned:?}"
+    );
+    assert!(cluster
+        .log_tail(200)
+        .contains("audit: capture from the WAL is"));
+    assert_eq!(row_events(&mut c), 1);
+    let estado = json(&mut c, "audit.estado_captura()");
+    assert_eq!(estado["lag_segundos"], 0.0, "{estado}");
+    assert_eq!(estado["tablas"], 1, "{estado}");
+    assert_eq!(estado["slot_existe"], true, "{estado}");
+}
+
+#[test]
+fn dropping_the_extension_drops_its_slot() {
+    let db = wal_table("wal_drop");
+    let mut c = db.connect();
+    worker_pid(&mut c);
+    c.batch_execute("DROP EXTENSION audit").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&mut c, "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'audit_captura_%' AND database = current_database()") > 0 {
+        assert!(Instant::now() < deadline, "the slot is still there");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The table is back to what it was.
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 't'::regclass"
+        ),
+        0
+    );
 }
