@@ -140,13 +140,38 @@ pub fn caught_up_within(micros: i64) -> Result<(), serde_json::Value> {
         return Ok(());
     }
     super::check_prerequisites();
-    // SAFETY: plain accessors.
-    let (db, target) = unsafe { (pg_sys::MyDatabaseId, pg_sys::GetXLogInsertRecPtr()) };
+    // SAFETY: plain accessors; flushing the WAL written so far, as a commit
+    // does (the worker decodes only what is flushed, and the last record
+    // written can stay partly unflushed while nobody commits).
+    let (db, target) = unsafe {
+        let target = pg_sys::GetXLogInsertRecPtr();
+        if !pg_sys::RecoveryInProgress() {
+            pg_sys::XLogFlush(target);
+        }
+        (pg_sys::MyDatabaseId, target)
+    };
     let deadline = shmem::timestamp_now().saturating_add(micros);
+    let mut woken = false;
     loop {
-        let aplicado = shmem::get(db).map_or(0, |e| e.aplicado);
+        let entry = shmem::get(db);
+        let aplicado = entry.map_or(0, |e| e.aplicado);
         if aplicado >= target {
             return Ok(());
+        }
+        if !woken {
+            // The worker gathers work for a moment between batches: someone
+            // waiting is worth a batch now.
+            woken = true;
+            if let Some(e) = entry.filter(|e| e.pid != 0) {
+                // SAFETY: the process array is searched under its lock; a
+                // latch lives as long as its PGPROC slot.
+                unsafe {
+                    let proc_ = pg_sys::BackendPidGetProc(e.pid);
+                    if !proc_.is_null() {
+                        pg_sys::SetLatch(&raw mut (*proc_).procLatch);
+                    }
+                }
+            }
         }
         if shmem::timestamp_now() >= deadline {
             return Err(json!({ "esperado": lsn_text(target), "aplicado": lsn_text(aplicado) }));

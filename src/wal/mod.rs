@@ -25,6 +25,7 @@
 //! that touches the table does so wholly before or wholly after the switch.
 
 pub mod contexto;
+pub mod decoder;
 pub mod estado;
 pub mod plugin;
 pub mod shmem;

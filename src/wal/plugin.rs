@@ -169,32 +169,47 @@ unsafe extern "C-unwind" fn message(
     }
 }
 
-/// Whether changes of `rel` are the WAL's to record.
-///
-/// The table's state (options, key, columns) is read as of the change: the
-/// queries that build it run with the decoder's historic snapshot as the
-/// active one. (They are read-only SPI queries, which run with the active
-/// snapshot; during decoding that would otherwise be the worker's own,
-/// current one, and a change made before a mode switch would be judged by
-/// the mode after it.)
+/// Runs `f` with the decoder's historic snapshot (the catalog as of the
+/// change being decoded) as the active one. The table's state (options,
+/// key, columns) and the extension's own objects are read with read-only SPI
+/// queries, which run with the active snapshot: without this there is none
+/// (the capture worker decodes in a transaction that takes no snapshot), and
+/// with the caller's (a SQL decoding function's) a change made before a mode
+/// switch would be judged by the mode after it.
+unsafe fn as_of_change<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: during decoding the catalog snapshot is the historic one.
+    unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetCatalogSnapshot(pg_sys::InvalidOid)) };
+    let r = f();
+    // SAFETY: pops what was pushed above (an error in between aborts the
+    // decoding's transaction, which pops it).
+    unsafe { pg_sys::PopActiveSnapshot() };
+    r
+}
+
+/// Whether changes of `rel` are the WAL's to record (with the snapshot of
+/// [`as_of_change`]).
 unsafe fn captured(
     rel: pg_sys::Relation,
 ) -> Option<std::rc::Rc<crate::capture::table_state::TableState>> {
-    unsafe {
-        if (*(*rel).rd_rel).relnamespace == crate::capture::catalog_audit_namespace() {
-            return None;
-        }
-        pg_sys::PushActiveSnapshot(pg_sys::GetCatalogSnapshot(pg_sys::InvalidOid));
+    // SAFETY: the relation the decoder passed.
+    if unsafe { (*(*rel).rd_rel).relnamespace } == crate::capture::catalog_audit_namespace() {
+        return None;
     }
     let state = cache::table_state(rel);
-    // SAFETY: pops what was pushed above (an error in between aborts the
-    // decoding's subtransaction, which pops it).
-    unsafe { pg_sys::PopActiveSnapshot() };
     (state.captura == Captura::Wal).then_some(state)
 }
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn change(
+    ctx: *mut pg_sys::LogicalDecodingContext,
+    txn: *mut pg_sys::ReorderBufferTXN,
+    rel: pg_sys::Relation,
+    change: *mut pg_sys::ReorderBufferChange,
+) {
+    unsafe { as_of_change(|| change_as_of(ctx, txn, rel, change)) }
+}
+
+unsafe fn change_as_of(
     ctx: *mut pg_sys::LogicalDecodingContext,
     txn: *mut pg_sys::ReorderBufferTXN,
     rel: pg_sys::Relation,
@@ -257,6 +272,15 @@ unsafe extern "C-unwind" fn truncate(
     nrelations: std::ffi::c_int,
     relations: *mut pg_sys::Relation,
     _change: *mut pg_sys::ReorderBufferChange,
+) {
+    unsafe { as_of_change(|| truncate_as_of(ctx, txn, nrelations, relations)) }
+}
+
+unsafe fn truncate_as_of(
+    ctx: *mut pg_sys::LogicalDecodingContext,
+    txn: *mut pg_sys::ReorderBufferTXN,
+    nrelations: std::ffi::c_int,
+    relations: *mut pg_sys::Relation,
 ) {
     unsafe {
         for i in 0..nrelations as usize {

@@ -11,6 +11,7 @@
 //! duplicates nothing. The slot is moved past what was applied only after
 //! that commit, so WAL not yet applied is always kept.
 
+use super::decoder::Decoder;
 use super::shmem;
 use crate::capture::session;
 use crate::capture::statement::RowMemory;
@@ -111,16 +112,6 @@ pub unsafe extern "C-unwind" fn audit_captura_lanzador(_arg: pg_sys::Datum) {
     }
 }
 
-/// What one pass of the worker found.
-enum Pass {
-    /// It applied a full batch: there may be more.
-    More,
-    /// Nothing (more) to do for now.
-    Idle,
-    /// The extension or the slot is gone: stop.
-    Stop,
-}
-
 /// # Safety
 /// The entry point of a database's worker, called by PostgreSQL with the
 /// database's OID as argument.
@@ -138,25 +129,34 @@ pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
     // is passed by value.
     unsafe { pg_sys::before_shmem_exit(Some(on_exit), pg_sys::Datum::from(db)) };
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(db), None);
+    // The worker holds the database's slot while it runs, and DROP DATABASE
+    // refuses a database whose slot is in use: holding a lock on the
+    // database that DROP DATABASE (and ALTER DATABASE ... RENAME) must wait
+    // for lets the worker see them coming and step aside (`yield_to_ddl`).
+    // SAFETY: a session lock on this process's own database.
+    unsafe { lock_database(db, true) };
     // A batch that cannot take its locks fails and is tried again, rather
-    // than wait behind a lock for ever without reporting its lag.
-    // SAFETY: plain setting of this process.
-    unsafe {
-        pg_sys::SetConfigOption(
-            c"lock_timeout".as_ptr(),
-            c"5s".as_ptr(),
-            pg_sys::GucContext::PGC_SUSET,
-            pg_sys::GucSource::PGC_S_OVERRIDE,
-        )
-    };
+    // than wait behind a lock for ever without reporting its lag. Commits
+    // are asynchronous (see `Durability`).
+    for (name, value) in [(c"lock_timeout", c"5s"), (c"synchronous_commit", c"off")] {
+        // SAFETY: plain setting of this process.
+        unsafe {
+            pg_sys::SetConfigOption(
+                name.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_SUSET,
+                pg_sys::GucSource::PGC_S_OVERRIDE,
+            )
+        };
+    }
     super::allow_plugin(false);
     pgrx::log!(
         "audit: capture from the WAL started for database {}",
         db.to_u32()
     );
     // Logical decoding says "starting logical decoding for slot" at LOG
-    // level each time it starts: once per batch here. Keep the server log
-    // for what matters (errors and warnings still go there).
+    // level each time it starts. Keep the server log for what matters
+    // (errors and warnings still go there).
     // SAFETY: a hook of this process only; it keeps the previous one.
     unsafe {
         PREVIOUS_EMIT_LOG_HOOK = pg_sys::emit_log_hook;
@@ -174,46 +174,270 @@ pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
     // their own, which the output plugin filters out before decoding them:
     // without it each batch would decode the previous batch's inserts.
     BackgroundWorker::transaction(|| set_origin(db));
-    // The WAL position the last complete batch reached: while nothing new
-    // is flushed there is nothing to decode.
-    let mut seen: u64 = 0;
-    loop {
+    let slot = super::slot_name_for(db);
+    if !BackgroundWorker::transaction(still_wanted) {
+        BackgroundWorker::transaction(|| drop_slot_if_extension_gone(&slot));
+        return;
+    }
+    let mut decoder = Decoder::open(&slot);
+    let mut durable = Durability::default();
+    let mut last_check = shmem::timestamp_now();
+    let ending = loop {
         if BackgroundWorker::sighup_received() {
             // SAFETY: what a background worker does on SIGHUP.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
         if BackgroundWorker::sigterm_received() {
-            break;
+            break Ending::Shutdown;
         }
+        if yield_to_ddl(db) {
+            break Ending::Yield;
+        }
+        durable.confirm(&mut decoder);
         // SAFETY: plain accessor.
-        let flushed = unsafe { pg_sys::GetFlushRecPtr(std::ptr::null_mut()) };
-        if flushed == seen {
-            shmem::set_applied(db, 0, 0, Some(shmem::timestamp_now()));
+        let written = unsafe { pg_sys::GetXLogInsertRecPtr() };
+        let now = shmem::timestamp_now();
+        if decoder.position() >= written {
+            shmem::set_applied(db, decoder.position(), 0, Some(now));
+            // Once a second even when idle: is the extension still there?
+            if now - last_check > 1_000_000 {
+                last_check = now;
+                decoder.after_transaction();
+                if !BackgroundWorker::transaction(still_wanted) {
+                    break Ending::Gone;
+                }
+            }
             if !BackgroundWorker::wait_latch(Some(Duration::from_millis(50))) {
-                break;
+                break Ending::Shutdown;
             }
             continue;
         }
-        BackgroundWorker::transaction(|| check_lag(db));
-        let started = shmem::timestamp_now();
-        let (pass, progress) = BackgroundWorker::transaction(|| apply_batch(db));
-        // Published once the batch has committed: from here its events are
-        // visible to whoever waited for them.
-        if let Some(p) = progress {
-            shmem::set_applied(db, p.reached, p.last_commit, p.caught_up.then_some(started));
-            if p.caught_up {
-                seen = p.upto;
+        check_lag(db, &mut decoder);
+        let limit = guc::CAPTURA_LOTE.get().max(1) as u64;
+        let slot_name = slot.as_str();
+        // What is written is read once flushed (as a commit would flush
+        // it): the last record can otherwise stay partly unflushed for as
+        // long as nobody commits (the WAL writer flushes whole pages only).
+        // (Flushed to `written` but for a segment switch's padding: read no
+        // further than the flush.)
+        // SAFETY: flushing the WAL, which any backend may do; plain accessor.
+        let upto = unsafe {
+            pg_sys::XLogFlush(written);
+            written.min(pg_sys::GetFlushRecPtr(std::ptr::null_mut()))
+        };
+        let pass = in_transaction(|| {
+            let read = decoder.decode(upto, limit, BackgroundWorker::sigterm_received);
+            let reached = decoder.position();
+            if !decoder.has_output() {
+                return Some((reached, read, None));
             }
-            if p.advance {
-                BackgroundWorker::transaction(|| advance_slot(db, p.reached));
+            decoder.after_transaction();
+            with_snapshot(|| {
+                if !still_wanted() {
+                    return None;
+                }
+                Some((reached, read, apply(db, slot_name, reached, &mut decoder)))
+            })
+        });
+        let Some((reached, read, last_commit)) = pass else {
+            break Ending::Gone;
+        };
+        if last_commit.is_some() {
+            last_check = now;
+        }
+        decoder.clear();
+        // Published once the batch has committed: from here its events are
+        // visible to whoever waited for them. The slot lets the WAL go once
+        // the commit is also durable.
+        shmem::set_applied(
+            db,
+            reached,
+            last_commit.unwrap_or(0),
+            read.caught_up.then_some(now),
+        );
+        // SAFETY: plain global: the end of this process's last commit record.
+        durable.applied(
+            reached,
+            last_commit.map(|_| unsafe { pg_sys::XactLastCommitEnd }),
+        );
+        durable.confirm(&mut decoder);
+        // Nothing could be read (the next record is not wholly flushed yet),
+        // or everything was: let more work gather before the next batch
+        // rather than spend a transaction (and the writers' disk) on every
+        // writer's commit. Whoever waits for the capture (esperar_captura,
+        // restores, sellar) wakes the worker at once.
+        let pause = match (read.read, read.caught_up) {
+            (false, _) => Some(50),
+            (true, true) => Some(GATHER_MS),
+            (true, false) => None,
+        };
+        if let Some(ms) = pause {
+            if !BackgroundWorker::wait_latch(Some(Duration::from_millis(ms))) {
+                break Ending::Shutdown;
             }
         }
-        match pass {
-            Pass::More => {}
-            Pass::Idle => {}
-            Pass::Stop => break,
+    };
+    decoder.close();
+    match ending {
+        Ending::Shutdown => {}
+        Ending::Yield => {
+            // SAFETY: the lock taken above.
+            unsafe { lock_database(db, false) };
+            pgrx::log!(
+                "audit: capture from the WAL of database {} stepped aside for a DROP or ALTER DATABASE",
+                db.to_u32()
+            );
+        }
+        Ending::Gone => BackgroundWorker::transaction(|| drop_slot_if_extension_gone(&slot)),
+    }
+}
+
+/// Runs `f` in a transaction of the worker, without a snapshot. Decoding
+/// runs in one: the reorder buffer then replays each decoded transaction in
+/// a subtransaction, and the end of a subtransaction leaves the worker's
+/// session lock alone (a top-level transaction that aborts, as a replay
+/// outside any transaction does, releases session locks too). No snapshot
+/// is taken for decoding: one held while a large transaction is decoded
+/// would hold back vacuum in every database.
+fn in_transaction<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: a background worker starting and ending its own transaction;
+    // an error unwinds out of the worker, which then ends (and the
+    // transaction is aborted).
+    unsafe {
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+    }
+    let r = f();
+    // SAFETY: ends the transaction started above.
+    unsafe { pg_sys::CommitTransactionCommand() };
+    r
+}
+
+/// Runs `f` with a snapshot of the present (to apply a batch).
+fn with_snapshot<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: within a transaction; popped below.
+    unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot()) };
+    let r = f();
+    // SAFETY: pops what was pushed above.
+    unsafe { pg_sys::PopActiveSnapshot() };
+    r
+}
+
+/// The batches applied whose commit may not be durable yet. The worker
+/// commits asynchronously (`synchronous_commit = off`, as PostgreSQL's own
+/// logical replication workers do: a flush per batch would compete with the
+/// writers' own commits for the disk); the slot is told a batch is applied
+/// only once the WAL is flushed past the batch's commit. A crash before that
+/// loses the batch and its stored position together, and the slot still has
+/// the WAL to decode it again.
+#[derive(Default)]
+struct Durability {
+    /// (position applied, end of the commit record that applied it; 0 when
+    /// the batch wrote nothing), in order.
+    pending: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl Durability {
+    fn applied(&mut self, reached: u64, commit_end: Option<u64>) {
+        self.pending.push_back((reached, commit_end.unwrap_or(0)));
+    }
+
+    /// Confirms to the slot the last position whose batch, and every batch
+    /// before it, is durable.
+    fn confirm(&mut self, decoder: &mut Decoder) {
+        // SAFETY: plain accessor.
+        let flushed = unsafe { pg_sys::GetFlushRecPtr(std::ptr::null_mut()) };
+        let mut last = None;
+        while let Some(&(reached, commit_end)) = self.pending.front() {
+            if commit_end > flushed {
+                break;
+            }
+            last = Some(reached);
+            self.pending.pop_front();
+        }
+        if let Some(reached) = last {
+            decoder.confirm(reached);
         }
     }
+}
+
+/// How long the worker lets work gather after a batch that caught up: under
+/// a steady load of small transactions, batches of this many milliseconds
+/// of work. (Measured with pgbench: a batch per writer's commit cost the
+/// writers a quarter of their throughput, one per 200 ms under a fifth.)
+const GATHER_MS: u64 = 200;
+
+/// Why the worker stops.
+enum Ending {
+    /// The server or an administrator asked it to.
+    Shutdown,
+    /// DROP DATABASE or ALTER DATABASE waits for the database.
+    Yield,
+    /// The extension (or the slot) is gone.
+    Gone,
+}
+
+/// Takes (`true`) or releases the worker's session lock on its database,
+/// in a mode that only DROP DATABASE and ALTER DATABASE's strongest forms
+/// conflict with.
+unsafe fn lock_database(db: pg_sys::Oid, take: bool) {
+    let mode = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    // SAFETY: a shared-object lock on the database, held for the session.
+    unsafe {
+        if take {
+            pg_sys::LockSharedObjectForSession(pg_sys::DatabaseRelationId, db, 0, mode);
+        } else {
+            pg_sys::UnlockSharedObjectForSession(pg_sys::DatabaseRelationId, db, 0, mode);
+        }
+    }
+}
+
+/// Whether a command waits for the database lock the worker holds (DROP
+/// DATABASE, ALTER DATABASE ... RENAME or SET TABLESPACE): the worker then
+/// releases the slot and the lock, and ends. The launcher starts it again,
+/// and its connection waits until the command is over (if the database
+/// still exists).
+fn yield_to_ddl(db: pg_sys::Oid) -> bool {
+    let tag = pg_sys::LOCKTAG {
+        locktag_field1: pg_sys::InvalidOid.to_u32(),
+        locktag_field2: pg_sys::DatabaseRelationId.to_u32(),
+        locktag_field3: db.to_u32(),
+        locktag_field4: 0,
+        locktag_type: pg_sys::LockTagType::LOCKTAG_OBJECT as u8,
+        locktag_lockmethodid: pg_sys::DEFAULT_LOCKMETHOD as u8,
+    };
+    // SAFETY: asks about a lock this process holds for its session.
+    unsafe { pg_sys::LockHasWaiters(&tag, pg_sys::AccessShareLock as pg_sys::LOCKMODE, true) }
+}
+
+/// Whether the extension is still installed and the slot still there.
+fn still_wanted() -> bool {
+    spi::read_value::<bool>(
+        "SELECT pg_catalog.to_regclass('audit.captura_wal') IS NOT NULL",
+        &[],
+    )
+    .unwrap_or(false)
+}
+
+/// After DROP EXTENSION audit: the slot would keep WAL for ever; it goes,
+/// with the worker's replication origin.
+fn drop_slot_if_extension_gone(slot: &str) {
+    if still_wanted() {
+        return;
+    }
+    spi::run(
+        "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots
+          WHERE slot_name OPERATOR(pg_catalog.=) $1 AND NOT active",
+        &[slot.into()],
+    );
+    spi::run(
+        "SELECT pg_catalog.pg_replication_origin_session_reset()",
+        &[],
+    );
+    spi::run(
+        "SELECT pg_catalog.pg_replication_origin_drop($1) WHERE pg_catalog.pg_replication_origin_oid($1) IS NOT NULL",
+        &[slot.into()],
+    );
 }
 
 static mut PREVIOUS_EMIT_LOG_HOOK: pg_sys::emit_log_hook_type = None;
@@ -243,6 +467,11 @@ unsafe extern "C-unwind" fn on_exit(_code: std::ffi::c_int, arg: pg_sys::Datum) 
     // SAFETY: the database OID registered above; plain global.
     let db = unsafe { pg_sys::Oid::from_datum(arg, false) }.unwrap_or(pg_sys::InvalidOid);
     shmem::release(db, unsafe { pg_sys::MyProcPid });
+    // The session lock on the database: PostgreSQL releases session locks
+    // when a transaction aborts, not when a process that is in none exits
+    // (it would stay in the lock table, and DROP DATABASE wait for ever).
+    // SAFETY: releases this process's own session locks.
+    unsafe { pg_sys::LockReleaseSession(pg_sys::DEFAULT_LOCKMETHOD as pg_sys::LOCKMETHODID) };
 }
 
 /// Marks this session's transactions with the replication origin
@@ -285,113 +514,21 @@ fn stored_position(slot: &str) -> u64 {
     .map_or(0, |v| v as u64)
 }
 
-/// How far a batch got.
-struct Progress {
-    /// Every transaction committed before this WAL position is applied.
-    reached: u64,
-    /// Commit time of the last transaction applied (0: none in this batch).
-    last_commit: i64,
-    /// The batch applied everything flushed when it started.
-    caught_up: bool,
-    /// The position moved: the slot can follow.
-    advance: bool,
-    /// The flushed WAL position the batch decoded up to.
-    upto: u64,
-}
-
-/// One batch: decodes what the slot holds up to the WAL flushed now (at most
-/// `audit.captura_lote` changes, whole transactions), writes the events of
-/// what was not applied yet, and stores the new position. Returns what it
-/// found and how far it got.
-fn apply_batch(db: pg_sys::Oid) -> (Pass, Option<Progress>) {
-    let extension_here = spi::value::<bool>(
-        "SELECT pg_catalog.to_regclass('audit.captura_wal') IS NOT NULL",
-        &[],
-    )
-    .unwrap_or(false);
-    let slot = super::slot_name_for(db);
-    if !extension_here {
-        // DROP EXTENSION audit: the slot would keep WAL for ever.
-        spi::run(
-            "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots
-              WHERE slot_name OPERATOR(pg_catalog.=) $1 AND NOT active",
-            &[slot.as_str().into()],
-        );
-        spi::run(
-            "SELECT pg_catalog.pg_replication_origin_session_reset()",
-            &[],
-        );
-        spi::run(
-            "SELECT pg_catalog.pg_replication_origin_drop($1) WHERE pg_catalog.pg_replication_origin_oid($1) IS NOT NULL",
-            &[slot.as_str().into()],
-        );
-        return (Pass::Stop, None);
-    }
-    if !super::slot_exists() {
-        // Asked for by audit.auditar (which waits for it), or dropped by
-        // hand: a worker only runs where capture from the WAL was asked for.
-        return (Pass::Stop, None);
-    }
-    let applied = stored_position(&slot).max(shmem::get(db).map_or(0, |e| e.aplicado));
-    // SAFETY: plain accessor.
-    let upto = unsafe { pg_sys::GetFlushRecPtr(std::ptr::null_mut()) };
-    let limit = guc::CAPTURA_LOTE.get().max(1);
-
+/// Applies the decoded records: the events of every transaction not
+/// applied before, in commit order, and the position reached, stored in the
+/// same transaction. Returns the commit time of the last transaction
+/// applied, if any.
+fn apply(db: pg_sys::Oid, slot: &str, reached: u64, decoder: &mut Decoder) -> Option<i64> {
+    let applied = stored_position(slot).max(shmem::get(db).map_or(0, |e| e.aplicado));
     let mut batch = Batch::new(applied);
-    pgrx::Spi::connect(|client| {
-        let mut cursor = client.open_cursor(
-            "SELECT data FROM pg_catalog.pg_logical_slot_peek_binary_changes($1::pg_catalog.name, $2::pg_catalog.pg_lsn, $3)",
-            &[
-                slot.as_str().into(),
-                lsn_text(upto).as_str().into(),
-                limit.into(),
-            ],
-        );
-        loop {
-            let rows = cursor.fetch(1000).expect("fetching the decoded changes");
-            if rows.is_empty() {
-                break;
-            }
-            for row in rows {
-                let data: Vec<u8> = row.get(1).expect("a decoded change").unwrap_or_default();
-                batch.read(&data);
-            }
-        }
-    });
-    let complete = batch.rows < i64::from(limit);
-    let reached = if complete {
-        batch.last_end.max(upto)
-    } else {
-        batch.last_end
-    };
-    if reached <= applied {
-        let progress = Progress {
-            reached: applied,
-            last_commit: 0,
-            caught_up: complete,
-            advance: false,
-            upto,
-        };
-        return (Pass::Idle, Some(progress));
-    }
+    decoder.for_each(|data| batch.read(data));
     // Stored with the events it applied. A batch that applied none writes
-    // nothing (its own write would be WAL to decode in the next batch, for
-    // ever): on a restart, decoding from the slot's position sees nothing of
-    // what it skipped either.
+    // nothing (its own write would be WAL to decode, for ever): decoding
+    // again from the slot's position sees nothing of what it skipped either.
     if batch.last_commit.is_some() {
-        store_position(&slot, reached, batch.last_commit);
+        store_position(slot, reached, batch.last_commit);
     }
-    let progress = Progress {
-        reached,
-        last_commit: batch.last_commit.unwrap_or(0),
-        caught_up: complete,
-        advance: true,
-        upto,
-    };
-    (
-        if complete { Pass::Idle } else { Pass::More },
-        Some(progress),
-    )
+    batch.last_commit
 }
 
 fn store_position(slot: &str, reached: u64, last_commit: Option<i64>) {
@@ -417,22 +554,10 @@ fn unix_seconds(ts: i64) -> f64 {
     ts as f64 / 1_000_000.0 + 946_684_800.0
 }
 
-/// Moves the slot past what is applied (after the batch committed), so that
-/// the server can recycle that WAL.
-fn advance_slot(db: pg_sys::Oid, to: u64) {
-    let slot = super::slot_name_for(db);
-    spi::run(
-        "SELECT pg_catalog.pg_replication_slot_advance(slot_name, $2::pg_catalog.pg_lsn)
-           FROM pg_catalog.pg_replication_slots
-          WHERE slot_name OPERATOR(pg_catalog.=) $1 AND confirmed_flush_lsn OPERATOR(pg_catalog.<) $2::pg_catalog.pg_lsn",
-        &[slot.as_str().into(), lsn_text(to).as_str().into()],
-    );
-}
-
 /// Warns, once per episode, when the capture is behind by more than
 /// `audit.captura_aviso_lag` seconds: a WARNING in the server log and a row
 /// in `audit.log_tecnico`.
-fn check_lag(db: pg_sys::Oid) {
+fn check_lag(db: pg_sys::Oid, decoder: &mut Decoder) {
     let limit = guc::CAPTURA_AVISO_LAG.get();
     let Some(lag) = super::estado::lag_seconds(db) else {
         return;
@@ -446,11 +571,14 @@ fn check_lag(db: pg_sys::Oid) {
     pgrx::warning!("audit: {mensaje}");
     let detalle =
         serde_json::json!({ "segundos": lag, "limite": limit, "slot": super::slot_name_for(db) });
-    as_log_owner(|| {
-        spi::run(
-            "SELECT audit._escribir_log_tecnico('ADVERTENCIA', 'captura', $1, $2::pg_catalog.jsonb)",
-            &[mensaje.as_str().into(), detalle.to_string().as_str().into()],
-        )
+    decoder.after_transaction();
+    BackgroundWorker::transaction(|| {
+        as_log_owner(|| {
+            spi::run(
+                "SELECT audit._escribir_log_tecnico('ADVERTENCIA', 'captura', $1, $2::pg_catalog.jsonb)",
+                &[mensaje.as_str().into(), detalle.to_string().as_str().into()],
+            )
+        })
     });
 }
 

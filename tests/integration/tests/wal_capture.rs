@@ -670,3 +670,66 @@ fn dropping_the_extension_drops_its_slot() {
         0
     );
 }
+
+/// The worker holds its database's slot, and PostgreSQL refuses to drop a
+/// database whose slot is in use: the worker steps aside when DROP DATABASE
+/// or ALTER DATABASE waits for it, and comes back after a rename.
+#[test]
+fn the_worker_steps_aside_for_drop_and_rename_database() {
+    let mut admin = Client::connect(
+        &audit_integration_tests::conninfo("postgres", None),
+        postgres::NoTls,
+    )
+    .expect("connect to postgres");
+    for name in ["audit_it_wal_apartarse", "audit_it_wal_renombrada"] {
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .unwrap();
+    }
+    let db = wal_table("wal_apartarse");
+    let mut c = db.connect();
+    let pid = worker_pid(&mut c);
+    c.batch_execute("INSERT INTO t VALUES (1, 'antes')")
+        .unwrap();
+    wait_for_capture(&mut c);
+    drop(c);
+    let holder: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_replication_slots WHERE database = $1 AND active_pid = $2",
+            &[&db.name, &pid],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(holder, 1, "the worker holds the slot while it runs");
+
+    // A rename waits for the worker, which lets go; capture resumes under
+    // the new name, with nothing lost.
+    admin
+        .batch_execute("ALTER DATABASE audit_it_wal_apartarse RENAME TO audit_it_wal_renombrada")
+        .unwrap();
+    let renamed = TestDb {
+        name: "audit_it_wal_renombrada".into(),
+    };
+    std::mem::forget(db);
+    let mut c = renamed.connect();
+    c.batch_execute("INSERT INTO t VALUES (2, 'después')")
+        .unwrap();
+    wait_for_capture(&mut c);
+    assert_eq!(row_events(&mut c), 2);
+    assert_ne!(worker_pid(&mut c), pid, "a new worker serves the database");
+    drop(c);
+
+    // DROP DATABASE, with no step of the user's own to release the slot.
+    admin
+        .batch_execute("DROP DATABASE audit_it_wal_renombrada WITH (FORCE)")
+        .unwrap();
+    let slots: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'audit_captura_%' AND database = 'audit_it_wal_renombrada'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(slots, 0, "the slot went with its database");
+    std::mem::forget(renamed);
+}
