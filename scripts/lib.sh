@@ -16,10 +16,14 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 # Runs a command as the postgres OS user (PostgreSQL refuses to run as root).
 as_postgres() { sudo -u postgres -- "$@"; }
 
-# A TCP port on 127.0.0.1 that nothing listens on.
+# A TCP port on 127.0.0.1 that nothing listens on. The range lies below
+# Linux's ephemeral ports (ip_local_port_range, 32768-60999 by default): a
+# port in that range can be held at any moment by some client connection's
+# local end, which a connect probe does not see and which makes the server's
+# bind fail ("Address already in use"), as it once did in CI.
 free_port() {
     local p
-    for p in $(seq 55100 55999 | shuf); do
+    for p in $(seq 25100 25999 | shuf); do
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return 0
@@ -78,11 +82,19 @@ cluster_start() {
         || { cat "$dir/server.log"; return 1; }
 }
 
+# cluster_stop DIR: a fast shutdown, as an administrator would do it. A
+# server that does not stop within a minute is a defect (e.g. a capture
+# worker that does not heed SIGTERM): it is stopped with -m immediate, so
+# that it cannot hold its port and directory, and reported by a non-zero
+# status with its log's last lines.
 cluster_stop() {
     local dir="$1"
-    if [ -f "$dir/data/postmaster.pid" ]; then
-        as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
-    fi
+    [ -f "$dir/data/postmaster.pid" ] || return 0
+    as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null && return 0
+    echo "the server in $dir did not shut down within 60 s; its log ends with:" >&2
+    tail -n 30 "$dir/server.log" >&2 || true
+    as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null || true
+    return 1
 }
 
 # Installs the extension into the system PostgreSQL ("release" or "debug").

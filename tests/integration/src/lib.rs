@@ -227,8 +227,9 @@ fn as_postgres(program: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {program} as the postgres user: {e}"))
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on (the range scripts/lib.sh
-/// `free_port` uses, without the port of the usual development cluster).
+/// A TCP port on 127.0.0.1 that nothing is bound to, from the range
+/// scripts/lib.sh `free_port` uses: below Linux's ephemeral ports, which any
+/// client connection may hold at any moment.
 fn free_port() -> u16 {
     // Start somewhere else in the range each time, so that tests started
     // together do not all try the same ports first.
@@ -238,10 +239,9 @@ fn free_port() -> u16 {
         .unwrap_or_default();
     let start = (u64::from(std::process::id()) + u64::from(nanos)) % 900;
     (0..900u64)
-        .map(|i| 55100 + ((start + i) % 900) as u16)
-        .filter(|p| *p != 55432)
+        .map(|i| 25100 + ((start + i) % 900) as u16)
         .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
-        .expect("no free port between 55100 and 55999")
+        .expect("no free port between 25100 and 25999")
 }
 
 /// A throwaway PostgreSQL cluster of a test's own (e.g. the archive node of
@@ -388,8 +388,17 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         if self.started {
             let data = format!("{}/data", self.dir);
-            let stop = ["-D", &data, "-m", "fast", "-w", "stop"];
-            let _ = postgres_command(&format!("{}/pg_ctl", self.bin), &stop).output();
+            let pg_ctl = format!("{}/pg_ctl", self.bin);
+            let fast = ["-D", &data, "-m", "fast", "-w", "stop"];
+            let stopped = postgres_command(&pg_ctl, &fast)
+                .output()
+                .is_ok_and(|out| out.status.success());
+            if !stopped {
+                // Never leave a server running (holding its port) in a
+                // directory about to be removed.
+                let immediate = ["-D", &data, "-m", "immediate", "-w", "stop"];
+                let _ = postgres_command(&pg_ctl, &immediate).output();
+            }
         }
         // Only ever a directory mktemp made above.
         if self.dir.starts_with("/tmp/audit-pg.") {
