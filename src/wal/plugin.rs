@@ -206,7 +206,21 @@ unsafe extern "C-unwind" fn change(
     rel: pg_sys::Relation,
     change: *mut pg_sys::ReorderBufferChange,
 ) {
+    stop_if_asked();
     unsafe { as_of_change(|| change_as_of(ctx, txn, rel, change)) }
+}
+
+/// Ends the replay of a transaction when the capture worker was asked to
+/// stop: a transaction of millions of changes (of any table of the
+/// database: decoding sees them all) is replayed in one go, and the server
+/// would otherwise wait for it to shut down. The worker ends with the error;
+/// the next one decodes that transaction again.
+fn stop_if_asked() {
+    if super::worker::stopping() {
+        pgrx::error!(
+            "audit: the capture worker stops, as asked, in the middle of a transaction's changes"
+        );
+    }
 }
 
 unsafe fn change_as_of(
@@ -273,6 +287,7 @@ unsafe extern "C-unwind" fn truncate(
     relations: *mut pg_sys::Relation,
     _change: *mut pg_sys::ReorderBufferChange,
 ) {
+    stop_if_asked();
     unsafe { as_of_change(|| truncate_as_of(ctx, txn, nrelations, relations)) }
 }
 

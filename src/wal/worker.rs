@@ -187,7 +187,7 @@ pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
             // SAFETY: what a background worker does on SIGHUP.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
-        if BackgroundWorker::sigterm_received() {
+        if stopping() {
             break Ending::Shutdown;
         }
         if yield_to_ddl(db) {
@@ -226,7 +226,7 @@ pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
             written.min(pg_sys::GetFlushRecPtr(std::ptr::null_mut()))
         };
         let pass = in_transaction(|| {
-            let read = decoder.decode(upto, limit, BackgroundWorker::sigterm_received);
+            let read = decoder.decode(upto, limit, stopping);
             let reached = decoder.position();
             if !decoder.has_output() {
                 return Some((reached, read, None));
@@ -366,6 +366,13 @@ impl Durability {
 /// of work. (Measured with pgbench: a batch per writer's commit cost the
 /// writers a quarter of their throughput, one per 200 ms under a fifth.)
 const GATHER_MS: u64 = 200;
+
+/// Whether the worker was asked to stop (SIGTERM). Not pgrx's
+/// `sigterm_received`, which forgets the request once it has answered.
+pub fn stopping() -> bool {
+    // SAFETY: a flag set by the signal handler and never cleared.
+    unsafe { std::ptr::read_volatile(&raw const pg_sys::ShutdownRequestPending) != 0 }
+}
 
 /// Why the worker stops.
 enum Ending {

@@ -556,6 +556,18 @@ fn ids_follow_commit_order_and_only_committed_work_is_recorded() {
              SET session_replication_role = replica; INSERT INTO t VALUES (9, 'replica'); RESET session_replication_role;",
         )
         .unwrap();
+    // A change applied by logical replication (it carries a replication
+    // origin, as a subscriber's apply worker's do) was recorded where it
+    // was made: not again here.
+    admin
+        .batch_execute(
+            "SELECT pg_replication_origin_create('audit_it_suscripcion');
+             SELECT pg_replication_origin_session_setup('audit_it_suscripcion');
+             INSERT INTO t VALUES (10, 'replicada');
+             SELECT pg_replication_origin_session_reset();
+             SELECT pg_replication_origin_drop('audit_it_suscripcion');",
+        )
+        .unwrap();
     wait_for_capture(&mut admin);
     assert_eq!(
         texts(
@@ -592,9 +604,8 @@ fn waiting_times_out_and_sealing_waits_for_the_worker() {
     lock.rollback().unwrap();
     wait_for_capture(&mut c);
     let sealed = json(&mut c, "audit.sellar()");
-    assert_eq!(
+    assert!(
         sealed["eventos_sellados"].as_i64().unwrap() >= 1,
-        true,
         "{sealed}"
     );
     assert_eq!(json(&mut c, "audit.verificar()")["valido"], true);
