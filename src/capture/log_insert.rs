@@ -21,7 +21,10 @@
 //!
 //! Inserts bypass triggers on the log; it has no INSERT triggers (its guards
 //! act on UPDATE, DELETE and TRUNCATE).
+//!
+//! Inside [`in_batches`] rows are kept and stored together (log_batch.rs).
 
+use crate::capture::log_batch::Pending;
 use pgrx::pg_sys;
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int, c_void, CString};
@@ -101,6 +104,8 @@ struct Inserter {
     /// Attribute index in the log's descriptor of each entry of COLUMNS.
     positions: [usize; COLUMNS.len()],
     natts: usize,
+    /// Rows kept by [`in_batches`], not stored yet.
+    pending: Pending,
 }
 
 thread_local! {
@@ -108,6 +113,8 @@ thread_local! {
     static INSERTER: RefCell<Option<Inserter>> = const { RefCell::new(None) };
     /// Set by relcache invalidation of the log: build a new inserter.
     static STALE: Cell<bool> = const { Cell::new(false) };
+    /// How many calls of [`in_batches`] are running (they may nest).
+    static BATCHING: Cell<u32> = const { Cell::new(0) };
     static PREVIOUS_PROCESS_UTILITY: Cell<pg_sys::ProcessUtility_hook_type> = const { Cell::new(None) };
 }
 
@@ -142,8 +149,59 @@ fn under_top_owner<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Closes the inserter now, if one is open (it is rebuilt when needed).
+/// Runs `f`, keeping the log rows it stores to store them together
+/// (log_batch.rs); all are stored before this returns. If `f` fails, the
+/// rows it kept are dropped with the rest of its work.
+pub fn in_batches<R>(f: impl FnOnce() -> R) -> R {
+    struct Batching;
+    impl Drop for Batching {
+        fn drop(&mut self) {
+            BATCHING.with(|b| b.set(b.get() - 1));
+            if std::thread::panicking() {
+                // Nothing may be called in PostgreSQL while an error unwinds.
+                INSERTER.with(|i| {
+                    if let Ok(mut i) = i.try_borrow_mut() {
+                        if let Some(i) = i.as_mut() {
+                            i.pending.discard();
+                        }
+                    }
+                });
+            }
+        }
+    }
+    BATCHING.with(|b| b.set(b.get() + 1));
+    let batching = Batching;
+    let result = f();
+    flush();
+    drop(batching);
+    result
+}
+
+/// Stores the rows kept so far, if any.
+fn flush() {
+    // The pending rows are taken out while PostgreSQL works on them: no
+    // borrow may be held across a call into PostgreSQL.
+    let Some((estate, mut pending)) = INSERTER.with(|i| {
+        let mut i = i.borrow_mut();
+        let i = i.as_mut().filter(|i| !i.pending.is_empty())?;
+        Some((i.estate, std::mem::replace(&mut i.pending, Pending::new())))
+    }) else {
+        return;
+    };
+    // SAFETY: the inserter is open in this transaction; its relations
+    // belong to the top-level owner.
+    under_top_owner(|| unsafe { pending.flush(estate) });
+    INSERTER.with(|i| {
+        if let Some(i) = i.borrow_mut().as_mut() {
+            i.pending = pending;
+        }
+    });
+}
+
+/// Closes the inserter now, if one is open (it is rebuilt when needed),
+/// storing first the rows it keeps.
 pub fn close() {
+    flush();
     if let Some(inserter) = INSERTER.with(|i| i.borrow_mut().take()) {
         // SAFETY: its resources belong to the top-level owner.
         under_top_owner(|| unsafe { inserter.close() });
@@ -184,7 +242,37 @@ pub fn insert(log: pg_sys::Oid, row: &LogRow) {
             )
         });
         // SAFETY: the state is valid for this transaction (see module docs).
-        unsafe { store(current, row) };
+        unsafe {
+            let (leaf, stored) = route(current, row);
+            if BATCHING.with(Cell::get) == 0 {
+                store(current.0, leaf, stored);
+            } else {
+                keep(current.0, leaf, stored);
+            }
+        }
+    });
+}
+
+/// Adds a routed row to the inserter's pending rows.
+///
+/// # Safety
+/// As for [`store`].
+unsafe fn keep(
+    estate: *mut pg_sys::EState,
+    leaf: *mut pg_sys::ResultRelInfo,
+    stored: *mut pg_sys::TupleTableSlot,
+) {
+    let mut pending = INSERTER.with(|i| {
+        let mut i = i.borrow_mut();
+        let i = i.as_mut().expect("the inserter is open");
+        std::mem::replace(&mut i.pending, Pending::new())
+    });
+    // SAFETY: the caller's guarantees.
+    unsafe { pending.add(estate, leaf, stored) };
+    INSERTER.with(|i| {
+        if let Some(i) = i.borrow_mut().as_mut() {
+            i.pending = pending;
+        }
     });
 }
 
@@ -198,7 +286,16 @@ type Current = (
     usize,
 );
 
-unsafe fn store((estate, mtstate, root, proute, slot, positions, natts): Current, row: &LogRow) {
+/// Fills the inserter's slot with `row`, routes it to its partition of the
+/// log and checks it against that partition's constraints. Returns the
+/// partition and the row in its row type.
+///
+/// # Safety
+/// The state is the open inserter's, in this transaction.
+unsafe fn route(
+    (estate, mtstate, root, proute, slot, positions, natts): Current,
+    row: &LogRow,
+) -> (*mut pg_sys::ResultRelInfo, *mut pg_sys::TupleTableSlot) {
     unsafe {
         pg_sys::ExecClearTuple(slot);
         let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
@@ -224,6 +321,21 @@ unsafe fn store((estate, mtstate, root, proute, slot, positions, natts): Current
         if !(*(*rel).rd_att).constr.is_null() {
             pg_sys::ExecConstraints(leaf, stored, estate);
         }
+        (leaf, stored)
+    }
+}
+
+/// Stores one routed row and its index entries now.
+///
+/// # Safety
+/// `leaf` and `stored` come from [`route`] with the open inserter's state.
+unsafe fn store(
+    estate: *mut pg_sys::EState,
+    leaf: *mut pg_sys::ResultRelInfo,
+    stored: *mut pg_sys::TupleTableSlot,
+) {
+    unsafe {
+        let rel = (*leaf).ri_RelationDesc;
         let tuple_insert = (*(*rel).rd_tableam)
             .tuple_insert
             .expect("heap tables have tuple_insert");
@@ -308,6 +420,7 @@ impl Inserter {
                 slot,
                 positions,
                 natts,
+                pending: Pending::new(),
             }
         }
     }

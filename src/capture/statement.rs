@@ -42,6 +42,18 @@ pub fn record(td: &pg_sys::TriggerData, state: &TableState, desc: pg_sys::TupleD
              NEW TABLE for INSERT, both for UPDATE)",
         );
     }
+    // The statement's events are stored together, a page at a time.
+    crate::capture::log_insert::in_batches(|| record_all(state, desc, old, new));
+}
+
+/// Records the rows of the transition tables `old` and `new` (either null).
+fn record_all(
+    state: &TableState,
+    desc: pg_sys::TupleDesc,
+    old: *mut pg_sys::Tuplestorestate,
+    new: *mut pg_sys::Tuplestorestate,
+) {
+    let has = |t: *mut pg_sys::Tuplestorestate| !t.is_null();
     // SAFETY: the tuplestores are the firing trigger's transition tables,
     // holding rows of the trigger's relation (descriptor `desc`); they live
     // until the statement's after-trigger events are done.

@@ -13,6 +13,7 @@
 
 use super::decoder::Decoder;
 use super::shmem;
+use crate::capture::log_insert;
 use crate::capture::session;
 use crate::capture::statement::RowMemory;
 use crate::capture::writer::{self, Cambio, Event, Facts};
@@ -528,7 +529,8 @@ fn stored_position(slot: &str) -> u64 {
 fn apply(db: pg_sys::Oid, slot: &str, reached: u64, decoder: &mut Decoder) -> Option<i64> {
     let applied = stored_position(slot).max(shmem::get(db).map_or(0, |e| e.aplicado));
     let mut batch = Batch::new(applied);
-    decoder.for_each(|data| batch.read(data));
+    // The batch's events are stored together, a page at a time.
+    log_insert::in_batches(|| decoder.for_each(|data| batch.read(data)));
     // Stored with the events it applied. A batch that applied none writes
     // nothing (its own write would be WAL to decode, for ever): decoding
     // again from the slot's position sees nothing of what it skipped either.

@@ -163,6 +163,53 @@ fn statements_larger_than_work_mem_record_the_same_events() {
     );
 }
 
+#[test]
+fn a_statement_that_fails_midway_leaves_none_of_its_events() {
+    // The statement path keeps its events and stores them a page at a
+    // time (src/capture/log_batch.rs). A row whose snapshot fails after
+    // more than a batch was stored, and with some events kept but not yet
+    // stored: rolled back to the savepoint, none of the statement's events
+    // may remain, neither those stored nor those kept, and the next
+    // statement of the same transaction records exactly its own.
+    let db = TestDb::new("sentencia_fallo");
+    let mut c = db.connect();
+    c.batch_execute(
+        "CREATE TYPE humor AS ENUM ('bien', 'mal');
+         -- to_jsonb uses a type's cast to json: this one refuses 'mal'.
+         CREATE FUNCTION humor_json(h humor) RETURNS json LANGUAGE plpgsql AS $$
+         BEGIN
+             IF h = 'mal' THEN RAISE EXCEPTION 'humor ilegible'; END IF;
+             RETURN to_json(h::text);
+         END $$;
+         CREATE CAST (humor AS json) WITH FUNCTION humor_json(humor);
+         CREATE TABLE h (id int PRIMARY KEY, humor humor NOT NULL);
+         SELECT audit.auditar('h', '{\"captura\": \"sentencia\"}');",
+    )
+    .unwrap();
+    let before = last_id(&mut c);
+    let mut tx = c.transaction().unwrap();
+    tx.batch_execute("SAVEPOINT s").unwrap();
+    let failed = tx.batch_execute(
+        "INSERT INTO h SELECT g, CASE WHEN g = 1500 THEN 'mal' ELSE 'bien' END::humor
+           FROM generate_series(1, 1600) g",
+    );
+    assert_eq!(sqlstate_of(failed), "P0001");
+    tx.batch_execute("ROLLBACK TO SAVEPOINT s; INSERT INTO h VALUES (1, 'bien')")
+        .unwrap();
+    tx.commit().unwrap();
+    let recorded = events_after(&mut c, before, "INSERT,UPDATE,DELETE");
+    assert_eq!(recorded.len(), 1, "first: {:?}", recorded.first());
+    assert!(
+        recorded[0].contains(r#""datos_nuevos": {"id": 1, "humor": "bien"}"#),
+        "{recorded:?}"
+    );
+    let valid: bool = c
+        .query_one("SELECT (audit.verificar() ->> 'valido')::boolean", &[])
+        .unwrap()
+        .get(0);
+    assert!(valid);
+}
+
 /// One statement that makes two kinds of change to a table: the row path
 /// interleaves them as PostgreSQL meets the rows; the statement path writes
 /// each kind's events as a group, in the order its triggers fire
