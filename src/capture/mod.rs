@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod exact_values;
 pub mod existing_rows;
+mod log_batch;
 pub mod log_insert;
 pub mod row;
 pub mod session;
@@ -192,12 +193,15 @@ pub unsafe fn build_events(
             if campos.is_empty() {
                 return; // nothing stored changed: nothing to record
             }
-            let (old, new) = unsafe {
-                (
-                    Version::from_deformed(state, old_row, old_tuple, desc),
-                    Version::from_deformed(state, new_row, new_tuple, desc),
-                )
+            // Most updates leave the key alone: the new version's identity
+            // is then the old one's, not computed again.
+            let same_key = match &state.key {
+                Key::Uuid { pk, .. } | Key::Columns(pk) => pk.same_in(&old_row, &new_row),
+                Key::WholeRow => false,
             };
+            let old = unsafe { Version::from_deformed(state, old_row, old_tuple, desc, None) };
+            let identity = same_key.then_some((old.id, old.pk));
+            let new = unsafe { Version::from_deformed(state, new_row, new_tuple, desc, identity) };
             let (old_tenant, new_tenant) = (state.row_tenant(&old.row), state.row_tenant(&new.row));
             if old_tenant != new_tenant {
                 // The row moves to another tenant: each tenant gets its side,
@@ -274,9 +278,12 @@ impl Version {
         tuple: pg_sys::HeapTuple,
         desc: pg_sys::TupleDesc,
     ) -> Version {
-        unsafe { Version::from_deformed(state, Deformed::new(tuple, desc), tuple, desc) }
+        unsafe { Version::from_deformed(state, Deformed::new(tuple, desc), tuple, desc, None) }
     }
 
+    /// `identity`: the row's id and key snapshot when already known (from
+    /// another version with the same key values).
+    ///
     /// # Safety
     /// `row` must be `tuple` deformed with `desc`.
     unsafe fn from_deformed(
@@ -284,19 +291,21 @@ impl Version {
         row: Deformed,
         tuple: pg_sys::HeapTuple,
         desc: pg_sys::TupleDesc,
+        identity: Option<(Uuid, Option<pg_sys::Datum>)>,
     ) -> Version {
         let snapshot = match &state.snapshot {
             Some(projection) => projection.to_jsonb(&row),
             None => unsafe { row_to_jsonb(tuple, desc) },
         };
-        let (id, pk) = match &state.key {
-            Key::Uuid { index, pk } => {
+        let (id, pk) = match (identity, &state.key) {
+            (Some(known), _) => known,
+            (None, Key::Uuid { index, pk }) => {
                 // A uuid primary key is NOT NULL; the key is the id.
                 // SAFETY: non-null uuid datum.
                 let bytes = unsafe { crate::datums::uuid_of(row.values[*index]) };
                 (Uuid::from_bytes(bytes), Some(pk.to_jsonb(&row)))
             }
-            Key::Columns(pk) => {
+            (None, Key::Columns(pk)) => {
                 let pk = pk.to_jsonb(&row);
                 (
                     registro_id(&state.schema, &state.table, &Jsonb(pk).to_text_bytes()),
@@ -305,7 +314,7 @@ impl Version {
             }
             // No key: the row is identified by what is recorded of it, so the
             // ids of successive versions chain through registro_id_anterior.
-            Key::WholeRow => (
+            (None, Key::WholeRow) => (
                 registro_id(
                     &state.schema,
                     &state.table,

@@ -112,6 +112,35 @@ impl Projection {
     }
 }
 
+impl Projection {
+    /// Whether the projected columns hold the same stored values in `a` and
+    /// `b` (then their `to_jsonb` is the same too).
+    pub fn same_in(&self, a: &Deformed, b: &Deformed) -> bool {
+        self.source
+            .iter()
+            .enumerate()
+            .all(|(at, &i)| match (a.nulls[i], b.nulls[i]) {
+                (true, true) => true,
+                (false, false) => {
+                    // SAFETY: `at` < the projection's natts; both values are
+                    // non-null datums of that column.
+                    unsafe {
+                        let attr = &*(*self.desc).attrs.as_ptr().add(at);
+                        pg_sys::ffi::pg_guard_ffi_boundary(|| {
+                            datum_image_eq(
+                                a.values[i],
+                                b.values[i],
+                                attr.attbyval,
+                                attr.attlen.into(),
+                            )
+                        })
+                    }
+                }
+                _ => false,
+            })
+    }
+}
+
 impl Drop for Projection {
     fn drop(&mut self) {
         // SAFETY: the descriptor was created by us; the record type cache keeps
