@@ -146,6 +146,25 @@ RESET audit.empresa_id;
 RESET audit.usuario_nombre;
 
 \echo
+\echo '== 7i. Stock movements, captured from the WAL: the writer only writes the row'
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "a1111111-1111-4111-8111-111111111111", "email": "juan@ferreteria-norte.example", "user_metadata": {"full_name": "Juan Pérez"}, "app_metadata": {"empresa_id": "e0000000-0000-4000-8000-00000000000a"}}', true) \g /dev/null
+SELECT audit.establecer_contexto('{"motivo": "inventario mensual"}') \g /dev/null
+INSERT INTO movimientos_stock (empresa_id, producto_id, cantidad, motivo)
+SELECT 'e0000000-0000-4000-8000-00000000000a', 'b0000000-0000-4000-8000-000000000002', g, 'recuento ' || g
+  FROM generate_series(1, 500) g;
+UPDATE movimientos_stock SET cantidad = cantidad - 1 WHERE id <= 3;
+COMMIT;
+\echo '-- the capture worker applies it after the commit; its state and lag (bytes, seconds):'
+SELECT e -> 'worker' -> 'en_marcha' AS worker, e -> 'tablas' AS tablas, e -> 'lag_bytes' AS lag_bytes, e -> 'lag_segundos' AS lag_segundos
+  FROM audit.estado_captura() e;
+SELECT audit.esperar_captura('30 seconds') \g /dev/null
+\echo '-- once applied, its events sit beside the others, with the same writer and context:'
+SELECT accion, count(*) AS eventos, min(usuario_nombre) AS usuario, min(metadata ->> 'motivo') AS motivo
+  FROM audit.historial_cambios WHERE tabla_afectada = 'movimientos_stock' GROUP BY accion ORDER BY accion;
+
+\echo
 \echo '== 8. Audited tables'
 SELECT tabla, excluir_columnas, columna_empresa, columnas_clave, triggers, captura_activa
   FROM audit.tablas_auditadas ORDER BY tabla::text;

@@ -47,7 +47,9 @@ start() {
         exit 1
     fi
     say "starting a throwaway cluster in $dir on port $DEMO_PORT"
-    cluster_start "$dir" "$DEMO_PORT"
+    # As production runs capture from the WAL (one of the demo's tables):
+    # logical WAL, and the library preloaded for its workers.
+    cluster_start "$dir" "$DEMO_PORT" wal_level=logical shared_preload_libraries=audit
 
     local psql=(psql -h 127.0.0.1 -p "$DEMO_PORT" -U postgres -X -q -v ON_ERROR_STOP=1)
     "${psql[@]}" -d postgres -c "CREATE DATABASE $DEMO_DB"
