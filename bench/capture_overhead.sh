@@ -2,8 +2,16 @@
 # Capture overhead, in one run on one cluster: the same workloads on a bare
 # table, on a table audited by a PL/pgSQL trigger of the same design
 # (plpgsql_reference.sql), on a table audited by the extension (row capture,
-# the default) and, for the bulk statements and memory, on a table audited
-# with "captura": "sentencia" (statement triggers with transition tables).
+# the default), on a table captured from the WAL ("captura": "wal") and, for
+# the bulk statements and memory, on a table audited with "captura":
+# "sentencia" (statement triggers with transition tables). The cluster runs
+# with wal_level = logical and the library preloaded, for every variant.
+#   drain:   for the WAL variant, also the time from the end of each bulk
+#            statement until its events are all in the log
+#            (audit.esperar_captura), and the capture worker's events per
+#            second; the writer's figures never include it. After each WAL
+#            statement or pgbench run the drain finishes before the next
+#            variant runs.
 #   bulk:    INSERT, UPDATE and DELETE of every row of a ROWS-row table, one
 #            statement each (milliseconds, median of RUNS; the variants take
 #            turns within each run, so drift hits all three alike)
@@ -22,17 +30,21 @@ PGBENCH_RUNS="${PGBENCH_RUNS:-3}"
 DURATION="${DURATION:-10}"
 CLIENTS="${CLIENTS:-4}"
 MEMORY_ROWS="${MEMORY_ROWS:-2000000}"
-VARIANTS=(bare plpgsql audit sentencia)
-# pgbench's single-row statements: the row path only.
-PGBENCH_VARIANTS=(bare plpgsql audit)
+VARIANTS=(bare plpgsql audit sentencia wal)
+# pgbench's single-row statements: the row path and the WAL; "walsolo" is
+# the WAL variant again with its capture worker paused (SIGSTOP) for the
+# run and drained after it: what the writers pay alone, apart from the
+# worker's own writes to the log sharing the machine with them.
+PGBENCH_VARIANTS=(bare plpgsql audit wal walsolo)
 
-bench_cluster shared_buffers=1GB max_wal_size=16GB checkpoint_timeout=30min
+bench_cluster shared_buffers=1GB max_wal_size=16GB checkpoint_timeout=30min \
+    wal_level=logical shared_preload_libraries=audit
 
 # Both audited variants read these claims (PGOPTIONS splits on spaces: none here).
 CLAIMS='{"sub":"a1111111-1111-4111-8111-111111111111","email":"bench@example.com","app_metadata":{"empresa_id":"e0000000-0000-4000-8000-00000000000a"}}'
 export PGOPTIONS="-c request.jwt.claims=$CLAIMS"
 
-say "creating bench_bare, bench_plpgsql, bench_audit and bench_sentencia ($ROWS rows of source data)"
+say "creating bench_bare, bench_plpgsql, bench_audit, bench_sentencia and bench_wal ($ROWS rows of source data)"
 "${psql[@]}" -f bench/plpgsql_reference.sql
 "${psql[@]}" <<SQL
 CREATE EXTENSION audit;
@@ -43,9 +55,14 @@ CREATE TABLE bench_bare (LIKE bench_source INCLUDING ALL);
 CREATE TABLE bench_plpgsql (LIKE bench_source INCLUDING ALL);
 CREATE TABLE bench_audit (LIKE bench_source INCLUDING ALL);
 CREATE TABLE bench_sentencia (LIKE bench_source INCLUDING ALL);
+CREATE TABLE bench_wal (LIKE bench_source INCLUDING ALL);
 CREATE TRIGGER ref_capture AFTER INSERT OR UPDATE OR DELETE ON bench_plpgsql FOR EACH ROW EXECUTE FUNCTION ref.registrar_cambio();
 SELECT audit.auditar('bench_audit');
 SELECT audit.auditar('bench_sentencia', '{"captura": "sentencia"}');
+SQL
+# (In a transaction of its own: it creates the database's capture slot.)
+"${psql[@]}" -c "SELECT audit.auditar('bench_wal', '{\"captura\": \"wal\"}')"
+"${psql[@]}" <<SQL
 -- pgbench INSERT takes its ids from here, above the loaded ones.
 CREATE SEQUENCE bench_ids START $((ROWS + 1));
 VACUUM ANALYZE;
@@ -61,14 +78,26 @@ timed() {
     printf '\\timing on\n%s;\n' "$sql" | "${psql[@]}" | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p'
 }
 
+# drained: milliseconds until the capture from the WAL has applied everything
+# committed so far.
+drained() {
+    printf '\\timing on\nSELECT audit.esperar_captura(%s);\n' "'1 hour'" | "${psql[@]}" | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p'
+}
+
 declare -A samples
 for run in $(seq "$RUNS"); do
     say "bulk INSERT, UPDATE, DELETE of $ROWS rows: run $run of $RUNS"
     # Each run ends with the tables empty again (the DELETE), as they start.
     for v in "${VARIANTS[@]}"; do
-        samples[insert_$v]+="$(timed "bench_$v" "INSERT INTO bench_$v SELECT * FROM bench_source") "
-        samples[update_$v]+="$(timed "bench_$v" "UPDATE bench_$v SET saldo = saldo + 1") "
-        samples[delete_$v]+="$(timed "bench_$v" "DELETE FROM bench_$v") "
+        for op in insert update delete; do
+            case $op in
+                insert) sql="INSERT INTO bench_$v SELECT * FROM bench_source" ;;
+                update) sql="UPDATE bench_$v SET saldo = saldo + 1" ;;
+                delete) sql="DELETE FROM bench_$v" ;;
+            esac
+            samples[${op}_$v]+="$(timed "bench_$v" "$sql") "
+            if [ "$v" = wal ]; then samples[drain_$op]+="$(drained) "; fi
+        done
     done
 done
 declare -A result
@@ -86,18 +115,35 @@ pgbench_tps() {
         | sed -nE 's/^tps = ([0-9.]+) .*/\1/p'
     rm -f "$script"
 }
-for v in "${PGBENCH_VARIANTS[@]}"; do
+for v in bare plpgsql audit wal; do
     "${psql[@]}" -c "INSERT INTO bench_$v SELECT * FROM bench_source" -c "VACUUM ANALYZE bench_$v" >/dev/null
 done
+# pause_worker STOP|CONT: the capture worker of the bench database.
+pause_worker() {
+    local pid
+    pid="$("${psql[@]}" -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'audit capture worker' AND datname = current_database()")"
+    [ -n "$pid" ] && $SUDO kill "-$1" "$pid"
+}
 for run in $(seq "$PGBENCH_RUNS"); do
     say "pgbench single-row UPDATE and INSERT, $CLIENTS clients, ${DURATION}s each: run $run of $PGBENCH_RUNS"
     for v in "${PGBENCH_VARIANTS[@]}"; do
-        "${psql[@]}" -c "CHECKPOINT" >/dev/null
-        samples[pgupdate_$v]+="$(pgbench_tps "\\set id random(1, $ROWS)" "UPDATE bench_$v SET saldo = saldo + 1 WHERE id = :id;") "
-        samples[pginsert_$v]+="$(pgbench_tps "INSERT INTO bench_$v VALUES (nextval('bench_ids'), 'e0000000-0000-4000-8000-00000000000a', 'nuevo', 1, now());") "
+        t="$v"
+        [ "$v" = walsolo ] && t=wal
+        for op in update insert; do
+            "${psql[@]}" -c "CHECKPOINT" >/dev/null
+            [ "$v" = walsolo ] && pause_worker STOP
+            case $op in
+                update) samples[pgupdate_$v]+="$(pgbench_tps "\\set id random(1, $ROWS)" "UPDATE bench_$t SET saldo = saldo + 1 WHERE id = :id;") " ;;
+                insert) samples[pginsert_$v]+="$(pgbench_tps "INSERT INTO bench_$t VALUES (nextval('bench_ids'), 'e0000000-0000-4000-8000-00000000000a', 'nuevo', 1, now());") " ;;
+            esac
+            [ "$v" = walsolo ] && pause_worker CONT
+            [ "$t" = wal ] && drained >/dev/null
+        done
     done
 done
-for key in pgupdate_bare pgupdate_plpgsql pgupdate_audit pginsert_bare pginsert_plpgsql pginsert_audit; do
+for key in pgupdate_bare pgupdate_plpgsql pgupdate_audit pgupdate_wal pgupdate_walsolo \
+           pginsert_bare pginsert_plpgsql pginsert_audit pginsert_wal pginsert_walsolo \
+           drain_insert drain_update drain_delete; do
     result[$key]="$(tr ' ' '\n' <<<"${samples[$key]}" | grep . | median)"
 done
 
@@ -143,17 +189,18 @@ SQL
 fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+# value KEY / ratio KEY: a variant's median and its ratio to bare, "-" when
+# the variant does not run that workload.
+value() { if [ -n "${result[$1]:-}" ]; then printf '%.0f' "${result[$1]}"; else printf -- '-'; fi; }
+ratio_to_bare() { if [ -n "${result[${1}_$2]:-}" ]; then ratio "${result[${1}_$2]}" "${result[${1}_bare]}"; else printf -- '-'; fi; }
 line() {
-    local label="$1" key="$2" sentencia="-" sentencia_ratio="-"
-    if [ -n "${result[${key}_sentencia]:-}" ]; then
-        sentencia="$(printf '%.0f' "${result[${key}_sentencia]}")"
-        sentencia_ratio="$(ratio "${result[${key}_sentencia]}" "${result[${key}_bare]}")"
-    fi
-    printf '%-34s %10.0f %10.0f %10.0f %10s   %8s %8s %9s\n' "$label" "${result[${key}_bare]}" "${result[${key}_plpgsql]}" "${result[${key}_audit]}" "$sentencia" \
-        "$(ratio "${result[${key}_plpgsql]}" "${result[${key}_bare]}")" "$(ratio "${result[${key}_audit]}" "${result[${key}_bare]}")" "$sentencia_ratio"
+    local label="$1" key="$2"
+    printf '%-34s %9s %9s %9s %9s %9s   %8s %8s %9s %8s\n' "$label" \
+        "$(value "${key}_bare")" "$(value "${key}_plpgsql")" "$(value "${key}_audit")" "$(value "${key}_sentencia")" "$(value "${key}_wal")" \
+        "$(ratio_to_bare "$key" plpgsql)" "$(ratio_to_bare "$key" audit)" "$(ratio_to_bare "$key" sentencia)" "$(ratio_to_bare "$key" wal)"
 }
-say "results ($(nproc) cores, PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}'), medians; ratios to bare)"
-printf '%-34s %10s %10s %10s %10s   %8s %8s %9s\n' "" bare plpgsql audit sentencia plpgsql audit sentencia
+say "results ($(nproc) cores, PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}'), wal_level = logical, medians; ratios to bare)"
+printf '%-34s %9s %9s %9s %9s %9s   %8s %8s %9s %8s\n' "" bare plpgsql audit sentencia wal plpgsql audit sentencia wal
 line "bulk INSERT $ROWS rows (ms)" insert
 line "bulk UPDATE $ROWS rows (ms)" update
 line "bulk DELETE $ROWS rows (ms)" delete
@@ -162,6 +209,16 @@ line "pgbench INSERT, $CLIENTS clients (tps)" pginsert
 for op in insert update delete; do
     printf '  bulk %-6s audit is %s faster than the PL/pgSQL reference (sentencia %s)\n' "$op" \
         "$(ratio "${result[${op}_plpgsql]}" "${result[${op}_audit]}")" "$(ratio "${result[${op}_plpgsql]}" "${result[${op}_sentencia]}")"
+done
+for op in insert update delete; do
+    printf '  wal: drain of the bulk %-6s %8.0f ms after the statement (%s of the statement mode'"'"'s own time; %.0f events/s)\n' "$op" \
+        "${result[drain_$op]}" "$(ratio "${result[drain_$op]}" "${result[${op}_sentencia]}")" \
+        "$(awk -v n="$ROWS" -v ms="${result[drain_$op]}" 'BEGIN { print (ms > 0 ? n / (ms / 1000) : 0) }')"
+done
+for op in update insert; do
+    printf '  wal: pgbench %-6s with the capture worker paused during the run: %8.0f tps (%s of bare; with the worker applying: %s)\n' "$op" \
+        "${result[pg${op}_walsolo]}" "$(ratio "${result[pg${op}_walsolo]}" "${result[pg${op}_bare]}")" \
+        "$(ratio "${result[pg${op}_wal]}" "${result[pg${op}_bare]}")"
 done
 if [ "$MEMORY_ROWS" -gt 0 ]; then
     printf 'UPDATE of %s rows, backend private memory (RssAnon): bare %s -> %s MB peak; audit %s -> %s MB peak (%s events); sentencia %s -> %s MB peak (%s events)\n' \
