@@ -1,4 +1,4 @@
-//! Reading the history (contract §2): the query behind
+//! Reading the history (docs/reading.md): the query behind
 //! `audit.get_historial_cambios` / `audit.historial_plano`, and
 //! `audit.resumen`. The SQL functions around them are in
 //! src/sql/lectura.sql. Everything here runs as the caller (SECURITY

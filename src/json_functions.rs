@@ -1,4 +1,4 @@
-//! Diffs over jsonb (contract §3): `audit.jsonb_diff`, `audit.jsonb_patch`,
+//! Diffs over jsonb (docs/reading.md): `audit.jsonb_diff`, `audit.jsonb_patch`,
 //! `audit.jsonb_aplicar_patch`. The algorithms are in audit-model
 //! (json_diff, json_patch_apply); this is their SQL face.
 //!

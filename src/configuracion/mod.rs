@@ -1,4 +1,4 @@
-//! Versioned configuration documents (contract §5; docs/configuration.md).
+//! Versioned configuration documents (docs/configuration.md).
 //!
 //! * `tipos`: the types of document and their JSON Schemas
 //!   (`audit.definir_tipo_config`).

@@ -1,4 +1,4 @@
-//! Restore and rollback (contract §4). The restores themselves are SQL run
+//! Restore and rollback (docs/restore.md). The restores themselves are SQL run
 //! with the caller's privileges (src/sql/restauracion.sql); here is what
 //! needs Rust:
 //! * `estructuras`: recording each audited table's columns over time, and

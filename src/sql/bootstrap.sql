@@ -366,7 +366,7 @@ CREATE TRIGGER bloques_sin_truncate
 ALTER TABLE audit.bloques ENABLE ALWAYS TRIGGER bloques_solo_insercion;
 ALTER TABLE audit.bloques ENABLE ALWAYS TRIGGER bloques_sin_truncate;
 
--- 6. Restore (contract §4; src/sql/restauracion.sql, docs/restore.md).
+-- 6. Restore (src/sql/restauracion.sql, docs/restore.md).
 --
 -- The columns of each audited table, recorded when auditing starts and each
 -- time the table's columns change (src/restauracion/estructuras.rs). A
@@ -442,7 +442,7 @@ CREATE TRIGGER log_tecnico_sin_truncate
 ALTER TABLE audit.log_tecnico ENABLE ALWAYS TRIGGER log_tecnico_solo_insercion;
 ALTER TABLE audit.log_tecnico ENABLE ALWAYS TRIGGER log_tecnico_sin_truncate;
 
--- 7. Configuration documents (contract §5; src/configuracion, docs/configuration.md).
+-- 7. Configuration documents (src/configuracion, docs/configuration.md).
 --
 -- Types of document: the ones the extension ships, and the ones this
 -- installation defines or redefines (audit.definir_tipo_config). Two

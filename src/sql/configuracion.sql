@@ -1,4 +1,4 @@
--- Restoring a configuration version (contract §5; docs/configuration.md).
+-- Restoring a configuration version (docs/configuration.md).
 -- Same rules as bootstrap.sql. The save itself is Rust
 -- (audit._restaurar_config, src/configuracion/guardar.rs); this wrapper
 -- gives it the restores' fallback (sql/restauracion_comun.sql): on any

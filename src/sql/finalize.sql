@@ -181,7 +181,7 @@ ALTER EVENT TRIGGER audit_al_terminar_ddl ENABLE ALWAYS;
 ALTER EVENT TRIGGER audit_al_eliminar ENABLE ALWAYS;
 ALTER EVENT TRIGGER audit_al_empezar_ddl ENABLE ALWAYS;
 
--- 4. Row-level security of the log (contract §6; docs/security.md).
+-- 4. Row-level security of the log (docs/security.md).
 --
 -- A caller that is not a superuser, BYPASSRLS or the owner sees an event
 -- only when both hold, each evaluated once per query (the sub-selects become

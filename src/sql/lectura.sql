@@ -1,4 +1,4 @@
--- Reading the history (contract §2): SQL functions around the Rust query
+-- Reading the history (docs/reading.md): SQL functions around the Rust query
 -- builder (src/historial.rs). Same rules as bootstrap.sql. Inside function
 -- bodies operators are written plainly: every function pins search_path to
 -- pg_catalog, pg_temp, and PostgreSQL never looks up operators in pg_temp.

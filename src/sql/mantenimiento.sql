@@ -1,4 +1,4 @@
--- Maintenance (contract §7): what a scheduler (pg_cron) runs every few
+-- Maintenance (docs/operations.md): what a scheduler (pg_cron) runs every few
 -- minutes. Same rules as bootstrap.sql.
 
 -- Takes a time mark (see audit.marcas_tiempo in bootstrap.sql) and returns

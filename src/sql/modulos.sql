@@ -1,4 +1,4 @@
--- Module rollback (contract §4): audit.revertir_modulo. Modules and marks
+-- Module rollback (docs/restore.md): audit.revertir_modulo. Modules and marks
 -- are created by audit.crear_modulo and audit.crear_marca
 -- (src/restauracion/modulos.rs); docs/restore.md has the design.
 

@@ -1,4 +1,4 @@
--- Restore of single events and rows, and time travel (contract §4):
+-- Restore of single events and rows, and time travel (docs/restore.md):
 -- audit.deshacer, audit.restaurar_registro, audit.estado_en.
 -- The shared pieces are in restauracion_comun.sql; docs/restore.md has the
 -- design and examples.

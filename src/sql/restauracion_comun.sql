@@ -1,4 +1,4 @@
--- Restore (contract §4): the pieces every restore shares. The restores
+-- Restore (docs/restore.md): the pieces every restore shares. The restores
 -- themselves are in restauracion.sql and modulos.sql; docs/restore.md
 -- explains the design.
 --
@@ -419,7 +419,7 @@ BEGIN
 END
 $raise$;
 
--- What every restore does when it fails (contract §4): the failed attempt
+-- What every restore does when it fails (docs/restore.md): the failed attempt
 -- was a subtransaction, already rolled back, so the tables are as before.
 -- Builds the report (aplicado false, with the error); unless it was a
 -- preview, writes a row to audit.log_tecnico and a WARNING to the server

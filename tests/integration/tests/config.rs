@@ -1,4 +1,4 @@
-//! Configuration documents (contract §5) across real sessions: concurrent
+//! Configuration documents (docs/configuration.md) across real sessions: concurrent
 //! saves, a stale snapshot, the fallback seen from another session, and
 //! tenants through a PostgREST-like role with claims.
 

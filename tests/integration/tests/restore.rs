@@ -1,4 +1,4 @@
-//! Restore and rollback against a real cluster (contract §4, docs/restore.md):
+//! Restore and rollback against a real cluster (docs/restore.md, docs/restore.md):
 //! what needs commits, several sessions or roles, which the golden tests
 //! (tests/pg_regress/sql/restore_*.sql) cannot show.
 

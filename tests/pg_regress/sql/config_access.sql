@@ -1,9 +1,18 @@
--- Who may use configuration documents (contract §5, §6). Versions hold
+-- Who may use configuration documents (docs/configuration.md, docs/security.md). Versions hold
 -- secrets: no role has any privilege on the table; the functions are
 -- granted by the DBA, and then serve only an application role of
 -- audit.roles_lectores within a tenant, for that tenant's versions. A
 -- version of another tenant does not exist for the caller.
 \set VERBOSITY terse
+-- In a database of its own: the ids printed below start where this file
+-- sets them, whatever the other files wrote (each golden file stands alone).
+\set db_comun :DBNAME
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS audit_regress_config_access;
+RESET client_min_messages;
+CREATE DATABASE audit_regress_config_access;
+\c audit_regress_config_access
+CREATE EXTENSION audit;
 SELECT setval('audit.config_versiones_id_seq', 200) IS NOT NULL AS ids_fijos;
 CREATE ROLE panel NOLOGIN;
 SET ROLE panel;
@@ -86,3 +95,5 @@ RESET audit.rol;
 RESET audit.empresa_id;
 DROP OWNED BY panel;
 DROP ROLE panel;
+\c :db_comun
+DROP DATABASE audit_regress_config_access;

@@ -1,10 +1,19 @@
--- Versioned configuration documents (contract §5): save, read, history,
+-- Versioned configuration documents (docs/configuration.md): save, read, history,
 -- compare, restore with preview and fallback; secrets masked everywhere
 -- but config_actual; every save and restore in the log with the
 -- transaction's context. Run as a superuser with a tenant (the admin
 -- panel's view); access rules are in config_access.sql.
 \set VERBOSITY terse
 -- Version and technical-log ids appear in the output: fixed starting points.
+-- In a database of its own: the ids printed below start where this file
+-- sets them, whatever the other files wrote (each golden file stands alone).
+\set db_comun :DBNAME
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS audit_regress_config_documents;
+RESET client_min_messages;
+CREATE DATABASE audit_regress_config_documents;
+\c audit_regress_config_documents
+CREATE EXTENSION audit;
 SELECT setval('audit.config_versiones_id_seq', 100) IS NOT NULL AS ids_fijos,
        setval('audit.log_tecnico_id_seq', 5000000) IS NOT NULL AS log_fijo;
 SELECT coalesce(max(id), 0) AS inicio FROM audit.historial_cambios \gset
@@ -141,3 +150,5 @@ TRUNCATE audit.config_versiones CASCADE;
 RESET audit.empresa_id;
 RESET audit.usuario_id;
 RESET audit.usuario_nombre;
+\c :db_comun
+DROP DATABASE audit_regress_config_documents;

@@ -1,4 +1,4 @@
--- Configuration types (contract §5): the four shipped types, their JSON
+-- Configuration types (docs/configuration.md): the four shipped types, their JSON
 -- Schemas and secret fields, and audit.definir_tipo_config with every way a
 -- definition is refused. Nothing is changed by a refused definition.
 \set VERBOSITY terse

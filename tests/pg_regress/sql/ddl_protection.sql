@@ -1,4 +1,4 @@
--- What DDL may not do (contract §6): weaken the extension's own tables, or
+-- What DDL may not do (docs/security.md): weaken the extension's own tables, or
 -- leave an audited table without its capture. Refused with 42501, and the
 -- command is rolled back.
 \set VERBOSITY terse

@@ -1,4 +1,4 @@
--- audit.jsonb_diff, audit.jsonb_patch, audit.jsonb_aplicar_patch (contract §3).
+-- audit.jsonb_diff, audit.jsonb_patch, audit.jsonb_aplicar_patch (docs/reading.md).
 
 -- jsonb_diff: top-level members whose value differs, a missing side as null.
 SELECT audit.jsonb_diff('{"precio": 10, "stock": 5, "nombre": "A", "viejo": true}',

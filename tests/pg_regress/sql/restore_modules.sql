@@ -1,7 +1,16 @@
--- Modules and marks (contract §4): a group of tables rolled back together
+-- Modules and marks (docs/restore.md): a group of tables rolled back together
 -- to a mark, per row, in an order the foreign keys between them accept,
 -- with a preview, a report per table and a fallback when anything fails.
 \set VERBOSITY terse
+-- In a database of its own: the ids printed below start where this file
+-- sets them, whatever the other files wrote (each golden file stands alone).
+\set db_comun :DBNAME
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS audit_regress_restore_modules;
+RESET client_min_messages;
+CREATE DATABASE audit_regress_restore_modules;
+\c audit_regress_restore_modules
+CREATE EXTENSION audit;
 SELECT setval('audit.historial_cambios_id_seq', 1000000) IS NOT NULL AS ids_fijos;
 CREATE TABLE md_clientes (id int PRIMARY KEY, nombre text NOT NULL, email text UNIQUE);
 CREATE TABLE md_pedidos (id int PRIMARY KEY, cliente_id int NOT NULL REFERENCES md_clientes, total numeric);
@@ -114,3 +123,5 @@ SELECT audit.revertir_modulo('md_ventas', NULL);
 SELECT audit.dejar_de_auditar('md_lineas');
 SELECT audit.revertir_modulo('md_ventas', 'inicio');
 SELECT audit.auditar('md_lineas');
+\c :db_comun
+DROP DATABASE audit_regress_restore_modules;

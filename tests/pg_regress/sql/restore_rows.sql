@@ -1,8 +1,17 @@
--- audit.restaurar_registro and audit.estado_en (contract §4): one row, or
+-- audit.restaurar_registro and audit.estado_en (docs/restore.md): one row, or
 -- the whole table, as it was at an instant. A row's state at an instant is
 -- the before-image of the first change after it, so only the events after
 -- the instant are read.
 \set VERBOSITY terse
+-- In a database of its own: the ids printed below start where this file
+-- sets them, whatever the other files wrote (each golden file stands alone).
+\set db_comun :DBNAME
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS audit_regress_restore_rows;
+RESET client_min_messages;
+CREATE DATABASE audit_regress_restore_rows;
+\c audit_regress_restore_rows
+CREATE EXTENSION audit;
 SELECT setval('audit.historial_cambios_id_seq', 2000000) IS NOT NULL AS ids_fijos;
 CREATE TABLE rr_cuentas (id uuid PRIMARY KEY, titular text, saldo numeric, abierta boolean DEFAULT true);
 SELECT audit.auditar('rr_cuentas');
@@ -77,3 +86,5 @@ SELECT registro_id AS tarifa_norte FROM audit.historial_cambios
  WHERE tabla_afectada = 'rr_tarifas' AND accion = 'INSERT' AND registro_pk ->> 'zona' = 'norte' \gset
 SELECT r -> 'aplicado' AS aplicado FROM audit.restaurar_registro('rr_tarifas', :'tarifa_norte', :'t4') r;
 SELECT * FROM rr_tarifas ORDER BY zona;
+\c :db_comun
+DROP DATABASE audit_regress_restore_rows;

@@ -1,9 +1,18 @@
--- Schema drift (contract §4): when a table's columns changed since the
+-- Schema drift (docs/restore.md): when a table's columns changed since the
 -- snapshots, a restore maps what still matches and refuses, naming the
 -- columns, rather than dropping data or filling it with NULL. Columns are
 -- followed by attribute number and type through the structures recorded
 -- at every ALTER TABLE (audit.estructuras_tabla).
 \set VERBOSITY terse
+-- In a database of its own: the ids printed below start where this file
+-- sets them, whatever the other files wrote (each golden file stands alone).
+\set db_comun :DBNAME
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS audit_regress_restore_schema_drift;
+RESET client_min_messages;
+CREATE DATABASE audit_regress_restore_schema_drift;
+\c audit_regress_restore_schema_drift
+CREATE EXTENSION audit;
 SELECT setval('audit.historial_cambios_id_seq', 3000000) IS NOT NULL AS ids_fijos;
 CREATE TABLE dr_items (id int PRIMARY KEY, nombre text, precio numeric, nota text, total numeric GENERATED ALWAYS AS (precio * 2) STORED);
 SELECT audit.auditar('dr_items');
@@ -76,3 +85,5 @@ SELECT r -> 'error' ->> 'mensaje' AS mensaje FROM audit.revertir_modulo('dr_modu
 SELECT audit.estado_en('dr_articulos', :'t_m5');
 ALTER TABLE dr_articulos RENAME TO dr_items;
 SELECT r -> 'aplicado' AS aplicado, r -> 'cambios' -> 0 -> 'eliminadas' AS eliminadas FROM audit.revertir_modulo('dr_modulo', 'm5') r;
+\c :db_comun
+DROP DATABASE audit_regress_restore_schema_drift;

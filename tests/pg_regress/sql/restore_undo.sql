@@ -1,10 +1,19 @@
--- audit.deshacer (contract §4): undo one event, with preview, conflict
+-- audit.deshacer (docs/restore.md): undo one event, with preview, conflict
 -- detection, forzar and estricto. Restores are captured like any change,
 -- marked RESTAURACION with the event they undo.
 \set VERBOSITY terse
 -- Event ids appear in messages: start this file's ids at a fixed number, so
 -- they do not depend on how many events the tests before it wrote (each
 -- restore_* file starts higher than the one before: ids only grow).
+-- In a database of its own: the ids printed below start where this file
+-- sets them, whatever the other files wrote (each golden file stands alone).
+\set db_comun :DBNAME
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS audit_regress_restore_undo;
+RESET client_min_messages;
+CREATE DATABASE audit_regress_restore_undo;
+\c audit_regress_restore_undo
+CREATE EXTENSION audit;
 SELECT setval('audit.historial_cambios_id_seq', 4000000) IS NOT NULL AS ids_fijos;
 CREATE TABLE un_productos (id int PRIMARY KEY, nombre text NOT NULL, precio numeric(10,2), stock int DEFAULT 0);
 SELECT audit.auditar('un_productos');
@@ -130,3 +139,5 @@ INSERT INTO un_sin_clave VALUES (1, 'x');
 SELECT max(id) AS ev_sin_clave FROM audit.historial_cambios WHERE tabla_afectada = 'un_sin_clave' \gset
 \set VERBOSITY default
 SELECT audit.deshacer(:ev_sin_clave);
+\c :db_comun
+DROP DATABASE audit_regress_restore_undo;

@@ -1,4 +1,4 @@
--- Row-level security of the log (contract §6): the reading functions run as
+-- Row-level security of the log (docs/security.md): the reading functions run as
 -- the caller; a caller sees an event only when its application role (the
 -- role claim, or audit.rol) is one of audit.roles_lectores and the event is
 -- of its tenant (audit.empresa_actual()). Missing, empty or malformed claims

@@ -1,4 +1,4 @@
--- Tamper evidence (contract §6): every event carries its hash; sellar()
+-- Tamper evidence (docs/security.md): every event carries its hash; sellar()
 -- chains finished transactions' events into blocks; verificar() recomputes
 -- everything and names the first changed, deleted or inserted event; a
 -- digest kept outside reveals a rewritten chain. The tampering below is done

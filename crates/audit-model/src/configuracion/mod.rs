@@ -1,4 +1,4 @@
-//! Versioned configuration documents (contract §5): the parts that are
+//! Versioned configuration documents (docs/configuration.md): the parts that are
 //! pure decisions, kept apart from the PostgreSQL code that stores the
 //! versions (src/configuracion).
 //!

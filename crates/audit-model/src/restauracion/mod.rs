@@ -1,4 +1,4 @@
-//! Restore planning (contract §4): the parts of a restore that are pure
+//! Restore planning (docs/restore.md): the parts of a restore that are pure
 //! decisions, kept apart from the SQL that carries them out
 //! (src/sql/restauracion.sql).
 //!
