@@ -128,6 +128,7 @@ pub fn role_name(role: pg_sys::Oid) -> String {
 /// # Safety
 /// `ptr` must be a valid NUL-terminated string.
 pub unsafe fn cstr_to_string(ptr: *const std::ffi::c_char) -> String {
+    // SAFETY: the caller's guarantee: a valid NUL-terminated string.
     unsafe { CStr::from_ptr(ptr) }
         .to_string_lossy()
         .into_owned()

@@ -34,6 +34,7 @@ pub fn uuid_bytes(bytes: &[u8; 16]) -> pg_sys::Datum {
 /// `d` must be a non-null uuid datum.
 pub unsafe fn uuid_of(d: pg_sys::Datum) -> [u8; 16] {
     let mut out = [0u8; 16];
+    // SAFETY: the caller's guarantee: a non-null uuid datum points at 16 bytes.
     unsafe { std::ptr::copy_nonoverlapping(d.cast_mut_ptr::<u8>(), out.as_mut_ptr(), 16) };
     out
 }
@@ -61,6 +62,7 @@ pub fn text_array(items: &[&str]) -> pg_sys::Datum {
 /// # Safety
 /// `d` must be a valid datum of a varlena type (`typlen == -1`).
 pub unsafe fn copy_varlena_into(context: pg_sys::MemoryContext, d: pg_sys::Datum) -> pg_sys::Datum {
+    // SAFETY: the caller's guarantee: a valid varlena datum.
     unsafe {
         let old = pg_sys::MemoryContextSwitchTo(context);
         let copy = pg_sys::pg_detoast_datum_copy(d.cast_mut_ptr());
@@ -77,6 +79,7 @@ pub unsafe fn copy_varlena_into(context: pg_sys::MemoryContext, d: pg_sys::Datum
 /// the detoasted value (the current memory context, when it had to be
 /// detoasted).
 pub unsafe fn varlena_image<'a>(d: pg_sys::Datum) -> &'a [u8] {
+    // SAFETY: the caller's guarantee: a valid varlena datum.
     unsafe {
         let p = pg_sys::pg_detoast_datum(d.cast_mut_ptr());
         std::slice::from_raw_parts(p.cast::<u8>(), pgrx::varlena::varsize_4b(p))

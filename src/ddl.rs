@@ -228,6 +228,7 @@ fn renamed_column(command: pg_sys::Datum) -> Option<(String, String)> {
 /// # Safety
 /// `cmd` must be null or the collected command of the running event trigger.
 unsafe fn replaces_trigger(cmd: *mut pg_sys::CollectedCommand) -> bool {
+    // SAFETY: the caller's guarantee: null or the running event trigger's command.
     unsafe {
         !cmd.is_null()
             && pgrx::is_a((*cmd).parsetree, pg_sys::NodeTag::T_CreateTrigStmt)
@@ -615,7 +616,8 @@ CREATE FUNCTION audit._config_cambiada() RETURNS trigger
     AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 "#)]
 fn _config_cambiada(fcinfo: pg_sys::FunctionCallInfo) {
-    let td = crate::capture::trigger_data(fcinfo, "audit._config_cambiada()");
+    // SAFETY: this call's fcinfo; the trigger data is used within the call.
+    let td = unsafe { crate::capture::trigger_data(fcinfo, "audit._config_cambiada()") };
     // SAFETY: a row trigger on audit.tablas_config, whose first column is
     // `tabla regclass` (an OID); tuples are NULL where the event has none.
     unsafe {

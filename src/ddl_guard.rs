@@ -1,5 +1,5 @@
 //! What schema changes may do to the audit log and to audited tables
-//! (contract §6). Checked by the extension's event triggers after each
+//! (docs/security.md). Checked by the extension's event triggers after each
 //! command (src/ddl.rs); a refusal rolls the command back.
 //!
 //! * The extension's own relations (everything in schema `audit`): no
@@ -61,7 +61,9 @@ fn in_extension_script() -> bool {
 pub fn internal() -> bool {
     in_extension_script()
         || OWN_DDL.with(std::cell::Cell::get)
-        || crate::guc::raw(&crate::guc::OPERACION_INTERNA).is_some_and(|v| !v.to_bytes().is_empty())
+        // SAFETY: read at once, nothing runs in between.
+        || unsafe { crate::guc::raw(&crate::guc::OPERACION_INTERNA) }
+            .is_some_and(|v| !v.to_bytes().is_empty())
 }
 
 /// Checks on audited tables are skipped only for the extension's scripts
@@ -126,6 +128,7 @@ struct Subcommand {
 /// # Safety
 /// `cmd` must be the collected command of the running event trigger.
 unsafe fn subcommands(cmd: *mut pg_sys::CollectedCommand) -> Vec<Subcommand> {
+    // SAFETY: the caller's guarantee: the running event trigger's command.
     unsafe {
         if cmd.is_null() || (*cmd).type_ != pg_sys::CollectedCommandType::SCT_AlterTable {
             return Vec::new();
@@ -171,6 +174,7 @@ unsafe fn subcommands(cmd: *mut pg_sys::CollectedCommand) -> Vec<Subcommand> {
 /// # Safety
 /// As for [`subcommands`].
 unsafe fn statement_tag(cmd: *mut pg_sys::CollectedCommand) -> Option<pg_sys::NodeTag> {
+    // SAFETY: the caller's guarantee: the running event trigger's command.
     unsafe { (!cmd.is_null() && !(*cmd).parsetree.is_null()).then(|| (*(*cmd).parsetree).type_) }
 }
 
@@ -328,7 +332,7 @@ fn after_attach(root: pg_sys::Oid, parent: pg_sys::Oid) {
         }));
         let rows: i64 = crate::tables::leaf_tables(partition)
             .into_iter()
-            .map(|leaf| crate::capture::existing_rows::record_as_inserted(leaf, metadata.0))
+            .map(|leaf| crate::capture::existing_rows::record_as_inserted(leaf, metadata.datum()))
             .sum();
         record_ddl_event(
             &schema,
@@ -646,6 +650,7 @@ pub fn after_trigger_replaced(trigger: pg_sys::Oid) {
 /// # Safety
 /// `cmd` must be the collected command of the running event trigger.
 pub unsafe fn after_grant(cmd: *mut pg_sys::CollectedCommand) {
+    // SAFETY: the caller's guarantee: the running event trigger's command.
     unsafe {
         if cmd.is_null()
             || (*cmd).type_ != pg_sys::CollectedCommandType::SCT_Grant
@@ -715,6 +720,7 @@ pub fn after_policy_change(policy: pg_sys::Oid, is_alter: bool) {
 /// # Safety
 /// `cmd` must be the collected command of the running event trigger.
 pub unsafe fn after_alter_extension(cmd: *mut pg_sys::CollectedCommand) {
+    // SAFETY: the caller's guarantee: the running event trigger's command.
     unsafe {
         if cmd.is_null() || (*cmd).in_extension || internal() {
             return;

@@ -142,6 +142,11 @@ pub enum AuditError {
         violaciones: Vec<Violacion>,
     },
 
+    /// The log lacks a column this library writes: its SQL objects are of
+    /// an older version than the library.
+    #[error("audit.historial_cambios has no column \"{0}\"")]
+    LogColumnMissing(&'static str),
+
     #[error("{what} is too large: {size} bytes (the limit is {limit})")]
     TooLarge {
         what: &'static str,
@@ -198,6 +203,7 @@ impl AuditError {
                 ERRCODE_INVALID_PARAMETER_VALUE
             }
             AuditError::TooLarge { .. } => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            AuditError::LogColumnMissing(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             AuditError::StaleConfig { .. } => ERRCODE_T_R_SERIALIZATION_FAILURE,
         }
     }
@@ -279,6 +285,9 @@ impl AuditError {
             ),
             AuditError::StaleConfig { .. } => Some(
                 "Another session saved a version since yours was read: read the active version again (audit.config_actual) and save on top of it.".into(),
+            ),
+            AuditError::LogColumnMissing(_) => Some(
+                "The extension's library is newer than its SQL objects: run ALTER EXTENSION audit UPDATE.".into(),
             ),
             AuditError::TriggerMisuse(_) | AuditError::InvalidTriggerDefinition(_) => Some(
                 "Attach it as: CREATE TRIGGER ... AFTER INSERT OR UPDATE OR DELETE ON t FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio(), or call audit.auditar('t').".into(),

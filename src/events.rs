@@ -41,7 +41,7 @@ fn registrar_evento(
         crate::catalog::relation_name(t.0)
             .unwrap_or_else(|| fail(AuditError::UndefinedTable(t.0.to_u32())))
     });
-    let merged = Jsonb(session::context())
+    let merged = session::context_jsonb()
         .concat(metadata)
         .concat(Jsonb::from_value(
             &serde_json::json!({ "tipo_operacion": tipo }),
@@ -51,7 +51,7 @@ fn registrar_evento(
         esquema: names.as_ref().map(|(s, _)| s.as_str()),
         tabla: names.as_ref().map(|(_, n)| n.as_str()),
         registro_id: registro_id.map(|u| uuid::Uuid::from_bytes(*u.as_bytes())),
-        metadata: Some(merged.0),
+        metadata: Some(merged.datum()),
         ..Default::default()
     })
 }
@@ -69,7 +69,7 @@ fn establecer_contexto(contexto: Option<Jsonb>) {
             message: format!("it must be a JSON object, not {}", contexto.type_name()),
         });
     }
-    let merged = Jsonb(session::context()).concat(contexto).to_text_bytes();
+    let merged = session::context_jsonb().concat(contexto).to_text_bytes();
     let merged = String::from_utf8(merged).expect("the database encoding is UTF8");
     // Checked here as well as by the setting's check hook, whose error would
     // repeat the whole (possibly huge) value.
@@ -89,7 +89,7 @@ fn establecer_contexto(contexto: Option<Jsonb>) {
 /// The metadata of an event the extension records itself: the
 /// transaction context, then `detail` (its keys win).
 pub fn context_with(detail: &serde_json::Value) -> Jsonb {
-    Jsonb(session::context()).concat(Jsonb::from_value(detail))
+    session::context_jsonb().concat(Jsonb::from_value(detail))
 }
 
 /// Records a DDL event about an audited table (`accion = 'DDL'`).
@@ -99,7 +99,7 @@ pub fn record_ddl_event(schema: &str, table: &str, detail: serde_json::Value) ->
         cambio: Cambio::Ddl,
         esquema: Some(schema),
         tabla: Some(table),
-        metadata: Some(metadata.0),
+        metadata: Some(metadata.datum()),
         ..Default::default()
     })
 }

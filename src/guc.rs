@@ -60,117 +60,126 @@ pub static CAPTURA_AVISO_LAG: GucSetting<i32> = GucSetting::<i32>::new(60);
 /// transaction); a transaction is never split. Default 10000.
 pub static CAPTURA_LOTE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 
-/// One string setting: name, short and long description, storage, who may
-/// set it, and the check that refuses unusable values.
-type Definition = (
-    &'static CStr,
-    &'static CStr,
-    &'static CStr,
-    &'static GucSetting<Option<CString>>,
-    GucContext,
-    pg_sys::GucStringCheckHook,
-);
+/// One string setting.
+struct Definition {
+    name: &'static CStr,
+    short: &'static CStr,
+    long: &'static CStr,
+    setting: &'static GucSetting<Option<CString>>,
+    /// Who may set it.
+    context: GucContext,
+    /// Refuses unusable values.
+    check: pg_sys::GucStringCheckHook,
+}
 
 pub fn init() {
     let settings: [Definition; 12] = [
-        (
-            c"audit.usuario_id",
-            c"Acting application user (uuid), recorded in usuario_id.",
-            c"Takes precedence over the JWT claims. Set it per transaction with SET LOCAL.",
-            &USUARIO_ID,
-            GucContext::Userset,
-            Some(check_uuid),
-        ),
-        (
-            c"audit.usuario_nombre",
-            c"Acting user's display name, recorded in usuario_nombre.",
-            c"Takes precedence over the JWT claims. Set it per transaction with SET LOCAL.",
-            &USUARIO_NOMBRE,
-            GucContext::Userset,
-            None,
-        ),
-        (
-            c"audit.empresa_id",
-            c"Acting tenant (uuid), recorded in empresa_id when the row has no tenant column.",
-            c"Takes precedence over the JWT claims. Set it per transaction with SET LOCAL.",
-            &EMPRESA_ID,
-            GucContext::Userset,
-            Some(check_uuid),
-        ),
-        (
-            c"audit.rol",
-            c"Acting user's application role; with audit.roles_lectores it decides who may read the history.",
-            c"Takes precedence over the role claim. Set it per transaction with SET LOCAL.",
-            &ROL,
-            GucContext::Userset,
-            None,
-        ),
-        (
-            c"audit.roles_lectores",
-            c"Application roles that may read the history (comma-separated, any letter case).",
-            c"Checked by the row-level security of the log against audit.rol or the role claim.",
-            &ROLES_LECTORES,
-            GucContext::Suset,
-            None,
-        ),
-        (
-            c"audit.operacion_interna",
-            c"Set by the extension's own maintenance while it changes its own tables.",
-            c"Not for applications: it only unlocks what the extension's owner could do anyway.",
-            &OPERACION_INTERNA,
-            GucContext::Userset,
-            None,
-        ),
-        (
-            c"audit.contexto",
-            c"Context of the current transaction, merged into the metadata of its events.",
-            c"A JSON object. Use audit.establecer_contexto(jsonb), which sets it for the transaction only.",
-            &CONTEXTO,
-            GucContext::Userset,
-            Some(check_contexto),
-        ),
-        (
-            c"audit.claims_setting",
-            c"Name of the setting that holds the JWT claims as JSON.",
-            c"PostgREST and Supabase use request.jwt.claims.",
-            &CLAIMS_SETTING,
-            GucContext::Suset,
-            None,
-        ),
-        (
-            c"audit.claim_usuario",
-            c"Claim path(s) of the user id.",
-            c"Dotted paths, comma-separated, tried in order.",
-            &CLAIM_USUARIO,
-            GucContext::Suset,
-            None,
-        ),
-        (
-            c"audit.claim_nombre",
-            c"Claim path(s) of the user's display name.",
-            c"Dotted paths, comma-separated, tried in order.",
-            &CLAIM_NOMBRE,
-            GucContext::Suset,
-            None,
-        ),
-        (
-            c"audit.claim_empresa",
-            c"Claim path(s) of the tenant id.",
-            c"Dotted paths, comma-separated, tried in order.",
-            &CLAIM_EMPRESA,
-            GucContext::Suset,
-            None,
-        ),
-        (
-            c"audit.claim_rol",
-            c"Claim path(s) of the application role.",
-            c"Dotted paths, comma-separated, tried in order.",
-            &CLAIM_ROL,
-            GucContext::Suset,
-            None,
-        ),
+        Definition {
+            name: c"audit.usuario_id",
+            short: c"Acting application user (uuid), recorded in usuario_id.",
+            long: c"Takes precedence over the JWT claims. Set it per transaction with SET LOCAL.",
+            setting: &USUARIO_ID,
+            context: GucContext::Userset,
+            check: Some(check_uuid),
+        },
+        Definition {
+            name: c"audit.usuario_nombre",
+            short: c"Acting user's display name, recorded in usuario_nombre.",
+            long: c"Takes precedence over the JWT claims. Set it per transaction with SET LOCAL.",
+            setting: &USUARIO_NOMBRE,
+            context: GucContext::Userset,
+            check: None,
+        },
+        Definition {
+            name: c"audit.empresa_id",
+            short: c"Acting tenant (uuid), recorded in empresa_id when the row has no tenant column.",
+            long: c"Takes precedence over the JWT claims. Set it per transaction with SET LOCAL.",
+            setting: &EMPRESA_ID,
+            context: GucContext::Userset,
+            check: Some(check_uuid),
+        },
+        Definition {
+            name: c"audit.rol",
+            short: c"Acting user's application role; with audit.roles_lectores it decides who may read the history.",
+            long: c"Takes precedence over the role claim. Set it per transaction with SET LOCAL.",
+            setting: &ROL,
+            context: GucContext::Userset,
+            check: None,
+        },
+        Definition {
+            name: c"audit.roles_lectores",
+            short: c"Application roles that may read the history (comma-separated, any letter case).",
+            long: c"Checked by the row-level security of the log against audit.rol or the role claim.",
+            setting: &ROLES_LECTORES,
+            context: GucContext::Suset,
+            check: None,
+        },
+        Definition {
+            name: c"audit.operacion_interna",
+            short: c"Set by the extension's own maintenance while it changes its own tables.",
+            long: c"Not for applications: it only unlocks what the extension's owner could do anyway.",
+            setting: &OPERACION_INTERNA,
+            context: GucContext::Userset,
+            check: None,
+        },
+        Definition {
+            name: c"audit.contexto",
+            short: c"Context of the current transaction, merged into the metadata of its events.",
+            long: c"A JSON object. Use audit.establecer_contexto(jsonb), which sets it for the transaction only.",
+            setting: &CONTEXTO,
+            context: GucContext::Userset,
+            check: Some(check_contexto),
+        },
+        Definition {
+            name: c"audit.claims_setting",
+            short: c"Name of the setting that holds the JWT claims as JSON.",
+            long: c"PostgREST and Supabase use request.jwt.claims.",
+            setting: &CLAIMS_SETTING,
+            context: GucContext::Suset,
+            check: None,
+        },
+        Definition {
+            name: c"audit.claim_usuario",
+            short: c"Claim path(s) of the user id.",
+            long: c"Dotted paths, comma-separated, tried in order.",
+            setting: &CLAIM_USUARIO,
+            context: GucContext::Suset,
+            check: None,
+        },
+        Definition {
+            name: c"audit.claim_nombre",
+            short: c"Claim path(s) of the user's display name.",
+            long: c"Dotted paths, comma-separated, tried in order.",
+            setting: &CLAIM_NOMBRE,
+            context: GucContext::Suset,
+            check: None,
+        },
+        Definition {
+            name: c"audit.claim_empresa",
+            short: c"Claim path(s) of the tenant id.",
+            long: c"Dotted paths, comma-separated, tried in order.",
+            setting: &CLAIM_EMPRESA,
+            context: GucContext::Suset,
+            check: None,
+        },
+        Definition {
+            name: c"audit.claim_rol",
+            short: c"Claim path(s) of the application role.",
+            long: c"Dotted paths, comma-separated, tried in order.",
+            setting: &CLAIM_ROL,
+            context: GucContext::Suset,
+            check: None,
+        },
     ];
-    for (name, short, long, setting, context, check) in settings {
+    for Definition {
+        name,
+        short,
+        long,
+        setting,
+        context,
+        check,
+    } in settings
+    {
         // SAFETY: the hooks are extern "C-unwind" functions behind pg_guard
         // that only read their argument; names and texts are static.
         unsafe {
@@ -222,10 +231,14 @@ pub fn init() {
 }
 
 /// The current raw value of one of our string settings, without copying.
-/// Valid until the setting changes: copy it before calling back into
-/// PostgreSQL.
-pub fn raw(setting: &'static GucSetting<Option<CString>>) -> Option<&'static CStr> {
-    // SAFETY: PostgreSQL owns the string and keeps the pointer current.
+///
+/// # Safety
+/// The string is PostgreSQL's, freed when the setting changes: the caller
+/// must not use it after anything that may run SQL or change a setting
+/// (copy it first).
+pub unsafe fn raw<'a>(setting: &'static GucSetting<Option<CString>>) -> Option<&'a CStr> {
+    // SAFETY: PostgreSQL owns the string and keeps the pointer current; the
+    // caller keeps the borrow short (above).
     unsafe {
         let ptr: *mut c_char = *setting.as_ptr();
         (!ptr.is_null()).then(|| CStr::from_ptr(ptr))
@@ -234,8 +247,12 @@ pub fn raw(setting: &'static GucSetting<Option<CString>>) -> Option<&'static CSt
 
 /// The raw value of any setting by name (for example the claims setting,
 /// which belongs to PostgREST), or None when it does not exist.
-pub fn raw_by_name(name: &CStr) -> Option<&'static CStr> {
-    // SAFETY: GetConfigOption returns a pointer into GUC storage or NULL.
+///
+/// # Safety
+/// As for [`raw`].
+pub unsafe fn raw_by_name<'a>(name: &CStr) -> Option<&'a CStr> {
+    // SAFETY: GetConfigOption returns a pointer into GUC storage or NULL;
+    // the caller keeps the borrow short.
     unsafe {
         let ptr = pg_sys::GetConfigOption(name.as_ptr(), true, false);
         (!ptr.is_null()).then(|| CStr::from_ptr(ptr))
@@ -264,6 +281,7 @@ fn sentence(message: &str) -> String {
 }
 
 unsafe fn new_value<'a>(newval: *mut *mut c_char) -> &'a [u8] {
+    // SAFETY: the caller's guarantee: the check hook's newval, a NUL-terminated string or null.
     unsafe {
         let ptr = *newval;
         if ptr.is_null() {
@@ -280,6 +298,7 @@ unsafe extern "C-unwind" fn check_uuid(
     _extra: *mut *mut c_void,
     _source: pg_sys::GucSource::Type,
 ) -> bool {
+    // SAFETY: PostgreSQL calls the check hook with its newval.
     let bytes = unsafe { new_value(newval) };
     match std::str::from_utf8(bytes) {
         Ok(s) if s.trim().is_empty() || parse_uuid(s).is_some() => true,
@@ -293,6 +312,7 @@ unsafe extern "C-unwind" fn check_contexto(
     _extra: *mut *mut c_void,
     _source: pg_sys::GucSource::Type,
 ) -> bool {
+    // SAFETY: PostgreSQL calls the check hook with its newval.
     let bytes = unsafe { new_value(newval) };
     let Ok(text) = std::str::from_utf8(bytes) else {
         return refuse("The context is not valid UTF-8.");

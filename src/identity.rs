@@ -34,7 +34,8 @@ fn es_lector() -> bool {
 }
 
 pub fn lector(id: &audit_model::identity::Identity) -> bool {
-    let lectores = crate::guc::raw(&crate::guc::ROLES_LECTORES)
+    // SAFETY: copied at once.
+    let lectores = unsafe { crate::guc::raw(&crate::guc::ROLES_LECTORES) }
         .map(|c| c.to_string_lossy().into_owned())
         .unwrap_or_default();
     audit_model::identity::es_lector(id.rol.as_deref(), &lectores)

@@ -1,20 +1,7 @@
 //! `audit`: a trustworthy change history ("caja negra") for PostgreSQL.
 //!
-//! Module map:
-//! * `capture`: the trigger `audit.registrar_cambio()` and what it records.
-//! * `tables`: which tables are audited (`audit.auditar`, `audit.dejar_de_auditar`).
-//! * `events`: application events, transaction context, DDL events.
-//! * `identity`: the actor as the extension resolves it (`audit.usuario_actual`, ...).
-//! * `historial`: reading the history (`audit.get_historial_cambios`, `audit.resumen`;
-//!   the SQL functions around them are in sql/lectura.sql).
-//! * `restauracion`: restore and rollback (`audit.deshacer`, modules, marks, `audit.log_tecnico`;
-//!   the restores themselves are in sql/restauracion*.sql and sql/modulos.sql).
-//! * `configuracion`: versioned configuration documents (`audit.guardar_config`,
-//!   `audit.restaurar_config`, ...; the restore's fallback is in sql/configuracion.sql).
-//! * `ledger`: tamper evidence: event hashes, `audit.sellar`, `audit.verificar`, `audit.digest`.
-//! * `json_functions`: `audit.jsonb_diff`, `audit.jsonb_patch`, `audit.jsonb_aplicar_patch`.
-//! * `ddl`: event triggers that keep auditing consistent with schema changes.
-//! * `guc`, `error`, `catalog`, `elevation`, `datums`, `sql_types`: plumbing.
+//! How the code is organised (module map, naming, SQL and unsafe rules,
+//! per-backend state): docs/development.md.
 //!
 //! The pure algorithms live in the `audit-model` crate (no PostgreSQL).
 
@@ -28,6 +15,7 @@ use pgrx::prelude::*;
 #[cfg(not(feature = "pg15"))]
 compile_error!("audit 0.1 is built and tested for PostgreSQL 15 only; build with --features pg15");
 
+mod backend;
 mod capture;
 mod catalog;
 mod configuracion;
@@ -100,10 +88,7 @@ extension_sql_file!("sql/finalize.sql", name = "finalize", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     guc::init();
-    capture::cache::init();
-    capture::session::init();
-    capture::log_insert::init();
-    wal::contexto::init();
+    backend::init();
     // SAFETY: a flag PostgreSQL sets while it loads shared_preload_libraries.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         wal::init_preloaded();

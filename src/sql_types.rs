@@ -21,17 +21,21 @@ use std::ffi::CStr;
 /// `FromDatum` implementation, as pgrx does for its own types.
 macro_rules! sql_datum_type {
     ($ty:ident, $sql:literal) => {
+        // SAFETY: unboxes with FromDatum, as pgrx does for its own types; the SQL type (below) is the one FromDatum reads.
         unsafe impl<'fcx> ArgAbi<'fcx> for $ty {
             unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
                 let index = arg.index();
+                // SAFETY: the caller's guarantee: this argument is of the declared SQL type.
                 unsafe { arg.unbox_arg_using_from_datum() }
                     .unwrap_or_else(|| panic!("argument {index} must not be null"))
             }
             unsafe fn unbox_nullable_arg(arg: Arg<'_, 'fcx>) -> Nullable<Self> {
+                // SAFETY: the caller's guarantee: this argument is of the declared SQL type.
                 unsafe { arg.unbox_arg_using_from_datum() }.into()
             }
         }
 
+        // SAFETY: the SQL type named is the one the value is read and written as.
         unsafe impl SqlTranslatable for $ty {
             const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!($ty);
             const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;
@@ -51,9 +55,23 @@ sql_datum_type!(Regclass, "regclass");
 /// The datum it wraps lives in a PostgreSQL memory context; a `Jsonb` must not
 /// be kept beyond the function call or memory context that produced it.
 #[derive(Clone, Copy, Debug)]
-pub struct Jsonb(pub pg_sys::Datum);
+pub struct Jsonb(pg_sys::Datum);
 
 impl Jsonb {
+    /// Wraps a datum as jsonb.
+    ///
+    /// # Safety
+    /// `datum` is a (possibly toasted) jsonb datum, valid for as long as
+    /// the value is used: every method reads it as jsonb.
+    pub unsafe fn from_datum_unchecked(datum: pg_sys::Datum) -> Jsonb {
+        Jsonb(datum)
+    }
+
+    /// The datum, to store or return.
+    pub fn datum(self) -> pg_sys::Datum {
+        self.0
+    }
+
     /// Parses JSON text with PostgreSQL's own jsonb input function.
     pub fn from_text(text: &CStr) -> Jsonb {
         // SAFETY: jsonb_in takes a NUL-terminated C string; errors are raised
@@ -127,6 +145,7 @@ unsafe fn call(
     args: &[pg_sys::Datum],
 ) -> pg_sys::Datum {
     let args: Vec<Option<pg_sys::Datum>> = args.iter().copied().map(Some).collect();
+    // SAFETY: the caller's guarantee: `args` are the datums `func` takes.
     unsafe { pgrx::direct_function_call_as_datum(func, &args) }
         .expect("built-in function returned NULL")
 }
@@ -151,12 +170,15 @@ impl FromDatum for Jsonb {
         if is_null {
             return None;
         }
-        // SAFETY: a jsonb datum; the copy is detoasted into the given context.
-        memory_context.switch_to(|_| unsafe {
-            Some(Jsonb(pg_sys::Datum::from(pg_sys::pg_detoast_datum_copy(
-                datum.cast_mut_ptr(),
-            ))))
-        })
+        // SAFETY: a jsonb datum (the caller's guarantee); the copy is
+        // detoasted into the given context, which the caller keeps alive.
+        unsafe {
+            memory_context.switch_to(|_| {
+                Some(Jsonb(pg_sys::Datum::from(pg_sys::pg_detoast_datum_copy(
+                    datum.cast_mut_ptr(),
+                ))))
+            })
+        }
     }
 }
 
@@ -169,8 +191,10 @@ impl IntoDatum for Jsonb {
     }
 }
 
+// SAFETY: returns the jsonb datum as the function's result.
 unsafe impl BoxRet for Jsonb {
     unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
+        // SAFETY: the caller's guarantee: this is the function's result slot.
         unsafe { fcinfo.return_raw_datum(self.0) }
     }
 }
@@ -185,6 +209,7 @@ impl FromDatum for Regclass {
         is_null: bool,
         typoid: pg_sys::Oid,
     ) -> Option<Self> {
+        // SAFETY: the caller's guarantee: a regclass (OID) datum.
         unsafe { pg_sys::Oid::from_polymorphic_datum(datum, is_null, typoid) }.map(Regclass)
     }
 }

@@ -8,7 +8,6 @@
 //! own tables forgets everything, including cached OIDs.
 
 use crate::capture::table_state::TableState;
-use crate::catalog;
 use pgrx::pg_sys;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -21,17 +20,6 @@ thread_local! {
     static GENERATION: Cell<u64> = const { Cell::new(0) };
     /// Set when an invalidation arrived while the map was borrowed.
     static STALE: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Registers the invalidation callback; called once per backend from _PG_init.
-pub fn init() {
-    // SAFETY: registering a callback with a static function.
-    unsafe {
-        pg_sys::CacheRegisterRelcacheCallback(
-            Some(on_relcache_invalidation),
-            pg_sys::Datum::from(0),
-        )
-    };
 }
 
 /// The state of the table `rel` (a trigger's relation), built if needed.
@@ -54,23 +42,17 @@ pub fn table_state(rel: pg_sys::Relation) -> Rc<TableState> {
 
 /// Forgets every cached table (used after a change to the extension itself).
 pub fn forget_all() {
+    GENERATION.with(|g| g.set(g.get() + 1));
     match TABLES.with(|t| t.try_borrow_mut().map(|mut m| m.clear())) {
         Ok(()) => {}
         Err(_) => STALE.with(|s| s.set(true)),
     }
 }
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+/// A table's relcache entry was invalidated (src/backend.rs): forget its
+/// state, and that of a partitioned table whose root it is.
+pub fn forget_table(relid: pg_sys::Oid) {
     GENERATION.with(|g| g.set(g.get() + 1));
-    if relid == pg_sys::InvalidOid || catalog::is_own_table(relid) {
-        // Either everything is invalid, or the extension's own objects changed
-        // (a partition created, DROP EXTENSION...): start from scratch.
-        catalog::forget();
-        crate::capture::log_insert::mark_stale();
-        forget_all();
-        return;
-    }
     let removed = TABLES.with(|t| {
         t.try_borrow_mut()
             .map(|mut m| m.retain(|&leaf, state| leaf != relid && state.root != relid))

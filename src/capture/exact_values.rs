@@ -56,6 +56,7 @@ pub fn exact_columns(
 fn check_for(typid: pg_sys::Oid) -> Option<Check> {
     // SAFETY: syscache lookups of an existing type.
     let base = unsafe { pg_sys::getBaseType(typid) };
+    // SAFETY: a syscache lookup of the base type just found.
     let element = unsafe { pg_sys::get_element_type(base) };
     if element != pg_sys::InvalidOid {
         return Some(if may_hold_array(element, 0) {
@@ -127,6 +128,7 @@ pub fn exact_texts(columns: &[ExactColumn], row: &Deformed) -> Option<Map<String
 /// # Safety
 /// `value` must be a non-null array datum.
 unsafe fn has_bounds_other_than_one(value: pg_sys::Datum) -> bool {
+    // SAFETY: the caller's guarantee: a non-null array datum, detoasted here.
     unsafe {
         let array = pg_sys::pg_detoast_datum(value.cast_mut_ptr()).cast::<pg_sys::ArrayType>();
         let ndim = (*array).ndim.max(0) as usize;
@@ -144,6 +146,7 @@ unsafe fn has_bounds_other_than_one(value: pg_sys::Datum) -> bool {
 /// # Safety
 /// `value` must be a non-null datum of the type whose output function is `output`.
 unsafe fn output_text(output: pg_sys::Oid, value: pg_sys::Datum) -> String {
+    // SAFETY: the caller's guarantee: a non-null datum of the output function's type.
     unsafe {
         let text = pg_sys::OidOutputFunctionCall(output, value);
         crate::catalog::cstr_to_string(text)

@@ -66,6 +66,7 @@ impl Pending {
         leaf: *mut pg_sys::ResultRelInfo,
         row: *mut pg_sys::TupleTableSlot,
     ) {
+        // SAFETY: the caller's guarantees (above): the open inserter's state, in a transaction.
         unsafe {
             if leaf != self.leaf {
                 self.flush(estate);
@@ -114,6 +115,7 @@ impl Pending {
         if self.used == 0 {
             return;
         }
+        // SAFETY: the caller's guarantees (above); the kept slots hold rows of the leaf.
         unsafe {
             let leaf = self.leaf;
             let rel = (*leaf).ri_RelationDesc;

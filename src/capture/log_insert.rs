@@ -25,9 +25,11 @@
 //! Inside [`in_batches`] rows are kept and stored together (log_batch.rs).
 
 use crate::capture::log_batch::Pending;
+use crate::capture::log_columns::{LogRow, COUNT, NAMES};
+use crate::error::AuditError;
 use pgrx::pg_sys;
 use std::cell::{Cell, RefCell};
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_char, c_int, c_void};
 
 extern "C-unwind" {
     // executor/execPartition.h (PostgreSQL 14 and later), absent from pgrx's
@@ -61,49 +63,24 @@ extern "C-unwind" {
     );
 }
 
-/// The log's columns as the writer fills them, in this order.
-pub const COLUMNS: [&str; 23] = [
-    "id",
-    "timestamp",
-    "usuario_id",
-    "usuario_nombre",
-    "accion",
-    "esquema",
-    "tabla_afectada",
-    "registro_id",
-    "registro_pk",
-    "datos_anteriores",
-    "datos_nuevos",
-    "campos_modificados",
-    "empresa_id",
-    "metadata",
-    "transaccion",
-    "rol_bd",
-    "aplicacion",
-    "ip_cliente",
-    "registro_id_anterior",
-    "rol_sesion",
-    "usuario_externo",
-    "notas",
-    // Last: computed from all the others (src/ledger/huella.rs).
-    "huella",
-];
-
-/// One row for the log: a value (or NULL) per entry of [`COLUMNS`].
-pub struct LogRow {
-    pub values: [pg_sys::Datum; COLUMNS.len()],
-    pub nulls: [bool; COLUMNS.len()],
-}
-
-struct Inserter {
+/// The executor state that stores rows in the log, built once per
+/// transaction (see the module's docs). Copied out of [`INSERTER`] for each
+/// row: no borrow may be held while PostgreSQL runs.
+#[derive(Clone, Copy)]
+struct Executor {
     estate: *mut pg_sys::EState,
     mtstate: *mut pg_sys::ModifyTableState,
     root: *mut pg_sys::ResultRelInfo,
     proute: *mut c_void,
+    /// The slot each row is put in before routing, of the log's row type.
     slot: *mut pg_sys::TupleTableSlot,
-    /// Attribute index in the log's descriptor of each entry of COLUMNS.
-    positions: [usize; COLUMNS.len()],
+    /// Attribute index in the log's descriptor of each column of a LogRow.
+    positions: [usize; COUNT],
     natts: usize,
+}
+
+struct Inserter {
+    executor: Executor,
     /// Rows kept by [`in_batches`], not stored yet.
     pending: Pending,
 }
@@ -118,13 +95,14 @@ thread_local! {
     static PREVIOUS_PROCESS_UTILITY: Cell<pg_sys::ProcessUtility_hook_type> = const { Cell::new(None) };
 }
 
-/// Registers the transaction callback and the utility hook; called once per
-/// backend.
-pub fn init() {
-    // SAFETY: registering a callback and chaining a hook with static
-    // functions, once per backend (from _PG_init).
+/// Installs the utility hook (from src/backend.rs), chaining the previous
+/// one.
+///
+/// # Safety
+/// Once per backend, from `_PG_init`.
+pub unsafe fn install_utility_hook() {
+    // SAFETY: reading and setting the hook variable, from _PG_init.
     unsafe {
-        pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
         PREVIOUS_PROCESS_UTILITY.with(|p| p.set(pg_sys::ProcessUtility_hook));
         pg_sys::ProcessUtility_hook = Some(release_before_utility);
     }
@@ -184,7 +162,10 @@ fn flush() {
     let Some((estate, mut pending)) = INSERTER.with(|i| {
         let mut i = i.borrow_mut();
         let i = i.as_mut().filter(|i| !i.pending.is_empty())?;
-        Some((i.estate, std::mem::replace(&mut i.pending, Pending::new())))
+        Some((
+            i.executor.estate,
+            std::mem::replace(&mut i.pending, Pending::new()),
+        ))
     }) else {
         return;
     };
@@ -228,26 +209,17 @@ pub fn insert(log: pg_sys::Oid, row: &LogRow) {
         }
         // Copy the pointers out: no borrow may be held while calling
         // PostgreSQL (an invalidation callback could run meanwhile).
-        let current = INSERTER.with(|i| {
+        let executor = INSERTER.with(|i| {
             let i = i.borrow();
-            let i = i.as_ref().expect("an inserter was just built");
-            (
-                i.estate,
-                i.mtstate,
-                i.root,
-                i.proute,
-                i.slot,
-                i.positions,
-                i.natts,
-            )
+            i.as_ref().expect("an inserter was just built").executor
         });
         // SAFETY: the state is valid for this transaction (see module docs).
         unsafe {
-            let (leaf, stored) = route(current, row);
+            let (leaf, stored) = route(executor, row);
             if BATCHING.with(Cell::get) == 0 {
-                store(current.0, leaf, stored);
+                store(executor.estate, leaf, stored);
             } else {
-                keep(current.0, leaf, stored);
+                keep(executor.estate, leaf, stored);
             }
         }
     });
@@ -276,16 +248,6 @@ unsafe fn keep(
     });
 }
 
-type Current = (
-    *mut pg_sys::EState,
-    *mut pg_sys::ModifyTableState,
-    *mut pg_sys::ResultRelInfo,
-    *mut c_void,
-    *mut pg_sys::TupleTableSlot,
-    [usize; COLUMNS.len()],
-    usize,
-);
-
 /// Fills the inserter's slot with `row`, routes it to its partition of the
 /// log and checks it against that partition's constraints. Returns the
 /// partition and the row in its row type.
@@ -293,17 +255,27 @@ type Current = (
 /// # Safety
 /// The state is the open inserter's, in this transaction.
 unsafe fn route(
-    (estate, mtstate, root, proute, slot, positions, natts): Current,
+    Executor {
+        estate,
+        mtstate,
+        root,
+        proute,
+        slot,
+        positions,
+        natts,
+    }: Executor,
     row: &LogRow,
 ) -> (*mut pg_sys::ResultRelInfo, *mut pg_sys::TupleTableSlot) {
+    // SAFETY: the caller's guarantee: the open inserter's state; the slot has natts values.
     unsafe {
         pg_sys::ExecClearTuple(slot);
         let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
         let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
         nulls.fill(true);
+        let (row_values, row_nulls) = row.values_and_nulls();
         for (i, &at) in positions.iter().enumerate() {
-            values[at] = row.values[i];
-            nulls[at] = row.nulls[i];
+            values[at] = row_values[i];
+            nulls[at] = row_nulls[i];
         }
         pg_sys::ExecStoreVirtualTuple(slot);
 
@@ -334,6 +306,7 @@ unsafe fn store(
     leaf: *mut pg_sys::ResultRelInfo,
     stored: *mut pg_sys::TupleTableSlot,
 ) {
+    // SAFETY: the caller's guarantee: `leaf` and `stored` come from route() in this transaction.
     unsafe {
         let rel = (*leaf).ri_RelationDesc;
         let tuple_insert = (*(*rel).rd_tableam)
@@ -365,6 +338,7 @@ impl Inserter {
     /// # Safety
     /// Must run inside a transaction, as a role that may insert into the log.
     unsafe fn new(log: pg_sys::Oid) -> Inserter {
+        // SAFETY: the caller's guarantee: inside a transaction, as a role that may insert into the log.
         unsafe {
             let old = pg_sys::MemoryContextSwitchTo(pg_sys::TopTransactionContext);
             let estate = pg_sys::CreateExecutorState();
@@ -413,13 +387,15 @@ impl Inserter {
             let positions = column_positions(desc);
             pg_sys::MemoryContextSwitchTo(old);
             Inserter {
-                estate,
-                mtstate,
-                root,
-                proute,
-                slot,
-                positions,
-                natts,
+                executor: Executor {
+                    estate,
+                    mtstate,
+                    root,
+                    proute,
+                    slot,
+                    positions,
+                    natts,
+                },
                 pending: Pending::new(),
             }
         }
@@ -427,43 +403,47 @@ impl Inserter {
 
     /// Closes everything it opened. Must run under the top-level owner.
     unsafe fn close(self) {
+        // SAFETY: the caller runs this under the top-level owner that holds these relations; each is closed once (self is consumed).
         unsafe {
             pg_sys::ffi::pg_guard_ffi_boundary(|| {
-                ExecCleanupTupleRouting(self.mtstate, self.proute)
+                ExecCleanupTupleRouting(self.executor.mtstate, self.executor.proute)
             });
-            pg_sys::ExecCloseResultRelations(self.estate);
-            pg_sys::ExecCloseRangeTableRelations(self.estate);
-            pg_sys::ExecResetTupleTable((*self.estate).es_tupleTable, false);
-            pg_sys::FreeExecutorState(self.estate);
+            let estate = self.executor.estate;
+            pg_sys::ExecCloseResultRelations(estate);
+            pg_sys::ExecCloseRangeTableRelations(estate);
+            pg_sys::ExecResetTupleTable((*estate).es_tupleTable, false);
+            pg_sys::FreeExecutorState(estate);
         }
     }
 }
 
-/// Where each of COLUMNS sits in the log's row type (looked up by name, so
+/// Where each of the log's columns (log_columns.rs) sits in the log's row type (looked up by name, so
 /// a log whose columns were reordered by an upgrade still works).
-unsafe fn column_positions(desc: pg_sys::TupleDesc) -> [usize; COLUMNS.len()] {
+unsafe fn column_positions(desc: pg_sys::TupleDesc) -> [usize; COUNT] {
+    // SAFETY: the caller's guarantee: a valid descriptor.
     let natts = unsafe { (*desc).natts } as usize;
-    let mut positions = [usize::MAX; COLUMNS.len()];
+    let mut positions = [usize::MAX; COUNT];
     for at in 0..natts {
         // SAFETY: at < natts.
         let attr = unsafe { &*(*desc).attrs.as_ptr().add(at) };
         if attr.attisdropped {
             continue;
         }
+        // SAFETY: NameData is NUL-terminated.
         let name = unsafe { crate::catalog::cstr_to_string(attr.attname.data.as_ptr()) };
-        if let Some(i) = COLUMNS.iter().position(|c| *c == name) {
+        if let Some(i) = NAMES.iter().position(|c| *c == name) {
             positions[i] = at;
         }
     }
     if let Some(missing) = positions.iter().position(|&p| p == usize::MAX) {
-        let name = CString::new(COLUMNS[missing]).unwrap_or_default();
-        panic!("audit.historial_cambios has no column {name:?}: run ALTER EXTENSION audit UPDATE");
+        AuditError::LogColumnMissing(NAMES[missing]).report();
     }
     positions
 }
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
+/// At transaction events (src/backend.rs): the inserter is closed before
+/// commit and forgotten after.
+pub fn on_xact(event: pg_sys::XactEvent::Type) {
     use pg_sys::XactEvent::*;
     match event {
         XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => close(),
@@ -481,11 +461,13 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut c
 /// CALL run their statements through this hook one by one.)
 unsafe fn may_alter_tables(pstmt: *mut pg_sys::PlannedStmt) -> bool {
     use pg_sys::NodeTag::*;
+    // SAFETY: the caller's guarantee: the utility statement being run.
     let statement = unsafe { (*pstmt).utilityStmt };
     if statement.is_null() {
         return true;
     }
     !matches!(
+        // SAFETY: checked non-null above; a Node.
         unsafe { (*statement).type_ },
         T_VariableSetStmt
             | T_VariableShowStmt
@@ -523,6 +505,7 @@ unsafe extern "C-unwind" fn release_before_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
+    // SAFETY: PostgreSQL's own arguments, passed through unchanged to the previous hook or the standard function.
     unsafe {
         if may_alter_tables(pstmt) {
             close_in_transaction();
@@ -554,6 +537,7 @@ unsafe extern "C-unwind" fn release_before_utility(
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn close_in_transaction() {
+    // SAFETY: a plain state query.
     if unsafe { pg_sys::IsTransactionState() } {
         close();
     }

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod exact_values;
 pub mod existing_rows;
 mod log_batch;
+pub mod log_columns;
 pub mod log_insert;
 pub mod row;
 pub mod session;
@@ -39,15 +40,19 @@ COMMENT ON FUNCTION audit.registrar_cambio() IS
 "#)]
 fn registrar_cambio(fcinfo: pg_sys::FunctionCallInfo) {
     // An AFTER trigger's result is ignored; returning () returns a zero datum.
-    record(trigger_data(fcinfo, "audit.registrar_cambio()"));
+    // SAFETY: this call's fcinfo; the trigger data is used within the call.
+    record(unsafe { trigger_data(fcinfo, "audit.registrar_cambio()") });
 }
 
 /// The trigger data of a call, or the error PostgreSQL gives for a trigger
 /// function called directly.
-pub fn trigger_data(
+///
+/// # Safety
+/// `fcinfo` is the current call's; the result must not outlive the call.
+pub unsafe fn trigger_data<'a>(
     fcinfo: pg_sys::FunctionCallInfo,
     function: &str,
-) -> &'static pg_sys::TriggerData {
+) -> &'a pg_sys::TriggerData {
     // SAFETY: fcinfo comes from PostgreSQL; when called as a trigger its
     // context is a TriggerData node valid for the call.
     unsafe {
@@ -108,7 +113,9 @@ fn record(td: &pg_sys::TriggerData) {
     let metadata = state.partition.as_deref().map(|p| {
         let extra = serde_json::json!({ "particion": p }).to_string();
         let extra = std::ffi::CString::new(extra).expect("JSON has no NUL");
-        Jsonb(session::context()).concat(Jsonb::from_text(&extra)).0
+        session::context_jsonb()
+            .concat(Jsonb::from_text(&extra))
+            .datum()
     });
     writer::write(&Event {
         cambio: Cambio::Truncate,
@@ -133,6 +140,7 @@ pub enum RowChange {
 /// # Safety
 /// The tuples must be valid tuples of descriptor `desc`, the audited table's.
 pub unsafe fn record_change(state: &TableState, desc: pg_sys::TupleDesc, change: RowChange) {
+    // SAFETY: the caller's guarantees, passed on.
     unsafe { record_change_with(state, desc, change, None) }
 }
 
@@ -147,6 +155,7 @@ pub unsafe fn record_change_with(
     change: RowChange,
     metadata: Option<pg_sys::Datum>,
 ) {
+    // SAFETY: the caller's guarantees, passed on.
     unsafe {
         build_events(state, desc, change, metadata, &mut |event| {
             writer::write(event);
@@ -171,6 +180,7 @@ pub unsafe fn build_events(
 ) {
     match change {
         RowChange::Insert(tuple) => {
+            // SAFETY: the caller's guarantee: a valid tuple of `desc`.
             let new = unsafe { Version::new(state, tuple, desc) };
             emit(&Event {
                 cambio: Cambio::Insert {
@@ -183,6 +193,7 @@ pub unsafe fn build_events(
             });
         }
         RowChange::Update(old_tuple, new_tuple) => {
+            // SAFETY: the caller's guarantee: valid tuples of `desc`.
             let (old_row, new_row) = unsafe {
                 (
                     Deformed::new(old_tuple, desc),
@@ -199,8 +210,10 @@ pub unsafe fn build_events(
                 Key::Uuid { pk, .. } | Key::Columns(pk) => pk.same_in(&old_row, &new_row),
                 Key::WholeRow => false,
             };
+            // SAFETY: `old_row` is `old_tuple` deformed with `desc`.
             let old = unsafe { Version::from_deformed(state, old_row, old_tuple, desc, None) };
             let identity = same_key.then_some((old.id, old.pk));
+            // SAFETY: `new_row` is `new_tuple` deformed with `desc`.
             let new = unsafe { Version::from_deformed(state, new_row, new_tuple, desc, identity) };
             let (old_tenant, new_tenant) = (state.row_tenant(&old.row), state.row_tenant(&new.row));
             if old_tenant != new_tenant {
@@ -246,6 +259,7 @@ pub unsafe fn build_events(
             });
         }
         RowChange::Delete(tuple) => {
+            // SAFETY: the caller's guarantee: a valid tuple of `desc`.
             let old = unsafe { Version::new(state, tuple, desc) };
             emit(&Event {
                 cambio: Cambio::Delete {
@@ -278,6 +292,7 @@ impl Version {
         tuple: pg_sys::HeapTuple,
         desc: pg_sys::TupleDesc,
     ) -> Version {
+        // SAFETY: the caller's guarantee; the deformed row is the tuple's own.
         unsafe { Version::from_deformed(state, Deformed::new(tuple, desc), tuple, desc, None) }
     }
 
@@ -295,6 +310,7 @@ impl Version {
     ) -> Version {
         let snapshot = match &state.snapshot {
             Some(projection) => projection.to_jsonb(&row),
+            // SAFETY: the caller's guarantee: a valid tuple of `desc`.
             None => unsafe { row_to_jsonb(tuple, desc) },
         };
         let (id, pk) = match (identity, &state.key) {
@@ -307,10 +323,9 @@ impl Version {
             }
             (None, Key::Columns(pk)) => {
                 let pk = pk.to_jsonb(&row);
-                (
-                    registro_id(&state.schema, &state.table, &Jsonb(pk).to_text_bytes()),
-                    Some(pk),
-                )
+                // SAFETY: to_jsonb's result, alive for this call.
+                let text = unsafe { Jsonb::from_datum_unchecked(pk) }.to_text_bytes();
+                (registro_id(&state.schema, &state.table, &text), Some(pk))
             }
             // No key: the row is identified by what is recorded of it, so the
             // ids of successive versions chain through registro_id_anterior.
@@ -318,7 +333,8 @@ impl Version {
                 registro_id(
                     &state.schema,
                     &state.table,
-                    &Jsonb(snapshot).to_text_bytes(),
+                    // SAFETY: to_jsonb's result, alive for this call.
+                    &unsafe { Jsonb::from_datum_unchecked(snapshot) }.to_text_bytes(),
                 ),
                 None,
             ),

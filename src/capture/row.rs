@@ -30,9 +30,11 @@ impl Deformed {
     /// # Safety
     /// `tuple` must be a valid tuple of descriptor `desc`.
     pub unsafe fn new(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> Deformed {
+        // SAFETY: the caller's guarantee: a valid descriptor.
         let natts = unsafe { (*desc).natts } as usize;
         let mut values = vec![pg_sys::Datum::from(0); natts];
         let mut nulls = vec![true; natts];
+        // SAFETY: values and nulls have natts entries; the tuple is of `desc`.
         unsafe { pg_sys::heap_deform_tuple(tuple, desc, values.as_mut_ptr(), nulls.as_mut_ptr()) };
         Deformed { values, nulls }
     }
@@ -156,5 +158,6 @@ impl Drop for Projection {
 pub unsafe fn row_to_jsonb(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> pg_sys::Datum {
     // heap_copy_tuple_as_datum flattens TOAST pointers and stamps the table's
     // row type into the datum, as SQL's to_jsonb(NEW) would see it.
+    // SAFETY: the caller's guarantee: a valid tuple of `desc`.
     unsafe { composite_to_jsonb(pg_sys::heap_copy_tuple_as_datum(tuple, desc)) }
 }

@@ -18,8 +18,41 @@ use std::cell::{Cell, RefCell};
 use std::ffi::CStr;
 use std::rc::Rc;
 
-/// Raw values of the settings identity depends on, in a fixed order.
-type RawInputs = [Option<&'static CStr>; 10];
+/// Raw values of the settings identity depends on, borrowed from
+/// PostgreSQL's settings (see [`guc::raw`]): used before anything can change
+/// a setting, copied when cached.
+struct RawInputs<'a> {
+    usuario_id: Option<&'a CStr>,
+    usuario_nombre: Option<&'a CStr>,
+    empresa_id: Option<&'a CStr>,
+    /// The name of the setting that holds the claims...
+    claims_setting: Option<&'a CStr>,
+    /// ...and its value.
+    claims: Option<&'a CStr>,
+    claim_usuario: Option<&'a CStr>,
+    claim_nombre: Option<&'a CStr>,
+    claim_empresa: Option<&'a CStr>,
+    claim_rol: Option<&'a CStr>,
+    rol: Option<&'a CStr>,
+}
+
+impl<'a> RawInputs<'a> {
+    /// Every input, for comparing with the cached ones.
+    fn all(&self) -> [Option<&'a CStr>; 10] {
+        [
+            self.usuario_id,
+            self.usuario_nombre,
+            self.empresa_id,
+            self.claims_setting,
+            self.claims,
+            self.claim_usuario,
+            self.claim_nombre,
+            self.claim_empresa,
+            self.claim_rol,
+            self.rol,
+        ]
+    }
+}
 
 struct IdentityEntry {
     inputs: Vec<Option<Vec<u8>>>,
@@ -27,10 +60,10 @@ struct IdentityEntry {
 }
 
 impl IdentityEntry {
-    fn matches(&self, current: &RawInputs) -> bool {
+    fn matches(&self, current: &RawInputs<'_>) -> bool {
         self.inputs
             .iter()
-            .zip(current)
+            .zip(current.all())
             .all(|(cached, now)| cached.as_deref() == now.map(CStr::to_bytes))
     }
 }
@@ -50,17 +83,9 @@ thread_local! {
     static CLIENT_ADDRESS: Cell<Option<Option<pg_sys::Datum>>> = const { Cell::new(None) };
 }
 
-/// Registers the end-of-transaction callback; called once from _PG_init.
-pub fn init() {
-    // SAFETY: registering a callback with a static function.
-    unsafe { pg_sys::RegisterXactCallback(Some(on_transaction_end), std::ptr::null_mut()) };
-}
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_transaction_end(
-    event: pg_sys::XactEvent::Type,
-    _arg: *mut std::ffi::c_void,
-) {
+/// At the end of a transaction (src/backend.rs): warnings may be raised
+/// again in the next one.
+pub fn on_transaction_end(event: pg_sys::XactEvent::Type) {
     if matches!(
         event,
         pg_sys::XactEvent::XACT_EVENT_COMMIT
@@ -73,27 +98,35 @@ unsafe extern "C-unwind" fn on_transaction_end(
     }
 }
 
-fn raw_inputs() -> RawInputs {
-    let claims_setting = guc::raw(&guc::CLAIMS_SETTING);
-    [
-        guc::raw(&guc::USUARIO_ID),
-        guc::raw(&guc::USUARIO_NOMBRE),
-        guc::raw(&guc::EMPRESA_ID),
-        claims_setting,
-        claims_setting
-            .filter(|n| !n.is_empty())
-            .and_then(guc::raw_by_name),
-        guc::raw(&guc::CLAIM_USUARIO),
-        guc::raw(&guc::CLAIM_NOMBRE),
-        guc::raw(&guc::CLAIM_EMPRESA),
-        guc::raw(&guc::CLAIM_ROL),
-        guc::raw(&guc::ROL),
-    ]
+/// # Safety
+/// As for [`guc::raw`]: the values are used before anything can change a
+/// setting.
+unsafe fn raw_inputs<'a>() -> RawInputs<'a> {
+    // SAFETY: the caller's guarantee, passed on.
+    unsafe {
+        let claims_setting = guc::raw(&guc::CLAIMS_SETTING);
+        RawInputs {
+            usuario_id: guc::raw(&guc::USUARIO_ID),
+            usuario_nombre: guc::raw(&guc::USUARIO_NOMBRE),
+            empresa_id: guc::raw(&guc::EMPRESA_ID),
+            claims_setting,
+            claims: claims_setting
+                .filter(|n| !n.is_empty())
+                .and_then(|n| guc::raw_by_name(n)),
+            claim_usuario: guc::raw(&guc::CLAIM_USUARIO),
+            claim_nombre: guc::raw(&guc::CLAIM_NOMBRE),
+            claim_empresa: guc::raw(&guc::CLAIM_EMPRESA),
+            claim_rol: guc::raw(&guc::CLAIM_ROL),
+            rol: guc::raw(&guc::ROL),
+        }
+    }
 }
 
 /// The identity as the extension resolves it now.
 pub fn identity() -> Rc<Identity> {
-    let current = raw_inputs();
+    // SAFETY: compared, and copied when cached, before anything below can
+    // change a setting.
+    let current = unsafe { raw_inputs() };
     let cached = IDENTITY.with(|c| {
         c.borrow()
             .as_ref()
@@ -103,16 +136,19 @@ pub fn identity() -> Rc<Identity> {
     let identity = match cached {
         Some(identity) => identity,
         None => {
-            let text = |i: usize| current[i].map(|c| c.to_string_lossy().into_owned());
-            let (usuario_id, usuario_nombre, empresa_id) = (text(0), text(1), text(2));
-            let rol = text(9);
-            let (claims_setting, claims) = (text(3).unwrap_or_default(), text(4));
-            let paths = |i: usize| ClaimPaths::parse(&text(i).unwrap_or_default());
+            let text = |raw: Option<&CStr>| raw.map(|c| c.to_string_lossy().into_owned());
+            let usuario_id = text(current.usuario_id);
+            let usuario_nombre = text(current.usuario_nombre);
+            let empresa_id = text(current.empresa_id);
+            let rol = text(current.rol);
+            let claims_setting = text(current.claims_setting).unwrap_or_default();
+            let claims = text(current.claims);
+            let paths = |raw: Option<&CStr>| ClaimPaths::parse(&text(raw).unwrap_or_default());
             let mapping = ClaimMapping {
-                usuario: paths(5),
-                nombre: paths(6),
-                empresa: paths(7),
-                rol: paths(8),
+                usuario: paths(current.claim_usuario),
+                nombre: paths(current.claim_nombre),
+                empresa: paths(current.claim_empresa),
+                rol: paths(current.claim_rol),
             };
             let inputs = IdentityInputs {
                 usuario_id: usuario_id.as_deref(),
@@ -125,6 +161,7 @@ pub fn identity() -> Rc<Identity> {
             let identity = Rc::new(resolve(&inputs, &mapping));
             let entry = IdentityEntry {
                 inputs: current
+                    .all()
                     .iter()
                     .map(|c| c.map(|c| c.to_bytes().to_vec()))
                     .collect(),
@@ -151,16 +188,23 @@ pub fn empty_object() -> pg_sys::Datum {
     }
     // SAFETY: copies a fresh jsonb into TopMemoryContext.
     let d = unsafe {
-        crate::datums::copy_varlena_into(pg_sys::TopMemoryContext, Jsonb::empty_object().0)
+        crate::datums::copy_varlena_into(pg_sys::TopMemoryContext, Jsonb::empty_object().datum())
     };
     EMPTY_OBJECT.with(|c| c.set(Some(d)));
     d
 }
 
+/// [`context`] as a [`Jsonb`].
+pub fn context_jsonb() -> Jsonb {
+    // SAFETY: context() is a jsonb datum, valid until the context changes.
+    unsafe { Jsonb::from_datum_unchecked(context()) }
+}
+
 /// The transaction context (`audit.establecer_contexto`) as jsonb; `{}` when
 /// none is set. The datum stays valid until the context changes.
 pub fn context() -> pg_sys::Datum {
-    let raw = match guc::raw(&guc::CONTEXTO) {
+    // SAFETY: compared, then copied (`to_owned`) before anything runs.
+    let raw = match unsafe { guc::raw(&guc::CONTEXTO) } {
         Some(c) if !c.is_empty() => c,
         _ => return empty_object(),
     };
@@ -179,7 +223,8 @@ pub fn context() -> pg_sys::Datum {
     // already refused anything jsonb would refuse.
     let parsed = Jsonb::from_text(&raw);
     // SAFETY: jsonb is a varlena type.
-    let datum = unsafe { crate::datums::copy_varlena_into(pg_sys::TopMemoryContext, parsed.0) };
+    let datum =
+        unsafe { crate::datums::copy_varlena_into(pg_sys::TopMemoryContext, parsed.datum()) };
     let previous = CONTEXT.with(|c| {
         c.borrow_mut().replace(ContextEntry {
             raw: raw.into_bytes(),
@@ -192,6 +237,16 @@ pub fn context() -> pg_sys::Datum {
         unsafe { pg_sys::pfree(old.datum.cast_mut_ptr()) };
     }
     datum
+}
+
+/// A role changed (src/backend.rs: pg_authid's cache was invalidated, e.g.
+/// by ALTER ROLE ... RENAME): look its name up again.
+pub fn forget_role_names() {
+    ROLE_NAME.with(|r| {
+        if let Ok(mut r) = r.try_borrow_mut() {
+            *r = None;
+        }
+    });
 }
 
 fn role_name_cached(role: pg_sys::Oid) -> Rc<str> {

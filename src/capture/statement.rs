@@ -106,6 +106,7 @@ impl Transition {
     /// # Safety
     /// `store` must hold tuples of descriptor `desc`.
     unsafe fn open(store: *mut pg_sys::Tuplestorestate, desc: pg_sys::TupleDesc) -> Transition {
+        // SAFETY: the caller's guarantee: a transition table of rows of `desc`.
         unsafe {
             let pointer =
                 pg_sys::tuplestore_alloc_read_pointer(store, pg_sys::EXEC_FLAG_REWIND as i32);
@@ -123,6 +124,7 @@ impl Transition {
 
     /// The next row, as a heap tuple allocated in the current memory context.
     unsafe fn next(&mut self) -> Option<pg_sys::HeapTuple> {
+        // SAFETY: the store and the slot are this reader's, open until close().
         unsafe {
             pg_sys::tuplestore_select_read_pointer(self.store, self.pointer);
             // Once the store has spilled to disk, each tuple read is palloc'd
@@ -147,6 +149,7 @@ impl Transition {
     }
 
     unsafe fn close(self) {
+        // SAFETY: the slot is this reader's own; the store stays (shared).
         unsafe {
             pg_sys::ExecDropSingleTupleTableSlot(self.slot);
             // Leave the shared store as other readers expect to find it.

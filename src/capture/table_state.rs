@@ -101,8 +101,12 @@ fn catalog_facts(relid: pg_sys::Oid) -> CatalogFacts {
 }
 
 /// One attribute of a tuple descriptor.
-fn attr(desc: pg_sys::TupleDesc, index: usize) -> &'static pg_sys::FormData_pg_attribute {
-    // SAFETY: index < natts, checked by callers; attrs is a flexible array.
+///
+/// # Safety
+/// `desc` is a valid descriptor that outlives the result, and
+/// `index < natts`.
+unsafe fn attr<'a>(desc: pg_sys::TupleDesc, index: usize) -> &'a pg_sys::FormData_pg_attribute {
+    // SAFETY: the caller's guarantees; attrs is a flexible array of natts.
     unsafe { &*(*desc).attrs.as_ptr().add(index) }
 }
 
@@ -153,14 +157,11 @@ impl TableState {
 
         // SAFETY: desc is the relation's descriptor.
         let natts = unsafe { (*desc).natts } as usize;
-        let live: Vec<usize> = (0..natts)
-            .filter(|&i| !attr(desc, i).attisdropped)
-            .collect();
-        let find = |name: &str| {
-            live.iter()
-                .copied()
-                .find(|&i| attr_name(attr(desc, i)) == name)
-        };
+        // SAFETY: desc is the open relation's descriptor, which outlives
+        // this function; every index used below is < natts.
+        let attr = |i: usize| unsafe { attr(desc, i) };
+        let live: Vec<usize> = (0..natts).filter(|&i| !attr(i).attisdropped).collect();
+        let find = |name: &str| live.iter().copied().find(|&i| attr_name(attr(i)) == name);
 
         let excluded: Vec<usize> = options
             .excluir_columnas
@@ -175,7 +176,7 @@ impl TableState {
         let compared = kept
             .iter()
             .map(|&i| {
-                let a = attr(desc, i);
+                let a = attr(i);
                 Column {
                     index: i,
                     name: attr_name(a),
@@ -186,7 +187,7 @@ impl TableState {
             .collect();
         let snapshot = (!excluded.is_empty()).then(|| Projection::new(desc, kept.clone()));
         let exact = exact_columns(kept.iter().map(|&i| {
-            let a = attr(desc, i);
+            let a = attr(i);
             (i, attr_name(a), a.atttypid)
         }));
 
@@ -204,17 +205,15 @@ impl TableState {
                 );
                 Key::WholeRow
             }
-            Some(ix) if ix.len() == 1 && base_type_is_uuid(attr(desc, ix[0]).atttypid) => {
-                Key::Uuid {
-                    index: ix[0],
-                    pk: Projection::new(desc, ix),
-                }
-            }
+            Some(ix) if ix.len() == 1 && base_type_is_uuid(attr(ix[0]).atttypid) => Key::Uuid {
+                index: ix[0],
+                pk: Projection::new(desc, ix),
+            },
             Some(ix) => Key::Columns(Projection::new(desc, ix)),
         };
 
         let tenant_uuid_column =
-            |name: &str| find(name).filter(|&i| base_type_is_uuid(attr(desc, i).atttypid));
+            |name: &str| find(name).filter(|&i| base_type_is_uuid(attr(i).atttypid));
         let tenant = match &options.columna_empresa {
             TenantColumn::Default => tenant_uuid_column("empresa_id"),
             TenantColumn::Disabled => None,

@@ -2,7 +2,8 @@
 //! plus the session facts every event carries. Stored by `log_insert` as the
 //! log's owner (see `elevation.rs`): no other role may insert.
 
-use crate::capture::log_insert::{self, LogRow, COLUMNS};
+use crate::capture::log_columns::{LogColumn as C, LogRow};
+use crate::capture::log_insert;
 use crate::capture::session;
 use crate::catalog;
 use crate::datums;
@@ -118,7 +119,7 @@ fn notas(event: &Event<'_>, identity: &Identity, avisos: &[String]) -> Option<pg
         exactos_nuevos: event.exactos_nuevos.clone(),
     }
     .to_json()
-    .map(|v| crate::sql_types::Jsonb::from_value(&v).0)
+    .map(|v| crate::sql_types::Jsonb::from_value(&v).datum())
 }
 
 /// What every event records about who wrote it and when, beyond what
@@ -169,57 +170,170 @@ pub fn write(event: &Event<'_>) -> i64 {
 
 /// Inserts the event with `facts` and returns its id.
 pub fn write_with(event: &Event<'_>, facts: &Facts) -> i64 {
-    let identity = &facts.identity;
     let ids = catalog::ids();
-
-    let mut row = LogRow {
-        values: [pg_sys::Datum::from(0); COLUMNS.len()],
-        nulls: [true; COLUMNS.len()],
-    };
-    let mut set = |i: usize, d: Option<pg_sys::Datum>| {
-        if let Some(d) = d {
-            row.values[i] = d;
-            row.nulls[i] = false;
-        }
-    };
-    set(1, Some(pg_sys::Datum::from(facts.timestamp)));
-    set(2, identity.usuario_id.as_ref().map(datums::uuid));
-    set(3, identity.usuario_nombre.as_deref().map(datums::text));
-    set(4, Some(datums::text(event.cambio.accion())));
-    set(5, event.esquema.map(datums::text));
-    set(6, event.tabla.map(datums::text));
-    set(7, event.registro_id.as_ref().map(datums::uuid));
-    set(8, event.registro_pk);
-    set(9, event.cambio.anteriores());
-    set(10, event.cambio.nuevos());
-    set(11, event.cambio.campos().map(datums::text_array));
-    let empresa = event
-        .empresa_id
-        .map(|b| datums::uuid_bytes(&b))
-        .or(identity.empresa_id.as_ref().map(datums::uuid));
-    set(12, empresa);
-    set(13, Some(event.metadata.unwrap_or(facts.contexto)));
-    set(14, Some(pg_sys::Datum::from(facts.transaccion)));
-    set(15, Some(datums::text(&facts.rol_bd)));
-    set(16, facts.aplicacion.as_deref().map(datums::text));
-    set(17, facts.ip_cliente);
-    set(18, event.registro_id_anterior.as_ref().map(datums::uuid));
-    set(19, facts.rol_sesion.as_deref().map(datums::text));
-    set(20, identity.usuario_externo.as_deref().map(datums::text));
-    set(21, notas(event, identity, &facts.avisos));
-
+    let mut row = log_row(event, facts);
     as_log_owner(|| {
         // SAFETY: nextval(regclass) of the log's own sequence, as its owner.
         let id = unsafe {
             pgrx::direct_function_call_as_datum(pg_sys::nextval_oid, &[ids.sequence.into_datum()])
                 .expect("nextval returns a value")
         };
-        row.values[0] = id;
-        row.nulls[0] = false;
-        let huella = ledger::huella::huella(&row.values, &row.nulls);
-        row.values[ledger::huella::HASHED] = ledger::huella::bytea(&huella);
-        row.nulls[ledger::huella::HASHED] = false;
+        row.set(C::Id, Some(id));
+        let (values, nulls) = row.values_and_nulls();
+        let huella = ledger::huella::huella(values, nulls);
+        row.set(C::Huella, Some(ledger::huella::bytea(&huella)));
         log_insert::insert(ids.log, &row);
         id.value() as i64
     })
+}
+
+/// The log row of an event with `facts`: every column but the id and the
+/// hash.
+fn log_row(event: &Event<'_>, facts: &Facts) -> LogRow {
+    let identity = &facts.identity;
+    let mut row = LogRow::default();
+    row.set(C::Timestamp, Some(pg_sys::Datum::from(facts.timestamp)));
+    row.set(C::UsuarioId, identity.usuario_id.as_ref().map(datums::uuid));
+    row.set(
+        C::UsuarioNombre,
+        identity.usuario_nombre.as_deref().map(datums::text),
+    );
+    row.set(C::Accion, Some(datums::text(event.cambio.accion())));
+    row.set(C::Esquema, event.esquema.map(datums::text));
+    row.set(C::TablaAfectada, event.tabla.map(datums::text));
+    row.set(C::RegistroId, event.registro_id.as_ref().map(datums::uuid));
+    row.set(C::RegistroPk, event.registro_pk);
+    row.set(C::DatosAnteriores, event.cambio.anteriores());
+    row.set(C::DatosNuevos, event.cambio.nuevos());
+    row.set(
+        C::CamposModificados,
+        event.cambio.campos().map(datums::text_array),
+    );
+    let empresa = event
+        .empresa_id
+        .map(|b| datums::uuid_bytes(&b))
+        .or(identity.empresa_id.as_ref().map(datums::uuid));
+    row.set(C::EmpresaId, empresa);
+    row.set(C::Metadata, Some(event.metadata.unwrap_or(facts.contexto)));
+    row.set(C::Transaccion, Some(pg_sys::Datum::from(facts.transaccion)));
+    row.set(C::RolBd, Some(datums::text(&facts.rol_bd)));
+    row.set(C::Aplicacion, facts.aplicacion.as_deref().map(datums::text));
+    row.set(C::IpCliente, facts.ip_cliente);
+    row.set(
+        C::RegistroIdAnterior,
+        event.registro_id_anterior.as_ref().map(datums::uuid),
+    );
+    row.set(C::RolSesion, facts.rol_sesion.as_deref().map(datums::text));
+    row.set(
+        C::UsuarioExterno,
+        identity.usuario_externo.as_deref().map(datums::text),
+    );
+    row.set(C::Notas, notas(event, identity, &facts.avisos));
+    row
+}
+
+/// The log's column list (log_columns.rs), the log table, the writer and
+/// the hash must agree: adding a column to one and not the others fails here.
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::*;
+    use crate::capture::log_columns::{LogColumn, NAMES};
+    use crate::sql_types::Jsonb;
+    use audit_model::identity::Identity;
+    use pgrx::prelude::*;
+
+    /// An event with every field known, and facts likewise.
+    fn full_row() -> LogRow {
+        let json = |s: &str| Jsonb::from_text(&std::ffi::CString::new(s).unwrap()).datum();
+        let uuid = |n: u8| Uuid::from_bytes([n; 16]);
+        let identity = Identity {
+            usuario_id: Some(uuid(1)),
+            usuario_nombre: Some("Ana".into()),
+            empresa_id: Some(uuid(2)),
+            rol: Some("admin".into()),
+            usuario_externo: Some("auth0|x".into()),
+            avisos: Vec::new(),
+        };
+        // SAFETY: inet_in of a valid address text.
+        let ip = unsafe {
+            pgrx::direct_function_call_as_datum(
+                pg_sys::inet_in,
+                &[Some(pg_sys::Datum::from(c"10.0.0.1".as_ptr()))],
+            )
+        };
+        let facts = Facts {
+            identity: Rc::new(identity),
+            avisos: vec!["a warning".into()],
+            rol_bd: "postgres".into(),
+            rol_sesion: Some("app".into()),
+            aplicacion: Some("psql".into()),
+            ip_cliente: ip,
+            timestamp: 1,
+            transaccion: 2,
+            contexto: json(r#"{"motivo": "x"}"#),
+        };
+        let event = Event {
+            cambio: Cambio::Update {
+                anteriores: json(r#"{"a": 1}"#),
+                nuevos: json(r#"{"a": 2}"#),
+                campos: vec!["a"],
+            },
+            esquema: Some("public"),
+            tabla: Some("t"),
+            registro_id: Some(uuid(3)),
+            registro_pk: Some(json(r#"{"a": 2}"#)),
+            empresa_id: Some([4; 16]),
+            metadata: None,
+            registro_id_anterior: Some(uuid(5)),
+            traslado: None,
+            exactos_anteriores: None,
+            exactos_nuevos: None,
+        };
+        log_row(&event, &facts)
+    }
+
+    #[pg_test]
+    fn test_the_column_list_is_the_log_table() {
+        let in_table: Vec<String> = Spi::connect(|c| {
+            c.select(
+                "SELECT attname::text FROM pg_attribute
+                  WHERE attrelid = 'audit.historial_cambios'::regclass
+                    AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                None,
+                &[],
+            )
+            .unwrap()
+            .map(|r| r.get::<String>(1).unwrap().unwrap())
+            .collect()
+        });
+        assert_eq!(in_table, NAMES);
+    }
+
+    #[pg_test]
+    fn test_the_writer_sets_every_column_but_the_id_and_the_hash() {
+        let row = full_row();
+        for column in LogColumn::ALL {
+            let expected = !matches!(column, LogColumn::Id | LogColumn::Huella);
+            assert_eq!(row.get(column).is_some(), expected, "{column:?}");
+        }
+    }
+
+    #[pg_test]
+    fn test_the_hash_covers_every_column_but_itself() {
+        let mut row = full_row();
+        row.set(LogColumn::Id, Some(pg_sys::Datum::from(7i64)));
+        let hash = |row: &LogRow| {
+            let (values, nulls) = row.values_and_nulls();
+            ledger::huella::huella(values, nulls)
+        };
+        let whole = hash(&row);
+        for column in LogColumn::ALL {
+            let kept = row.get(column);
+            row.set(column, None);
+            let changed = hash(&row) != whole;
+            row.set(column, kept);
+            assert_eq!(changed, column != LogColumn::Huella, "{column:?}");
+        }
+    }
 }

@@ -194,14 +194,14 @@ fn registrar(
     let metadata = crate::events::context_with(&detalle);
     writer::write(&Event {
         cambio: Cambio::Insert {
-            nuevos: Jsonb::from_value(&fila).0,
+            nuevos: Jsonb::from_value(&fila).datum(),
         },
         esquema: Some("audit"),
         tabla: Some("config_versiones"),
         registro_id: Some(registro_id),
-        registro_pk: Some(pk_jsonb.0),
+        registro_pk: Some(pk_jsonb.datum()),
         empresa_id: g.empresa.map(|u| *u.as_bytes()),
-        metadata: Some(metadata.0),
+        metadata: Some(metadata.datum()),
         ..Default::default()
     });
 }
@@ -251,7 +251,7 @@ fn guardar_config(
 
 /// The save of `audit.restaurar_config`: version `id_version`'s document
 /// as a new version, checked against the type's current schema. Returns
-/// the report (contract §4's shape). Callable only by roles that may call
+/// the report (shaped as in docs/restore.md). Callable only by roles that may call
 /// `audit.restaurar_config` (its errors are turned into the fallback there).
 #[pg_extern(sql = "
 CREATE FUNCTION audit._restaurar_config(id_version bigint, simular boolean, comentario text) RETURNS jsonb

@@ -117,7 +117,7 @@ fn definir_tipo_config(
         cambio: Cambio::Evento,
         esquema: Some("audit"),
         tabla: Some("tipos_config"),
-        metadata: Some(metadata.0),
+        metadata: Some(metadata.datum()),
         ..Default::default()
     });
 }

@@ -4,7 +4,7 @@
 //! [`huella`] with the values in the log's column order, so the two cannot
 //! disagree on how a value is read.
 
-use crate::capture::log_insert::COLUMNS;
+use crate::capture::log_columns::LogColumn as C;
 use crate::sql_types::Jsonb;
 use audit_model::huella::{huella_evento, Evento, Hash};
 use pgrx::pg_sys;
@@ -12,63 +12,43 @@ use pgrx::FromDatum;
 use std::ffi::CStr;
 
 /// Columns covered by the hash: all of them but the hash itself (the last).
-pub const HASHED: usize = COLUMNS.len() - 1;
+pub const HASHED: usize = C::Huella as usize;
 
-/// Position of a column in [`COLUMNS`], checked at compile time.
-const fn col(name: &str) -> usize {
-    let mut i = 0;
-    while i < COLUMNS.len() {
-        let c = COLUMNS[i].as_bytes();
-        let n = name.as_bytes();
-        if c.len() == n.len() {
-            let mut j = 0;
-            while j < n.len() && c[j] == n[j] {
-                j += 1;
-            }
-            if j == n.len() {
-                return i;
-            }
-        }
-        i += 1;
-    }
-    panic!("no such column")
-}
+const CAMPOS_MODIFICADOS: usize = C::CamposModificados as usize;
+const ID: usize = C::Id as usize;
+const TIMESTAMP: usize = C::Timestamp as usize;
+const USUARIO_ID: usize = C::UsuarioId as usize;
+const USUARIO_NOMBRE: usize = C::UsuarioNombre as usize;
+const ACCION: usize = C::Accion as usize;
+const ESQUEMA: usize = C::Esquema as usize;
+const TABLA_AFECTADA: usize = C::TablaAfectada as usize;
+const REGISTRO_ID: usize = C::RegistroId as usize;
+const REGISTRO_PK: usize = C::RegistroPk as usize;
+const DATOS_ANTERIORES: usize = C::DatosAnteriores as usize;
+const DATOS_NUEVOS: usize = C::DatosNuevos as usize;
+const EMPRESA_ID: usize = C::EmpresaId as usize;
+const METADATA: usize = C::Metadata as usize;
+const TRANSACCION: usize = C::Transaccion as usize;
+const ROL_BD: usize = C::RolBd as usize;
+const APLICACION: usize = C::Aplicacion as usize;
+const IP_CLIENTE: usize = C::IpCliente as usize;
+const REGISTRO_ID_ANTERIOR: usize = C::RegistroIdAnterior as usize;
+const ROL_SESION: usize = C::RolSesion as usize;
+const USUARIO_EXTERNO: usize = C::UsuarioExterno as usize;
+const NOTAS: usize = C::Notas as usize;
 
-const CAMPOS_MODIFICADOS: usize = col("campos_modificados");
-const ID: usize = col("id");
-const TIMESTAMP: usize = col("timestamp");
-const USUARIO_ID: usize = col("usuario_id");
-const USUARIO_NOMBRE: usize = col("usuario_nombre");
-const ACCION: usize = col("accion");
-const ESQUEMA: usize = col("esquema");
-const TABLA_AFECTADA: usize = col("tabla_afectada");
-const REGISTRO_ID: usize = col("registro_id");
-const REGISTRO_PK: usize = col("registro_pk");
-const DATOS_ANTERIORES: usize = col("datos_anteriores");
-const DATOS_NUEVOS: usize = col("datos_nuevos");
-const EMPRESA_ID: usize = col("empresa_id");
-const METADATA: usize = col("metadata");
-const TRANSACCION: usize = col("transaccion");
-const ROL_BD: usize = col("rol_bd");
-const APLICACION: usize = col("aplicacion");
-const IP_CLIENTE: usize = col("ip_cliente");
-const REGISTRO_ID_ANTERIOR: usize = col("registro_id_anterior");
-const ROL_SESION: usize = col("rol_sesion");
-const USUARIO_EXTERNO: usize = col("usuario_externo");
-const NOTAS: usize = col("notas");
-
-/// The hash of an event from its values in [`COLUMNS`] order (the first
+/// The hash of an event from its values in [`C::ALL`] order (the first
 /// [`HASHED`] of them). `nulls[i]` says `values[i]` is NULL.
 pub fn huella(values: &[pg_sys::Datum], nulls: &[bool]) -> Hash {
     assert!(values.len() >= HASHED && nulls.len() >= HASHED);
     let v = |i: usize| (!nulls[i]).then_some(values[i]);
-    // SAFETY: each datum is of the type its column has (see COLUMNS and
+    // SAFETY: each datum is of the type its column has (see log_columns.rs and
     // bootstrap.sql): the readers below are chosen by position.
     unsafe {
         // Only the columns whose encoding is their text are rendered, by
         // their known positions (this runs for every captured row).
         let text_of = |i: usize| v(i).map(|d| text_bytes(d));
-        let json_of = |i: usize| v(i).map(|d| Jsonb(d).to_text_bytes());
+        let json_of = |i: usize| v(i).map(|d| Jsonb::from_datum_unchecked(d).to_text_bytes());
         let usuario_nombre = text_of(USUARIO_NOMBRE);
         let accion = text_of(ACCION);
         let esquema = text_of(ESQUEMA);
@@ -124,6 +104,7 @@ fn utf8(b: &Option<Vec<u8>>) -> Option<&str> {
 
 /// The bytes of a text datum (detoasted).
 unsafe fn text_bytes(d: pg_sys::Datum) -> Vec<u8> {
+    // SAFETY: the caller's guarantee: a text datum.
     unsafe {
         let t = pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr());
         pgrx::varlena::varlena_to_byte_slice(t).to_vec()
@@ -132,6 +113,7 @@ unsafe fn text_bytes(d: pg_sys::Datum) -> Vec<u8> {
 
 /// The text of an inet datum, as inet_out writes it.
 unsafe fn inet_text(d: pg_sys::Datum) -> Vec<u8> {
+    // SAFETY: the caller's guarantee: an inet datum; inet_out returns a palloc'd C string.
     unsafe {
         let out = pgrx::direct_function_call_as_datum(pg_sys::inet_out, &[Some(d)])
             .expect("inet_out returns a value");

@@ -1,4 +1,4 @@
-//! Tamper evidence (contract §6), in the style of SQL Server's ledger: each
+//! Tamper evidence (docs/security.md), in the style of SQL Server's ledger: each
 //! event carries a hash computed by the capture path (no shared state on
 //! the write path); `audit.sellar()` later chains the events of finished
 //! transactions into blocks; `audit.verificar()` recomputes every hash and
@@ -10,7 +10,7 @@ pub mod huella;
 mod sellado;
 mod verificacion;
 
-use crate::capture::log_insert::COLUMNS;
+use crate::capture::log_columns::{COUNT, NAMES};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
@@ -29,11 +29,12 @@ fn _huella(fcinfo: pg_sys::FunctionCallInfo) -> Vec<u8> {
     huella::huella(&values, &nulls).to_vec()
 }
 
-/// The values of a row of the log's type, in [`COLUMNS`] order.
+/// The values of a row of the log's type, in [`NAMES`] order.
 ///
 /// # Safety
 /// `row` must be a composite datum of type `audit.historial_cambios`.
 unsafe fn deform(row: pg_sys::Datum) -> (Vec<pg_sys::Datum>, Vec<bool>) {
+    // SAFETY: the caller's guarantee: a composite datum of the log's row type.
     unsafe {
         let header =
             pg_sys::pg_detoast_datum(row.cast_mut_ptr()).cast::<pg_sys::HeapTupleHeaderData>();
@@ -55,15 +56,15 @@ unsafe fn deform(row: pg_sys::Datum) -> (Vec<pg_sys::Datum>, Vec<bool>) {
             all_values.as_mut_ptr(),
             all_nulls.as_mut_ptr(),
         );
-        let mut values = vec![pg_sys::Datum::from(0); COLUMNS.len()];
-        let mut nulls = vec![true; COLUMNS.len()];
+        let mut values = vec![pg_sys::Datum::from(0); COUNT];
+        let mut nulls = vec![true; COUNT];
         let attrs = (*desc).attrs.as_slice(natts);
         for (i, attr) in attrs.iter().enumerate() {
             if attr.attisdropped {
                 continue;
             }
             let name = pgrx::name_data_to_str(&attr.attname);
-            if let Some(pos) = COLUMNS.iter().position(|c| *c == name) {
+            if let Some(pos) = NAMES.iter().position(|c| *c == name) {
                 values[pos] = all_values[i];
                 nulls[pos] = all_nulls[i];
             }

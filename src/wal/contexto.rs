@@ -12,7 +12,6 @@
 
 use crate::capture::session;
 use crate::guc;
-use crate::sql_types::Jsonb;
 use audit_model::identity::Identity;
 use audit_model::wal_wire::ContextoWal;
 use pgrx::pg_sys;
@@ -45,31 +44,14 @@ thread_local! {
     static ESCRITO: RefCell<Option<Escrito>> = const { RefCell::new(None) };
 }
 
-/// Registers the transaction callbacks that forget the last message; once
-/// per backend, from `_PG_init`.
-pub fn init() {
-    // SAFETY: registering callbacks with static functions.
-    unsafe {
-        pg_sys::RegisterXactCallback(Some(on_transaction_end), std::ptr::null_mut());
-        pg_sys::RegisterSubXactCallback(Some(on_subtransaction_end), std::ptr::null_mut());
-    }
-}
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_transaction_end(
-    _event: pg_sys::XactEvent::Type,
-    _arg: *mut std::ffi::c_void,
-) {
+/// At the end of a transaction (src/backend.rs): the next one writes its
+/// own message.
+pub fn on_transaction_end() {
     ESCRITO.with(|e| e.borrow_mut().take());
 }
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_subtransaction_end(
-    event: pg_sys::SubXactEvent::Type,
-    _my: pg_sys::SubTransactionId,
-    _parent: pg_sys::SubTransactionId,
-    _arg: *mut std::ffi::c_void,
-) {
+/// At the end of a subtransaction (src/backend.rs).
+pub fn on_subtransaction_end(event: pg_sys::SubXactEvent::Type) {
     // A message written in a subtransaction that rolls back is gone from
     // the WAL's point of view: write it again at the next statement.
     if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
@@ -86,7 +68,8 @@ COMMENT ON FUNCTION audit._contexto_wal() IS
     'Capture from the WAL: BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE FOR EACH STATEMENT (ENABLE ALWAYS) on each table captured with "captura": "wal"; writes the transaction''s context into the WAL.';
 "#)]
 fn _contexto_wal(fcinfo: pg_sys::FunctionCallInfo) {
-    let td = crate::capture::trigger_data(fcinfo, "audit._contexto_wal()");
+    // SAFETY: this call's fcinfo; the trigger data is used within the call.
+    let td = unsafe { crate::capture::trigger_data(fcinfo, "audit._contexto_wal()") };
     let event = td.tg_event;
     if event & pg_sys::TRIGGER_EVENT_ROW != 0
         || event & pg_sys::TRIGGER_EVENT_TIMINGMASK != pg_sys::TRIGGER_EVENT_BEFORE
@@ -118,7 +101,9 @@ pub fn write_if_changed() {
     let identity = session::identity();
     // SAFETY: plain accessors.
     let (usuario, sesion) = unsafe { (pg_sys::GetUserId(), pg_sys::GetSessionUserId()) };
-    let contexto = raw_bytes(guc::raw(&guc::CONTEXTO));
+    // SAFETY: used below before anything can change a setting (reading
+    // application_name changes none), and copied into `Escrito`.
+    let contexto = raw_bytes(unsafe { guc::raw(&guc::CONTEXTO) });
     let aplicacion = application_bytes();
     let same = ESCRITO.with(|e| {
         e.borrow().as_ref().is_some_and(|w| {
@@ -147,7 +132,7 @@ pub fn write_if_changed() {
         empresa_id: identity.empresa_id.map(|u| u.to_string()),
         usuario_externo: identity.usuario_externo.clone(),
         avisos: identity.avisos.iter().map(ToString::to_string).collect(),
-        metadata: Jsonb(session::context())
+        metadata: session::context_jsonb()
             .to_value("audit.contexto")
             .unwrap_or_else(|_| serde_json::json!({})),
         rol_bd: session::database_role().to_string(),

@@ -36,6 +36,7 @@ struct Estado {
 #[pgrx::pg_guard]
 #[no_mangle]
 pub unsafe extern "C-unwind" fn _PG_output_plugin_init(cb: *mut pg_sys::OutputPluginCallbacks) {
+    // SAFETY: PostgreSQL passes the callbacks struct to fill.
     unsafe {
         (*cb).startup_cb = Some(startup);
         (*cb).begin_cb = Some(begin);
@@ -49,6 +50,7 @@ pub unsafe extern "C-unwind" fn _PG_output_plugin_init(cb: *mut pg_sys::OutputPl
 }
 
 unsafe fn estado<'a>(ctx: *mut pg_sys::LogicalDecodingContext) -> &'a mut Estado {
+    // SAFETY: the caller's guarantee: a decoding context whose private data startup() set.
     unsafe { &mut *(*ctx).output_plugin_private.cast::<Estado>() }
 }
 
@@ -58,6 +60,7 @@ unsafe extern "C-unwind" fn startup(
     options: *mut pg_sys::OutputPluginOptions,
     _is_init: bool,
 ) {
+    // SAFETY: PostgreSQL's decoding context and options, for this call.
     unsafe {
         (*options).output_type = pg_sys::OutputPluginOutputType::OUTPUT_PLUGIN_BINARY_OUTPUT;
         (*options).receive_rewrites = false;
@@ -75,6 +78,7 @@ unsafe extern "C-unwind" fn startup(
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn shutdown(ctx: *mut pg_sys::LogicalDecodingContext) {
+    // SAFETY: the private data startup() set; freed once, here.
     unsafe {
         let p = (*ctx).output_plugin_private.cast::<Estado>();
         if !p.is_null() {
@@ -90,6 +94,7 @@ unsafe extern "C-unwind" fn begin(
     ctx: *mut pg_sys::LogicalDecodingContext,
     _txn: *mut pg_sys::ReorderBufferTXN,
 ) {
+    // SAFETY: this decoding context's private data (startup()).
     unsafe { estado(ctx).iniciada = false };
 }
 
@@ -99,6 +104,7 @@ unsafe extern "C-unwind" fn commit(
     txn: *mut pg_sys::ReorderBufferTXN,
     _commit_lsn: pg_sys::XLogRecPtr,
 ) {
+    // SAFETY: this decoding context and transaction, for this call.
     unsafe {
         if estado(ctx).iniciada {
             let fin = Registro::Fin {
@@ -117,6 +123,7 @@ unsafe fn emit(
     txn: *mut pg_sys::ReorderBufferTXN,
     registro: &Registro,
 ) {
+    // SAFETY: this decoding context and transaction, for this call.
     unsafe {
         if !estado(ctx).iniciada && !matches!(registro, Registro::Fin { .. }) {
             estado(ctx).iniciada = true;
@@ -132,6 +139,7 @@ unsafe fn emit(
 }
 
 unsafe fn write(ctx: *mut pg_sys::LogicalDecodingContext, registro: &Registro) {
+    // SAFETY: the caller's guarantee: this decoding context, inside a callback.
     unsafe {
         let e = estado(ctx);
         e.buffer.clear();
@@ -160,6 +168,7 @@ unsafe extern "C-unwind" fn message(
     size: pg_sys::Size,
     content: *const std::ffi::c_char,
 ) {
+    // SAFETY: PostgreSQL's message arguments, valid for this call.
     unsafe {
         if !transactional || txn.is_null() || CStr::from_ptr(prefix) != super::PREFIJO {
             return;
@@ -207,6 +216,7 @@ unsafe extern "C-unwind" fn change(
     change: *mut pg_sys::ReorderBufferChange,
 ) {
     stop_if_asked();
+    // SAFETY: PostgreSQL's change arguments, valid for this call.
     unsafe { as_of_change(|| change_as_of(ctx, txn, rel, change)) }
 }
 
@@ -229,6 +239,7 @@ unsafe fn change_as_of(
     rel: pg_sys::Relation,
     change: *mut pg_sys::ReorderBufferChange,
 ) {
+    // SAFETY: the caller's guarantee: PostgreSQL's change arguments, for this call.
     unsafe {
         let Some(state) = captured(rel) else {
             return;
@@ -288,6 +299,7 @@ unsafe extern "C-unwind" fn truncate(
     _change: *mut pg_sys::ReorderBufferChange,
 ) {
     stop_if_asked();
+    // SAFETY: PostgreSQL's truncate arguments, valid for this call.
     unsafe { as_of_change(|| truncate_as_of(ctx, txn, nrelations, relations)) }
 }
 
@@ -297,6 +309,7 @@ unsafe fn truncate_as_of(
     nrelations: std::ffi::c_int,
     relations: *mut pg_sys::Relation,
 ) {
+    // SAFETY: the caller's guarantee: `relations` holds `nrelations` relations.
     unsafe {
         for i in 0..nrelations as usize {
             let rel = *relations.add(i);
@@ -332,6 +345,7 @@ unsafe fn with_unchanged_toast(
     old: pg_sys::HeapTuple,
     new: pg_sys::HeapTuple,
 ) -> pg_sys::HeapTuple {
+    // SAFETY: the caller's guarantee: tuples of `desc`.
     unsafe {
         let natts = (*desc).natts as usize;
         let attrs = (*desc).attrs.as_slice(natts);
@@ -367,6 +381,7 @@ unsafe fn with_unchanged_toast(
 
 /// An event as the capture record that carries it.
 unsafe fn wire<'a>(event: &'a Event<'a>) -> CambioWal<'a> {
+    // SAFETY: the event's datums are varlena values alive for the event.
     let image = |d: Option<pg_sys::Datum>| d.map(|d| unsafe { varlena_image(d) });
     let accion = match event.cambio {
         Cambio::Insert { .. } => Accion::Insert,

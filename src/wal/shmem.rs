@@ -48,6 +48,8 @@ impl Default for Entradas {
 // SAFETY: plain data, no pointers.
 unsafe impl PGRXSharedMemory for Entradas {}
 
+// SAFETY: a lock of its own name, initialised by pg_shmem_init! (below)
+// while shared memory is set up, before any use.
 static ENTRADAS: PgLwLock<Entradas> = unsafe { PgLwLock::new(c"audit_captura_wal") };
 
 /// Reserves the shared memory; from `_PG_init` while preloading only.

@@ -119,6 +119,7 @@ pub unsafe extern "C-unwind" fn audit_captura_lanzador(_arg: pg_sys::Datum) {
 #[pg_guard]
 #[no_mangle]
 pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
+    // SAFETY: the main argument registered for this worker: a database OID.
     let db = unsafe { pg_sys::Oid::from_datum(arg, false) }.unwrap_or(pg_sys::InvalidOid);
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     // SAFETY: plain global.
@@ -474,6 +475,7 @@ unsafe extern "C-unwind" fn quiet_decoding_start(edata: *mut pg_sys::ErrorData) 
 unsafe extern "C-unwind" fn on_exit(_code: std::ffi::c_int, arg: pg_sys::Datum) {
     // SAFETY: the database OID registered above; plain global.
     let db = unsafe { pg_sys::Oid::from_datum(arg, false) }.unwrap_or(pg_sys::InvalidOid);
+    // SAFETY: a plain global.
     shmem::release(db, unsafe { pg_sys::MyProcPid });
     // The session lock on the database: PostgreSQL releases session locks
     // when a transaction aborts, not when a process that is in none exits
@@ -696,7 +698,7 @@ fn facts_from(c: &ContextoWal) -> Facts {
         ip_cliente: c.ip_cliente.as_deref().map(session::inet),
         timestamp: c.inicio,
         transaccion: c.transaccion,
-        contexto: Jsonb::from_value(&c.metadata).0,
+        contexto: Jsonb::from_value(&c.metadata).datum(),
     }
 }
 

@@ -5,6 +5,8 @@
 //! (and property tests) on any machine. The extension crate calls into it
 //! from its PostgreSQL-facing code.
 
+#![forbid(unsafe_code)]
+
 pub mod claims;
 pub mod configuracion;
 pub mod contexto;

@@ -2,7 +2,7 @@
 //! switch to the request's role), the append-only log as seen by them, and
 //! who may attach the capture trigger.
 
-use audit_integration_tests::{sqlstate, TestDb, TestRole};
+use audit_integration_tests::{sqlstate, texts, TestDb, TestRole};
 
 #[test]
 fn postgrest_roles_are_recorded_and_cannot_touch_the_log() {
@@ -200,4 +200,39 @@ fn a_table_owner_without_access_to_the_extension_can_change_its_audited_tables()
         Some("DROP TABLE")
     );
     assert_eq!(row.get::<_, String>(2), owner.name);
+}
+
+#[test]
+fn a_role_renamed_while_a_session_uses_it_is_recorded_by_its_new_name() {
+    // rol_bd's name is cached per backend by the role's OID: a rename made
+    // by another session must reach it (the cache is reset when pg_authid
+    // changes: src/backend.rs).
+    let db = TestDb::new("rol_renombrado");
+    let (before, after) = ("audit_it_rol_antes", "audit_it_rol_despues");
+    let mut admin = db.connect();
+    admin
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {before}; DROP ROLE IF EXISTS {after}; CREATE ROLE {before};
+             CREATE TABLE t (id int PRIMARY KEY, v int);
+             SELECT audit.auditar('t');
+             GRANT SELECT, INSERT, UPDATE ON t TO {before};"
+        ))
+        .unwrap();
+    let mut writer = db.connect();
+    writer
+        .batch_execute(&format!("SET ROLE {before}; INSERT INTO t VALUES (1, 1)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("ALTER ROLE {before} RENAME TO {after}"))
+        .unwrap();
+    writer.batch_execute("UPDATE t SET v = 2").unwrap();
+    let recorded = texts(
+        &mut admin,
+        "SELECT rol_bd FROM audit.historial_cambios WHERE tabla_afectada = 't' AND accion <> 'DDL' ORDER BY id",
+    );
+    writer.batch_execute("RESET ROLE").unwrap();
+    admin
+        .batch_execute(&format!("DROP OWNED BY {after}; DROP ROLE {after}"))
+        .unwrap();
+    assert_eq!(recorded, [before, after]);
 }
