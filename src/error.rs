@@ -135,9 +135,9 @@ pub enum AuditError {
     },
 
     /// A document that fails its type's schema; `violaciones` is never empty.
-    #[error("{que} does not satisfy the schema of configuration type \"{tipo}\": {}", violaciones[0])]
+    #[error("{what} does not satisfy the schema of configuration type \"{tipo}\": {}", violaciones[0])]
     InvalidConfig {
-        que: String,
+        what: String,
         tipo: String,
         violaciones: Vec<Violacion>,
     },

@@ -33,7 +33,7 @@ struct Guardar<'a> {
     texto: Vec<u8>,
     doc: Value,
     /// For messages: "the document", "version 12".
-    que: String,
+    what: String,
     comentario: Option<&'a str>,
     restaurada_desde: Option<i64>,
     version_base: Option<i64>,
@@ -71,7 +71,7 @@ fn guardar(g: Guardar<'_>) -> Resultado {
             .violaciones(&g.doc);
         if !violaciones.is_empty() {
             fail::<()>(AuditError::InvalidConfig {
-                que: g.que.clone(),
+                what: g.what.clone(),
                 tipo: g.tipo.nombre.clone(),
                 violaciones,
             });
@@ -239,7 +239,7 @@ fn guardar_config(
         jsonb: config,
         texto,
         doc,
-        que: "the document".into(),
+        what: "the document".into(),
         comentario,
         restaurada_desde: None,
         version_base,
@@ -287,7 +287,7 @@ fn _restaurar_config(
         jsonb,
         texto: origen.texto,
         doc: origen.doc,
-        que: format!("version {id}"),
+        what: format!("version {id}"),
         comentario,
         restaurada_desde: Some(id),
         version_base: None,

@@ -99,20 +99,20 @@ BEGIN
         END IF;
         FOREACH t IN ARRAY orden LOOP
             e := estados OPERATOR(pg_catalog.->) t::pg_catalog.text;
-            n := audit._escribir_imagenes(t, 'insertar', ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e OPERATOR(pg_catalog.->) 'clave')),
+            n := audit._escribir_imagenes(t, 'INSERT', ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e OPERATOR(pg_catalog.->) 'clave')),
                                           e OPERATOR(pg_catalog.->) 'mapeo', e OPERATOR(pg_catalog.->) 'presentes', NULL, simular);
             cuentas := cuentas OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(t::pg_catalog.text, pg_catalog.jsonb_build_object('insertadas', n));
         END LOOP;
         FOREACH t IN ARRAY orden LOOP
             e := estados OPERATOR(pg_catalog.->) t::pg_catalog.text;
-            n := audit._escribir_imagenes(t, 'actualizar', ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e OPERATOR(pg_catalog.->) 'clave')),
+            n := audit._escribir_imagenes(t, 'UPDATE', ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e OPERATOR(pg_catalog.->) 'clave')),
                                           e OPERATOR(pg_catalog.->) 'mapeo', e OPERATOR(pg_catalog.->) 'presentes', NULL, simular);
             cuentas := pg_catalog.jsonb_set(cuentas, ARRAY[t::pg_catalog.text, 'actualizadas'], pg_catalog.to_jsonb(n));
         END LOOP;
         FOR i IN REVERSE pg_catalog.cardinality(orden)..1 LOOP
             t := orden[i];
             e := estados OPERATOR(pg_catalog.->) t::pg_catalog.text;
-            n := audit._escribir(t, 'eliminar', ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e OPERATOR(pg_catalog.->) 'clave')),
+            n := audit._escribir(t, 'DELETE', ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e OPERATOR(pg_catalog.->) 'clave')),
                                  NULL, e OPERATOR(pg_catalog.->) 'ausentes', NULL, simular);
             cuentas := pg_catalog.jsonb_set(cuentas, ARRAY[t::pg_catalog.text, 'eliminadas'], pg_catalog.to_jsonb(n));
         END LOOP;

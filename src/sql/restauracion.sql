@@ -112,12 +112,12 @@ BEGIN
         END IF;
 
         IF ev.accion OPERATOR(pg_catalog.=) 'INSERT' THEN
-            operacion := 'eliminar';
+            operacion := 'DELETE';
             imagen := ev.registro_pk;
             objetivo := NULL;
             mapeo := audit._mapeo(tabla, ev.id, '[]'::pg_catalog.jsonb, pg_catalog.jsonb_build_array(imagen), info.generadas);
         ELSIF ev.accion OPERATOR(pg_catalog.=) 'DELETE' THEN
-            operacion := CASE WHEN actual IS NULL THEN 'insertar' ELSE 'actualizar' END;
+            operacion := CASE WHEN actual IS NULL THEN 'INSERT' ELSE 'UPDATE' END;
             imagen := ev.datos_anteriores;
             objetivo := imagen;
             mapeo := audit._mapeo(tabla, ev.id, pg_catalog.jsonb_build_array(imagen), '[]'::pg_catalog.jsonb, info.generadas);
@@ -127,7 +127,7 @@ BEGIN
                     MESSAGE = pg_catalog.format('event %s cannot be undone: its row no longer exists', evento_id),
                     HINT = 'To bring the row back as it was, use audit.restaurar_registro(table, registro_id, instante).';
             END IF;
-            operacion := 'actualizar';
+            operacion := 'UPDATE';
             -- Only what this event changed, and the key to find the row by.
             SELECT pg_catalog.jsonb_object_agg(a.key, a.value) INTO imagen
               FROM pg_catalog.jsonb_each(ev.datos_anteriores) a
@@ -142,7 +142,7 @@ BEGIN
             previo := audit._inicio_restauracion(pg_catalog.jsonb_build_object('funcion', 'deshacer', 'evento_id', evento_id));
         END IF;
         filas := audit._escribir_imagenes(tabla, operacion, info.clave, mapeo, pg_catalog.jsonb_build_array(imagen),
-                                          CASE WHEN operacion OPERATOR(pg_catalog.=) 'actualizar' THEN ev.registro_pk END,
+                                          CASE WHEN operacion OPERATOR(pg_catalog.=) 'UPDATE' THEN ev.registro_pk END,
                                           simular);
         IF NOT simular THEN
             PERFORM audit._fin_restauracion(previo);
@@ -163,14 +163,14 @@ BEGIN
     advertencias := advertencias OPERATOR(pg_catalog.||) COALESCE((
         SELECT pg_catalog.jsonb_agg(pg_catalog.format('column %I has no recorded value: it keeps its current value (update) or gets its default (insert)', c))
           FROM pg_catalog.jsonb_array_elements_text(mapeo OPERATOR(pg_catalog.->) 'sin_dato') c
-         WHERE operacion OPERATOR(pg_catalog.=) 'insertar'), '[]'::pg_catalog.jsonb);
+         WHERE operacion OPERATOR(pg_catalog.=) 'INSERT'), '[]'::pg_catalog.jsonb);
     RETURN pg_catalog.jsonb_build_object(
         'aplicado', NOT simular,
         'simulado', simular,
         'evento_id', evento_id,
         'cambios', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
             'tabla', tabla::pg_catalog.text,
-            'operacion', CASE operacion WHEN 'insertar' THEN 'INSERT' WHEN 'actualizar' THEN 'UPDATE' ELSE 'DELETE' END,
+            'operacion', operacion,
             'registro_id', ev.registro_id,
             'filas', filas,
             'antes', actual,
@@ -236,9 +236,9 @@ BEGIN
         PERFORM audit._comprobar_mapeo(tabla, mapeo);
         actual := audit._fila_actual(tabla, info.clave, imagen);
         operacion := CASE
-            WHEN objetivo IS NOT NULL AND actual IS NULL THEN 'insertar'
-            WHEN objetivo IS NOT NULL THEN 'actualizar'
-            WHEN actual IS NOT NULL THEN 'eliminar'
+            WHEN objetivo IS NOT NULL AND actual IS NULL THEN 'INSERT'
+            WHEN objetivo IS NOT NULL THEN 'UPDATE'
+            WHEN actual IS NOT NULL THEN 'DELETE'
         END;
         IF operacion IS NOT NULL THEN
             IF NOT simular THEN
@@ -259,7 +259,7 @@ BEGIN
             'rollback');
     END;
 
-    IF operacion OPERATOR(pg_catalog.=) 'insertar' THEN
+    IF operacion OPERATOR(pg_catalog.=) 'INSERT' THEN
         advertencias := advertencias OPERATOR(pg_catalog.||) COALESCE((
             SELECT pg_catalog.jsonb_agg(pg_catalog.format('column %I has no recorded value: the re-created row gets its default', c))
               FROM pg_catalog.jsonb_array_elements_text(mapeo OPERATOR(pg_catalog.->) 'sin_dato') c), '[]'::pg_catalog.jsonb);
@@ -270,7 +270,7 @@ BEGIN
         'cambios', CASE WHEN operacion IS NULL OR filas OPERATOR(pg_catalog.=) 0 THEN '[]'::pg_catalog.jsonb
                         ELSE pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
                             'tabla', tabla::pg_catalog.text,
-                            'operacion', CASE operacion WHEN 'insertar' THEN 'INSERT' WHEN 'actualizar' THEN 'UPDATE' ELSE 'DELETE' END,
+                            'operacion', operacion,
                             'registro_id', registro_id,
                             'filas', filas,
                             'antes', actual,

@@ -239,10 +239,11 @@ $body$;
 -- One set-based statement of a restore on one table, or (simular) the count
 -- of rows it would change. The images all have the same keys; `columnas`
 -- are the ones written (the mapping's columns among those keys).
--- * insertar: images whose key is not in the table now;
--- * actualizar: rows whose key is in the images (or equals `donde`, when an
+-- * INSERT: images whose key is not in the table now;
+-- * UPDATE: rows whose key is in the images (or equals `donde`, when an
 --   undo puts back a changed key) and whose written columns differ;
--- * eliminar: rows whose key is in the images (keys).
+-- * DELETE: rows whose key is in the images (keys).
+-- (The operation is named as the log's `accion` and the reports name it.)
 -- Identity columns keep their recorded values on insert (OVERRIDING SYSTEM
 -- VALUE) and are never updated; the key is updated only with `donde`.
 CREATE FUNCTION audit._escribir(
@@ -270,7 +271,7 @@ BEGIN
     coincide := audit._sql_coincidencia(clave, 's');
     SELECT pg_catalog.string_agg(pg_catalog.format('%I', c), ', ')
       INTO lista FROM pg_catalog.unnest(columnas) c;
-    IF operacion OPERATOR(pg_catalog.=) 'insertar' THEN
+    IF operacion OPERATOR(pg_catalog.=) 'INSERT' THEN
         IF simular THEN
             EXECUTE pg_catalog.format(
                 'SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_populate_recordset(NULL::%1$s, $1) s
@@ -285,7 +286,7 @@ BEGIN
             tabla, coincide, lista,
             (SELECT pg_catalog.string_agg(pg_catalog.format('s.%I', c), ', ') FROM pg_catalog.unnest(columnas) c))
            USING imagenes;
-    ELSIF operacion OPERATOR(pg_catalog.=) 'eliminar' THEN
+    ELSIF operacion OPERATOR(pg_catalog.=) 'DELETE' THEN
         IF simular THEN
             EXECUTE pg_catalog.format(
                 'SELECT pg_catalog.count(*) FROM %1$s d, pg_catalog.jsonb_populate_recordset(NULL::%1$s, $1) s WHERE %2$s',
@@ -296,7 +297,7 @@ BEGIN
         EXECUTE pg_catalog.format(
             'DELETE FROM %1$s d USING pg_catalog.jsonb_populate_recordset(NULL::%1$s, $1) s WHERE %2$s', tabla, coincide)
            USING imagenes;
-    ELSIF operacion OPERATOR(pg_catalog.=) 'actualizar' THEN
+    ELSIF operacion OPERATOR(pg_catalog.=) 'UPDATE' THEN
         -- Only rows whose written columns differ are updated (compared as
         -- jsonb, which every type has; to_jsonb of the row is the same
         -- rendering the snapshot was taken with).
