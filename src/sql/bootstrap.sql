@@ -1,9 +1,12 @@
 -- Bootstrap of the audit extension: runs first in the install script.
 --
--- Rules for this file (see docs/security.md): every name is schema-qualified,
--- every operator outside a table definition is written OPERATOR(pg_catalog.x),
--- no CREATE OR REPLACE and no IF NOT EXISTS, and every function pins its
--- search_path. CREATE EXTENSION runs this with search_path = audit, pg_temp.
+-- Rules for this file and the others in src/sql (docs/security.md,
+-- docs/development.md): every name is schema-qualified; no CREATE OR REPLACE
+-- and no IF NOT EXISTS; every function pins its search_path to pg_catalog,
+-- pg_temp, and inside such a function operators are written plainly;
+-- outside one (defaults, policies, views: SQL run with the caller's path)
+-- they are written OPERATOR(pg_catalog.x). CREATE EXTENSION runs this with
+-- search_path = audit, pg_temp.
 
 -- 1. Refuse to install into a schema someone else prepared.
 --
@@ -145,29 +148,29 @@ CREATE FUNCTION audit._indexar_particion(particion regclass) RETURNS void
     SET search_path = pg_catalog, pg_temp
 AS $indexes$
 DECLARE
-    nombre text := (SELECT relname FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) particion);
+    nombre text := (SELECT relname FROM pg_catalog.pg_class WHERE oid = particion);
 BEGIN
-    EXECUTE pg_catalog.format('CREATE UNIQUE INDEX %I ON %s (id)', nombre OPERATOR(pg_catalog.||) '_id_idx', particion);
+    EXECUTE pg_catalog.format('CREATE UNIQUE INDEX %I ON %s (id)', nombre || '_id_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (empresa_id, id) WHERE empresa_id IS NOT NULL',
-                              nombre OPERATOR(pg_catalog.||) '_empresa_idx', particion);
+                              nombre || '_empresa_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (empresa_id, tabla_afectada, id) WHERE empresa_id IS NOT NULL',
-                              nombre OPERATOR(pg_catalog.||) '_empresa_tabla_idx', particion);
+                              nombre || '_empresa_tabla_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (tabla_afectada, id)',
-                              nombre OPERATOR(pg_catalog.||) '_tabla_idx', particion);
+                              nombre || '_tabla_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (registro_id, id) WHERE registro_id IS NOT NULL',
-                              nombre OPERATOR(pg_catalog.||) '_registro_idx', particion);
+                              nombre || '_registro_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (usuario_id, id) WHERE usuario_id IS NOT NULL',
-                              nombre OPERATOR(pg_catalog.||) '_usuario_idx', particion);
-    EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s (empresa_id, (metadata OPERATOR(pg_catalog.->>) 'tipo_operacion'), id)
-                                 WHERE empresa_id IS NOT NULL AND (metadata OPERATOR(pg_catalog.->>) 'tipo_operacion') IS NOT NULL$sql$,
-                              nombre OPERATOR(pg_catalog.||) '_empresa_tipo_idx', particion);
-    EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s ((metadata OPERATOR(pg_catalog.->>) 'tipo_operacion'), id)
-                                 WHERE (metadata OPERATOR(pg_catalog.->>) 'tipo_operacion') IS NOT NULL$sql$,
-                              nombre OPERATOR(pg_catalog.||) '_tipo_idx', particion);
+                              nombre || '_usuario_idx', particion);
+    EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s (empresa_id, (metadata ->> 'tipo_operacion'), id)
+                                 WHERE empresa_id IS NOT NULL AND (metadata ->> 'tipo_operacion') IS NOT NULL$sql$,
+                              nombre || '_empresa_tipo_idx', particion);
+    EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s ((metadata ->> 'tipo_operacion'), id)
+                                 WHERE (metadata ->> 'tipo_operacion') IS NOT NULL$sql$,
+                              nombre || '_tipo_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s USING brin ("timestamp")',
-                              nombre OPERATOR(pg_catalog.||) '_timestamp_brin', particion);
+                              nombre || '_timestamp_brin', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s USING brin (transaccion)',
-                              nombre OPERATOR(pg_catalog.||) '_transaccion_brin', particion);
+                              nombre || '_transaccion_brin', particion);
 END
 $indexes$;
 SELECT audit._indexar_particion('audit.historial_cambios_default');
@@ -183,9 +186,9 @@ BEGIN
     -- The one exception: audit._asegurar_particiones moving a month's events
     -- out of the default partition into that month's new partition (the
     -- same rows, inserted there first, in the same transaction).
-    IF TG_OP OPERATOR(pg_catalog.=) 'DELETE'
-       AND TG_TABLE_NAME OPERATOR(pg_catalog.=) 'historial_cambios_default'
-       AND pg_catalog.current_setting('audit.operacion_interna', true) OPERATOR(pg_catalog.=) 'mover_eventos' THEN
+    IF TG_OP = 'DELETE'
+       AND TG_TABLE_NAME = 'historial_cambios_default'
+       AND pg_catalog.current_setting('audit.operacion_interna', true) = 'mover_eventos' THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION USING
@@ -194,7 +197,7 @@ BEGIN
         MESSAGE = pg_catalog.format('%s on %s is not allowed', TG_OP,
                                     CASE WHEN pg_catalog.starts_with(TG_TABLE_NAME, 'historial_cambios')
                                          THEN 'audit.historial_cambios'
-                                         ELSE 'audit.' OPERATOR(pg_catalog.||) TG_TABLE_NAME END),
+                                         ELSE 'audit.' || TG_TABLE_NAME END),
         DETAIL = 'The audit log is append-only: recorded events are never changed or deleted.',
         HINT = 'To correct data, change the audited table: the correction is recorded as a new event.';
 END
@@ -247,14 +250,14 @@ DECLARE
     nombre text;
     creadas integer := 0;
 BEGIN
-    IF meses IS NULL OR meses OPERATOR(pg_catalog.<) 0 OR meses OPERATOR(pg_catalog.>) 120 THEN
+    IF meses IS NULL OR meses < 0 OR meses > 120 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = pg_catalog.format('meses must be between 0 and 120, not %s', meses);
     END IF;
     -- Two sessions starting to audit tables at once must not race here.
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('audit._asegurar_particiones'));
     FOR mes IN
-        SELECT primer_mes OPERATOR(pg_catalog.+) pg_catalog.make_interval(months => i)
+        SELECT primer_mes + pg_catalog.make_interval(months => i)
           FROM pg_catalog.generate_series(0, meses) i
         UNION
         SELECT DISTINCT pg_catalog.date_trunc('month', d."timestamp" AT TIME ZONE 'UTC')
@@ -262,18 +265,18 @@ BEGIN
         ORDER BY 1
     LOOP
         desde := mes AT TIME ZONE 'UTC';
-        hasta := (mes OPERATOR(pg_catalog.+) pg_catalog.make_interval(months => 1)) AT TIME ZONE 'UTC';
-        nombre := 'historial_cambios_' OPERATOR(pg_catalog.||) pg_catalog.to_char(desde, 'YYYY_MM');
+        hasta := (mes + pg_catalog.make_interval(months => 1)) AT TIME ZONE 'UTC';
+        nombre := 'historial_cambios_' || pg_catalog.to_char(desde, 'YYYY_MM');
         CONTINUE WHEN pg_catalog.to_regclass(pg_catalog.format('audit.%I', nombre)) IS NOT NULL;
         LOCK TABLE audit.historial_cambios_default IN SHARE ROW EXCLUSIVE MODE;
         IF EXISTS (SELECT FROM audit.historial_cambios_default
-                    WHERE "timestamp" OPERATOR(pg_catalog.>=) desde AND "timestamp" OPERATOR(pg_catalog.<) hasta) THEN
+                    WHERE "timestamp" >= desde AND "timestamp" < hasta) THEN
             EXECUTE pg_catalog.format('CREATE TABLE audit.%I (LIKE audit.historial_cambios INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', nombre);
-            EXECUTE pg_catalog.format('INSERT INTO audit.%I SELECT * FROM audit.historial_cambios_default WHERE "timestamp" OPERATOR(pg_catalog.>=) $1 AND "timestamp" OPERATOR(pg_catalog.<) $2', nombre)
+            EXECUTE pg_catalog.format('INSERT INTO audit.%I SELECT * FROM audit.historial_cambios_default WHERE "timestamp" >= $1 AND "timestamp" < $2', nombre)
                 USING desde, hasta;
             PERFORM pg_catalog.set_config('audit.operacion_interna', 'mover_eventos', true);
             DELETE FROM audit.historial_cambios_default
-             WHERE "timestamp" OPERATOR(pg_catalog.>=) desde AND "timestamp" OPERATOR(pg_catalog.<) hasta;
+             WHERE "timestamp" >= desde AND "timestamp" < hasta;
             PERFORM pg_catalog.set_config('audit.operacion_interna', 'particiones', true);
             EXECUTE pg_catalog.format('ALTER TABLE audit.historial_cambios ATTACH PARTITION audit.%I FOR VALUES FROM (%L) TO (%L)',
                                       nombre, desde, hasta);
@@ -285,7 +288,7 @@ BEGIN
         EXECUTE pg_catalog.format('CREATE TRIGGER historial_cambios_sin_truncate BEFORE TRUNCATE ON audit.%I FOR EACH STATEMENT EXECUTE FUNCTION audit._rechazar_modificacion()',
                                   nombre);
         EXECUTE pg_catalog.format('ALTER TABLE audit.%I ENABLE ALWAYS TRIGGER historial_cambios_sin_truncate', nombre);
-        creadas := creadas OPERATOR(pg_catalog.+) 1;
+        creadas := creadas + 1;
     END LOOP;
     RETURN creadas;
 END

@@ -1,6 +1,5 @@
 -- Finalize: runs last in the install script, after every Rust function exists.
--- Same rules as bootstrap.sql: qualified names and operators, no CREATE OR
--- REPLACE, no IF NOT EXISTS.
+-- Same rules as bootstrap.sql.
 
 -- 1. What capture an audited table lacks.
 --

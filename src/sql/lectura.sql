@@ -1,7 +1,7 @@
 -- Reading the history (docs/reading.md): SQL functions around the Rust query
--- builder (src/historial.rs). Same rules as bootstrap.sql. Inside function
--- bodies operators are written plainly: every function pins search_path to
--- pg_catalog, pg_temp, and PostgreSQL never looks up operators in pg_temp.
+-- builder (src/historial.rs). Same rules as bootstrap.sql (operators inside
+-- function bodies are plain: every function pins search_path to pg_catalog,
+-- pg_temp, and PostgreSQL never looks up operators in pg_temp).
 --
 -- Every function here is SECURITY INVOKER: it reads audit.historial_cambios
 -- with the caller's privileges and row-level security. An event the caller

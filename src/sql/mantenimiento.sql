@@ -94,18 +94,18 @@ DECLARE
     espera_previa text := pg_catalog.current_setting('lock_timeout');
     eliminada boolean;
 BEGIN
-    IF meses IS NULL OR meses OPERATOR(pg_catalog.<) 0 OR meses OPERATOR(pg_catalog.>) 1200 THEN
+    IF meses IS NULL OR meses < 0 OR meses > 1200 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = pg_catalog.format('meses must be between 0 and 1200, not %s', coalesce(meses::text, 'NULL'));
     END IF;
-    IF ahora IS NULL OR espera IS NULL OR espera OPERATOR(pg_catalog.<) interval '0' THEN
+    IF ahora IS NULL OR espera IS NULL OR espera < interval '0' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = 'ahora must not be NULL and espera must be zero or more';
     END IF;
-    IF meses OPERATOR(pg_catalog.=) 0 THEN
+    IF meses = 0 THEN
         RETURN pg_catalog.jsonb_build_object('meses', 0, 'eliminadas', eliminadas, 'omitidas', omitidas);
     END IF;
-    limite := ahora OPERATOR(pg_catalog.-) pg_catalog.make_interval(months => meses);
+    limite := ahora - pg_catalog.make_interval(months => meses);
     -- Blocks seal consecutive ranges of transactions from the first one: an
     -- event is sealed when its transaction is below the last block's end.
     SELECT pg_catalog.max(b.xid_hasta) INTO sellado_hasta FROM audit.bloques b;
@@ -113,17 +113,17 @@ BEGIN
         SELECT c.oid::pg_catalog.regclass AS particion, c.relname::pg_catalog.text AS nombre,
                r.limites[1]::pg_catalog.timestamptz AS desde, r.limites[2]::pg_catalog.timestamptz AS hasta
           FROM pg_catalog.pg_inherits i
-          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+          JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
          CROSS JOIN LATERAL (SELECT pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid),
                                     'FROM \(''([^'']+)''\) TO \(''([^'']+)''\)') AS limites) r
-         WHERE i.inhparent OPERATOR(pg_catalog.=) 'audit.historial_cambios'::pg_catalog.regclass
+         WHERE i.inhparent = 'audit.historial_cambios'::pg_catalog.regclass
            AND r.limites IS NOT NULL  -- not the default partition
-           AND r.limites[2]::pg_catalog.timestamptz OPERATOR(pg_catalog.<=) limite
+           AND r.limites[2]::pg_catalog.timestamptz <= limite
          ORDER BY 3
     LOOP
         eliminada := false;
         BEGIN
-            PERFORM pg_catalog.set_config('lock_timeout', (pg_catalog.date_part('epoch', espera) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8::pg_catalog.text, true);
+            PERFORM pg_catalog.set_config('lock_timeout', (pg_catalog.date_part('epoch', espera) * 1000)::pg_catalog.int8::pg_catalog.text, true);
             -- From here no event can enter the partition (a transaction that
             -- began in its month and writes only now would wait), so what
             -- is checked below is what is dropped.
@@ -131,8 +131,8 @@ BEGIN
             EXECUTE pg_catalog.format('SELECT pg_catalog.max(transaccion), pg_catalog.count(*) FROM %s', p.particion)
                 INTO ultima_transaccion, eventos;
             IF ultima_transaccion IS NOT NULL
-               AND (sellado_hasta IS NULL OR ultima_transaccion OPERATOR(pg_catalog.>=) sellado_hasta) THEN
-                omitidas := omitidas OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+               AND (sellado_hasta IS NULL OR ultima_transaccion >= sellado_hasta) THEN
+                omitidas := omitidas || pg_catalog.jsonb_build_object(
                     'particion', p.nombre, 'motivo', 'eventos_sin_sellar');
             ELSE
                 -- The partition's ids as ranges that contain no id of any other
@@ -141,8 +141,8 @@ BEGIN
                     WITH propios AS (SELECT id FROM %1$s),
                          extremos AS (SELECT pg_catalog.min(id) AS lo, pg_catalog.max(id) AS hi FROM propios),
                          ajenos AS (SELECT h.id FROM audit.historial_cambios h, extremos e
-                                     WHERE h.tableoid OPERATOR(pg_catalog.<>) %2$s::pg_catalog.oid
-                                       AND h.id OPERATOR(pg_catalog.>=) e.lo AND h.id OPERATOR(pg_catalog.<=) e.hi),
+                                     WHERE h.tableoid <> %2$s::pg_catalog.oid
+                                       AND h.id >= e.lo AND h.id <= e.hi),
                          todos AS (SELECT id, true AS propio FROM propios UNION ALL SELECT id, false FROM ajenos),
                          grupos AS (SELECT id, propio,
                                            pg_catalog.count(*) FILTER (WHERE NOT propio) OVER (ORDER BY id) AS g
@@ -156,7 +156,7 @@ BEGIN
             END IF;
         EXCEPTION WHEN lock_not_available THEN
             -- (Aborting the block's subtransaction also undid its lock_timeout.)
-            omitidas := omitidas OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+            omitidas := omitidas || pg_catalog.jsonb_build_object(
                 'particion', p.nombre, 'motivo', 'bloqueo');
         END;
         PERFORM pg_catalog.set_config('lock_timeout', espera_previa, true);
@@ -166,7 +166,7 @@ BEGIN
         PERFORM audit.registrar_evento('RETENCION', pg_catalog.jsonb_build_object(
             'particion', p.nombre, 'desde', p.desde, 'hasta', p.hasta, 'eventos', eventos, 'meses', meses,
             'rangos_id', pg_catalog.to_jsonb(rangos::pg_catalog.text[])));
-        eliminadas := eliminadas OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+        eliminadas := eliminadas || pg_catalog.jsonb_build_object(
             'particion', p.nombre, 'desde', p.desde, 'hasta', p.hasta, 'eventos', eventos);
     END LOOP;
     RETURN pg_catalog.jsonb_build_object('meses', meses, 'limite', limite,

@@ -51,9 +51,9 @@ BEGIN
     tablas := audit._tablas_modulo(modulo);
     SELECT k.id, k.ultimo_id, k.instante INTO m
       FROM audit.marcas k
-     WHERE k.modulo OPERATOR(pg_catalog.=) revertir_modulo.modulo AND k.nombre OPERATOR(pg_catalog.=) revertir_modulo.marca;
+     WHERE k.modulo = revertir_modulo.modulo AND k.nombre = revertir_modulo.marca;
     IF NOT FOUND THEN
-        SELECT k.modulo INTO o FROM audit.marcas k WHERE k.nombre OPERATOR(pg_catalog.=) revertir_modulo.marca ORDER BY k.id LIMIT 1;
+        SELECT k.modulo INTO o FROM audit.marcas k WHERE k.nombre = revertir_modulo.marca ORDER BY k.id LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION USING ERRCODE = 'undefined_object',
                 MESSAGE = pg_catalog.format('mark "%s" does not exist in module "%s"', marca, modulo),
@@ -81,13 +81,13 @@ BEGIN
             PERFORM audit._comprobar_truncado(t, est.truncado);
             e := pg_catalog.jsonb_build_object(
                 'clave', info.clave, 'presentes', est.presentes, 'ausentes', est.ausentes,
-                'mapeo', audit._mapeo(t, COALESCE(est.primer_evento, m.ultimo_id OPERATOR(pg_catalog.+) 1),
+                'mapeo', audit._mapeo(t, COALESCE(est.primer_evento, m.ultimo_id + 1),
                                       est.presentes, est.ausentes, info.generadas));
-            PERFORM audit._comprobar_mapeo(t, e OPERATOR(pg_catalog.->) 'mapeo');
-            estados := estados OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(t::pg_catalog.text, e);
+            PERFORM audit._comprobar_mapeo(t, e -> 'mapeo');
+            estados := estados || pg_catalog.jsonb_build_object(t::pg_catalog.text, e);
         END LOOP;
         SELECT pg_catalog.array_agg(p.tabla ORDER BY p.i),
-               advertencias OPERATOR(pg_catalog.||) COALESCE(pg_catalog.jsonb_agg(pg_catalog.format(
+               advertencias || COALESCE(pg_catalog.jsonb_agg(pg_catalog.format(
                    'table %s is in a cycle of foreign keys with other tables of the module: no order of writes satisfies them unless they are DEFERRABLE', p.tabla)
                    ORDER BY p.i) FILTER (WHERE p.en_ciclo), '[]'::pg_catalog.jsonb)
           INTO orden, advertencias
@@ -98,22 +98,22 @@ BEGIN
                 'funcion', 'revertir_modulo', 'modulo', modulo, 'marca', marca, 'marca_id', m.id));
         END IF;
         FOREACH t IN ARRAY orden LOOP
-            e := estados OPERATOR(pg_catalog.->) t::pg_catalog.text;
-            n := audit._escribir_imagenes(t, 'INSERT', ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e OPERATOR(pg_catalog.->) 'clave')),
-                                          e OPERATOR(pg_catalog.->) 'mapeo', e OPERATOR(pg_catalog.->) 'presentes', NULL, simular);
-            cuentas := cuentas OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(t::pg_catalog.text, pg_catalog.jsonb_build_object('insertadas', n));
+            e := estados -> t::pg_catalog.text;
+            n := audit._escribir_imagenes(t, 'INSERT', ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e -> 'clave')),
+                                          e -> 'mapeo', e -> 'presentes', NULL, simular);
+            cuentas := cuentas || pg_catalog.jsonb_build_object(t::pg_catalog.text, pg_catalog.jsonb_build_object('insertadas', n));
         END LOOP;
         FOREACH t IN ARRAY orden LOOP
-            e := estados OPERATOR(pg_catalog.->) t::pg_catalog.text;
-            n := audit._escribir_imagenes(t, 'UPDATE', ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e OPERATOR(pg_catalog.->) 'clave')),
-                                          e OPERATOR(pg_catalog.->) 'mapeo', e OPERATOR(pg_catalog.->) 'presentes', NULL, simular);
+            e := estados -> t::pg_catalog.text;
+            n := audit._escribir_imagenes(t, 'UPDATE', ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e -> 'clave')),
+                                          e -> 'mapeo', e -> 'presentes', NULL, simular);
             cuentas := pg_catalog.jsonb_set(cuentas, ARRAY[t::pg_catalog.text, 'actualizadas'], pg_catalog.to_jsonb(n));
         END LOOP;
         FOR i IN REVERSE pg_catalog.cardinality(orden)..1 LOOP
             t := orden[i];
-            e := estados OPERATOR(pg_catalog.->) t::pg_catalog.text;
-            n := audit._escribir(t, 'DELETE', ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e OPERATOR(pg_catalog.->) 'clave')),
-                                 NULL, e OPERATOR(pg_catalog.->) 'ausentes', NULL, simular);
+            e := estados -> t::pg_catalog.text;
+            n := audit._escribir(t, 'DELETE', ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e -> 'clave')),
+                                 NULL, e -> 'ausentes', NULL, simular);
             cuentas := pg_catalog.jsonb_set(cuentas, ARRAY[t::pg_catalog.text, 'eliminadas'], pg_catalog.to_jsonb(n));
         END LOOP;
         IF NOT simular THEN
@@ -130,20 +130,20 @@ BEGIN
 
     -- One entry per table, in write order, with what was (or would be) done.
     FOREACH t IN ARRAY orden LOOP
-        e := estados OPERATOR(pg_catalog.->) t::pg_catalog.text;
-        cambios := cambios OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(
+        e := estados -> t::pg_catalog.text;
+        cambios := cambios || pg_catalog.jsonb_build_array(
             pg_catalog.jsonb_build_object('tabla', t::pg_catalog.text)
-            OPERATOR(pg_catalog.||) (cuentas OPERATOR(pg_catalog.->) t::pg_catalog.text)
-            OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
-                'columnas_sin_dato', e OPERATOR(pg_catalog.->) 'mapeo' OPERATOR(pg_catalog.->) 'sin_dato',
-                'columnas_eliminadas_nulas', e OPERATOR(pg_catalog.->) 'mapeo' OPERATOR(pg_catalog.->) 'eliminadas_nulas'));
-        IF (cuentas OPERATOR(pg_catalog.#>>) ARRAY[t::pg_catalog.text, 'eliminadas'])::pg_catalog.int8 OPERATOR(pg_catalog.>) 0 THEN
-            advertencias := advertencias OPERATOR(pg_catalog.||) COALESCE((
+            || (cuentas -> t::pg_catalog.text)
+            || pg_catalog.jsonb_build_object(
+                'columnas_sin_dato', e -> 'mapeo' -> 'sin_dato',
+                'columnas_eliminadas_nulas', e -> 'mapeo' -> 'eliminadas_nulas'));
+        IF (cuentas #>> ARRAY[t::pg_catalog.text, 'eliminadas'])::pg_catalog.int8 > 0 THEN
+            advertencias := advertencias || COALESCE((
                 SELECT pg_catalog.jsonb_agg(pg_catalog.format(
                            'table %s, outside the module, references %s: its ON DELETE action applied to the deleted rows', c.conrelid::pg_catalog.regclass, t))
                   FROM pg_catalog.pg_constraint c
-                 WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.confrelid OPERATOR(pg_catalog.=) t
-                   AND c.conrelid OPERATOR(pg_catalog.<>) ALL (tablas::pg_catalog.oid[])), '[]'::pg_catalog.jsonb);
+                 WHERE c.contype = 'f' AND c.confrelid = t
+                   AND c.conrelid <> ALL (tablas::pg_catalog.oid[])), '[]'::pg_catalog.jsonb);
         END IF;
     END LOOP;
     RETURN pg_catalog.jsonb_build_object(

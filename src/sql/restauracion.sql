@@ -41,17 +41,17 @@ BEGIN
     -- render exactly (notas.valores_exactos), which is what is written back;
     -- the after-image as captured, which is what the row is compared with.
     SELECT e.id, e.accion, e.esquema, e.tabla_afectada, e.registro_id, e.registro_pk,
-           e.datos_anteriores OPERATOR(pg_catalog.||)
-               COALESCE(e.notas OPERATOR(pg_catalog.#>) '{valores_exactos,anteriores}', '{}'::pg_catalog.jsonb) AS datos_anteriores,
+           e.datos_anteriores ||
+               COALESCE(e.notas #> '{valores_exactos,anteriores}', '{}'::pg_catalog.jsonb) AS datos_anteriores,
            e.datos_nuevos, e.campos_modificados
       INTO ev
-      FROM audit.historial_cambios e WHERE e.id OPERATOR(pg_catalog.=) evento_id;
+      FROM audit.historial_cambios e WHERE e.id = evento_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'no_data_found',
             MESSAGE = pg_catalog.format('event %s does not exist', evento_id),
             HINT = 'Event ids come from audit.get_historial_cambios. An event hidden from you by row-level security is reported the same way.';
     END IF;
-    IF ev.accion OPERATOR(pg_catalog.<>) ALL (ARRAY['INSERT', 'UPDATE', 'DELETE']) THEN
+    IF ev.accion <> ALL (ARRAY['INSERT', 'UPDATE', 'DELETE']) THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = pg_catalog.format('event %s cannot be undone: it is not a row change (accion %s)', evento_id, ev.accion),
             DETAIL = 'Only INSERT, UPDATE and DELETE events carry the rows they changed.';
@@ -73,50 +73,50 @@ BEGIN
                    ORDER BY e.id), '[]'::pg_catalog.jsonb)
           INTO conflictos
           FROM audit.historial_cambios e
-         WHERE e.tabla_afectada OPERATOR(pg_catalog.=) ev.tabla_afectada
-           AND e.esquema OPERATOR(pg_catalog.=) ev.esquema
-           AND e.id OPERATOR(pg_catalog.>) ev.id
+         WHERE e.tabla_afectada = ev.tabla_afectada
+           AND e.esquema = ev.esquema
+           AND e.id > ev.id
            -- Application events about the row (audit.registrar_evento) do
            -- not change it: only row changes and TRUNCATE are conflicts.
-           AND e.accion OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'])
-           AND (e.accion OPERATOR(pg_catalog.=) 'TRUNCATE'
-                OR ev.registro_id OPERATOR(pg_catalog.=) ANY (ARRAY[e.registro_id, e.registro_id_anterior]));
+           AND e.accion = ANY (ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'])
+           AND (e.accion = 'TRUNCATE'
+                OR ev.registro_id = ANY (ARRAY[e.registro_id, e.registro_id_anterior]));
         -- No later event, yet the row is not what the event left: changed
         -- while capture was off, or by a replica. Compared on the columns
         -- both have (columns added or dropped since are drift, checked below).
-        IF pg_catalog.jsonb_array_length(conflictos) OPERATOR(pg_catalog.=) 0
-           AND (CASE WHEN ev.accion OPERATOR(pg_catalog.=) 'DELETE' THEN actual IS NOT NULL
+        IF pg_catalog.jsonb_array_length(conflictos) = 0
+           AND (CASE WHEN ev.accion = 'DELETE' THEN actual IS NOT NULL
                      ELSE actual IS NULL
                           OR (SELECT pg_catalog.jsonb_object_agg(a.key, a.value) FROM pg_catalog.jsonb_each(actual) a
-                               WHERE ev.datos_nuevos OPERATOR(pg_catalog.?) a.key)
+                               WHERE ev.datos_nuevos ? a.key)
                              IS DISTINCT FROM
                              (SELECT pg_catalog.jsonb_object_agg(n.key, n.value) FROM pg_catalog.jsonb_each(ev.datos_nuevos) n
-                               WHERE actual OPERATOR(pg_catalog.?) n.key)
+                               WHERE actual ? n.key)
                 END) THEN
             conflictos := pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
                 'id', NULL, 'accion', NULL,
                 'mensaje', 'the row is not as the event left it, and no recorded event explains the difference'));
         END IF;
-        IF pg_catalog.jsonb_array_length(conflictos) OPERATOR(pg_catalog.>) 0 THEN
+        IF pg_catalog.jsonb_array_length(conflictos) > 0 THEN
             IF NOT forzar THEN
                 RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
                     MESSAGE = pg_catalog.format('event %s cannot be undone: its row changed after it', evento_id),
-                    DETAIL = 'Later changes: ' OPERATOR(pg_catalog.||)
-                             (SELECT pg_catalog.string_agg(COALESCE(c.value OPERATOR(pg_catalog.->>) 'id' OPERATOR(pg_catalog.||) ' (' OPERATOR(pg_catalog.||) (c.value OPERATOR(pg_catalog.->>) 'accion') OPERATOR(pg_catalog.||) ')',
-                                                                    c.value OPERATOR(pg_catalog.->>) 'mensaje'), ', ')
-                                FROM pg_catalog.jsonb_array_elements(conflictos) c) OPERATOR(pg_catalog.||) '.',
+                    DETAIL = 'Later changes: ' ||
+                             (SELECT pg_catalog.string_agg(COALESCE(c.value ->> 'id' || ' (' || (c.value ->> 'accion') || ')',
+                                                                    c.value ->> 'mensaje'), ', ')
+                                FROM pg_catalog.jsonb_array_elements(conflictos) c) || '.',
                     HINT = 'Undo the later events first (newest first), or pass forzar => true to undo this one over them.';
             END IF;
-            advertencias := advertencias OPERATOR(pg_catalog.||) pg_catalog.to_jsonb(
+            advertencias := advertencias || pg_catalog.to_jsonb(
                 'forced over later changes of the row (see conflictos)'::pg_catalog.text);
         END IF;
 
-        IF ev.accion OPERATOR(pg_catalog.=) 'INSERT' THEN
+        IF ev.accion = 'INSERT' THEN
             operacion := 'DELETE';
             imagen := ev.registro_pk;
             objetivo := NULL;
             mapeo := audit._mapeo(tabla, ev.id, '[]'::pg_catalog.jsonb, pg_catalog.jsonb_build_array(imagen), info.generadas);
-        ELSIF ev.accion OPERATOR(pg_catalog.=) 'DELETE' THEN
+        ELSIF ev.accion = 'DELETE' THEN
             operacion := CASE WHEN actual IS NULL THEN 'INSERT' ELSE 'UPDATE' END;
             imagen := ev.datos_anteriores;
             objetivo := imagen;
@@ -131,8 +131,8 @@ BEGIN
             -- Only what this event changed, and the key to find the row by.
             SELECT pg_catalog.jsonb_object_agg(a.key, a.value) INTO imagen
               FROM pg_catalog.jsonb_each(ev.datos_anteriores) a
-             WHERE a.key OPERATOR(pg_catalog.=) ANY (ev.campos_modificados OPERATOR(pg_catalog.||) info.clave);
-            objetivo := actual OPERATOR(pg_catalog.||) imagen;
+             WHERE a.key = ANY (ev.campos_modificados || info.clave);
+            objetivo := actual || imagen;
             mapeo := audit._mapeo(tabla, ev.id, pg_catalog.jsonb_build_array(imagen), '[]'::pg_catalog.jsonb, info.generadas);
         END IF;
         PERFORM audit._comprobar_mapeo(tabla, mapeo);
@@ -142,7 +142,7 @@ BEGIN
             previo := audit._inicio_restauracion(pg_catalog.jsonb_build_object('funcion', 'deshacer', 'evento_id', evento_id));
         END IF;
         filas := audit._escribir_imagenes(tabla, operacion, info.clave, mapeo, pg_catalog.jsonb_build_array(imagen),
-                                          CASE WHEN operacion OPERATOR(pg_catalog.=) 'UPDATE' THEN ev.registro_pk END,
+                                          CASE WHEN operacion = 'UPDATE' THEN ev.registro_pk END,
                                           simular);
         IF NOT simular THEN
             PERFORM audit._fin_restauracion(previo);
@@ -156,14 +156,14 @@ BEGIN
             'rollback');
     END;
 
-    IF filas OPERATOR(pg_catalog.=) 0 THEN
-        advertencias := advertencias OPERATOR(pg_catalog.||) pg_catalog.to_jsonb(
+    IF filas = 0 THEN
+        advertencias := advertencias || pg_catalog.to_jsonb(
             'nothing to change: the row is already as the undo would leave it'::pg_catalog.text);
     END IF;
-    advertencias := advertencias OPERATOR(pg_catalog.||) COALESCE((
+    advertencias := advertencias || COALESCE((
         SELECT pg_catalog.jsonb_agg(pg_catalog.format('column %I has no recorded value: it keeps its current value (update) or gets its default (insert)', c))
-          FROM pg_catalog.jsonb_array_elements_text(mapeo OPERATOR(pg_catalog.->) 'sin_dato') c
-         WHERE operacion OPERATOR(pg_catalog.=) 'INSERT'), '[]'::pg_catalog.jsonb);
+          FROM pg_catalog.jsonb_array_elements_text(mapeo -> 'sin_dato') c
+         WHERE operacion = 'INSERT'), '[]'::pg_catalog.jsonb);
     RETURN pg_catalog.jsonb_build_object(
         'aplicado', NOT simular,
         'simulado', simular,
@@ -219,17 +219,17 @@ BEGIN
         PERFORM audit._comprobar_nombre(tabla, NULL, instante);
         previo_estado := audit._estado_previo(info.esquema, info.nombre, NULL, instante, registro_id);
         PERFORM audit._comprobar_truncado(tabla, previo_estado.truncado);
-        IF previo_estado.eventos OPERATOR(pg_catalog.=) 0 THEN
+        IF previo_estado.eventos = 0 THEN
             RETURN pg_catalog.jsonb_build_object(
                 'aplicado', NOT simular, 'simulado', simular, 'cambios', '[]'::pg_catalog.jsonb,
                 'advertencias', pg_catalog.jsonb_build_array('no recorded change of this row after instante: it is as it was then'),
                 'error', NULL);
         END IF;
-        IF pg_catalog.jsonb_array_length(previo_estado.presentes) OPERATOR(pg_catalog.>) 0 THEN
-            imagen := previo_estado.presentes OPERATOR(pg_catalog.->) 0;
+        IF pg_catalog.jsonb_array_length(previo_estado.presentes) > 0 THEN
+            imagen := previo_estado.presentes -> 0;
             objetivo := imagen;
         ELSE
-            imagen := previo_estado.ausentes OPERATOR(pg_catalog.->) 0;
+            imagen := previo_estado.ausentes -> 0;
             objetivo := NULL;
         END IF;
         mapeo := audit._mapeo(tabla, previo_estado.primer_evento, previo_estado.presentes, previo_estado.ausentes, info.generadas);
@@ -259,15 +259,15 @@ BEGIN
             'rollback');
     END;
 
-    IF operacion OPERATOR(pg_catalog.=) 'INSERT' THEN
-        advertencias := advertencias OPERATOR(pg_catalog.||) COALESCE((
+    IF operacion = 'INSERT' THEN
+        advertencias := advertencias || COALESCE((
             SELECT pg_catalog.jsonb_agg(pg_catalog.format('column %I has no recorded value: the re-created row gets its default', c))
-              FROM pg_catalog.jsonb_array_elements_text(mapeo OPERATOR(pg_catalog.->) 'sin_dato') c), '[]'::pg_catalog.jsonb);
+              FROM pg_catalog.jsonb_array_elements_text(mapeo -> 'sin_dato') c), '[]'::pg_catalog.jsonb);
     END IF;
     RETURN pg_catalog.jsonb_build_object(
         'aplicado', NOT simular,
         'simulado', simular,
-        'cambios', CASE WHEN operacion IS NULL OR filas OPERATOR(pg_catalog.=) 0 THEN '[]'::pg_catalog.jsonb
+        'cambios', CASE WHEN operacion IS NULL OR filas = 0 THEN '[]'::pg_catalog.jsonb
                         ELSE pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
                             'tabla', tabla::pg_catalog.text,
                             'operacion', operacion,
@@ -309,13 +309,13 @@ BEGIN
     RETURN QUERY EXECUTE pg_catalog.format(
         'SELECT i.value FROM pg_catalog.jsonb_array_elements($1) i
          UNION ALL
-         SELECT pg_catalog.to_jsonb(d.*) OPERATOR(pg_catalog.-) $2
+         SELECT pg_catalog.to_jsonb(d.*) - $2
            FROM %s d
           WHERE NOT EXISTS (SELECT FROM audit.historial_cambios e
-                             WHERE e.tabla_afectada OPERATOR(pg_catalog.=) $3 AND e.esquema OPERATOR(pg_catalog.=) $4
-                               AND e."timestamp" OPERATOR(pg_catalog.>) $5
-                               AND e.accion OPERATOR(pg_catalog.=) ANY (ARRAY[''INSERT'', ''UPDATE'', ''DELETE''])
-                               AND e.registro_pk OPERATOR(pg_catalog.=) %s)',
+                             WHERE e.tabla_afectada = $3 AND e.esquema = $4
+                               AND e."timestamp" > $5
+                               AND e.accion = ANY (ARRAY[''INSERT'', ''UPDATE'', ''DELETE''])
+                               AND e.registro_pk = %s)',
         tabla, audit._sql_clave(info.clave))
         USING previo_estado.presentes, info.excluidas, info.nombre, info.esquema, instante;
 END

@@ -6,9 +6,9 @@
 -- log is read through the caller's row-level security, and the audited
 -- tables are written with the caller's rights, so RLS, constraints and the
 -- tables' own triggers apply, and the writes are captured like any other.
--- Same rules as bootstrap.sql: qualified names and operators, no CREATE OR
--- REPLACE, pinned search_path. Dynamic SQL quotes every name with %I or a
--- regclass, and passes every value as a parameter.
+-- Same rules as bootstrap.sql. Dynamic SQL runs inside the functions, with
+-- their pinned search_path; it quotes every name with %I or a regclass, and
+-- passes every value as a parameter.
 
 -- What a restore needs to know about a table; raises when it cannot be
 -- restored: not audited (55000), no key to find its rows by (55000).
@@ -27,22 +27,22 @@ BEGIN
     SELECT t.esquema, t.nombre, t.columnas_clave, t.excluir_columnas, t.desde
       INTO esquema, nombre, clave, excluidas, auditada_desde
       FROM audit.tablas_auditadas t
-     WHERE t.tabla OPERATOR(pg_catalog.=) _info_restauracion.tabla;
+     WHERE t.tabla = _info_restauracion.tabla;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
             MESSAGE = pg_catalog.format('table %s is not audited', tabla),
             DETAIL = 'Its changes are not recorded, so there is nothing to restore from, and a restore would not be recorded either.',
             HINT = 'Start auditing it with audit.auditar(table).';
     END IF;
-    IF pg_catalog.cardinality(clave) OPERATOR(pg_catalog.=) 0 THEN
+    IF pg_catalog.cardinality(clave) = 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
             MESSAGE = pg_catalog.format('table %s has no primary key', tabla),
             DETAIL = 'A restore finds each row by its key; without one, rows are identified by their whole content, which changes with every update.',
             HINT = 'Add a primary key, or name the columns that identify a row: audit.auditar(table, ''{"columnas_clave": [...]}'').';
     END IF;
     generadas := ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
-                        WHERE a.attrelid OPERATOR(pg_catalog.=) tabla AND a.attnum OPERATOR(pg_catalog.>) 0
-                          AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.<>) '');
+                        WHERE a.attrelid = tabla AND a.attnum > 0
+                          AND NOT a.attisdropped AND a.attgenerated <> '');
 END
 $info$;
 
@@ -57,12 +57,12 @@ BEGIN
     IF instante IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = 'instante must not be null';
     END IF;
-    IF instante OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+    IF instante > pg_catalog.now() THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = 'instante is in the future',
             DETAIL = pg_catalog.format('instante is %s; the log knows table %s up to now (%s).', instante, tabla, pg_catalog.now());
     END IF;
-    IF instante OPERATOR(pg_catalog.<) auditada_desde THEN
+    IF instante < auditada_desde THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = pg_catalog.format('instante is before auditing of table %s began', tabla),
             DETAIL = pg_catalog.format('instante is %s; table %s has been audited since %s, and the log knows nothing of it before then.', instante, tabla, auditada_desde),
@@ -105,33 +105,33 @@ AS $body$
         -- (The exact text of values to_jsonb does not render exactly wins
         -- over their rendering: notas.valores_exactos.)
         SELECT e.id, e.accion, e.registro_id, e.registro_id_anterior, e.registro_pk,
-               e.datos_anteriores OPERATOR(pg_catalog.||)
-                   COALESCE(e.notas OPERATOR(pg_catalog.#>) '{valores_exactos,anteriores}', '{}'::pg_catalog.jsonb) AS datos_anteriores
+               e.datos_anteriores ||
+                   COALESCE(e.notas #> '{valores_exactos,anteriores}', '{}'::pg_catalog.jsonb) AS datos_anteriores
           FROM audit.historial_cambios e
-         WHERE e.tabla_afectada OPERATOR(pg_catalog.=) _estado_previo.nombre
-           AND e.esquema OPERATOR(pg_catalog.=) _estado_previo.esquema
-           AND e.accion OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'])
-           AND (_estado_previo.desde_id IS NULL OR e.id OPERATOR(pg_catalog.>) _estado_previo.desde_id)
-           AND (_estado_previo.desde_instante IS NULL OR e."timestamp" OPERATOR(pg_catalog.>) _estado_previo.desde_instante)
+         WHERE e.tabla_afectada = _estado_previo.nombre
+           AND e.esquema = _estado_previo.esquema
+           AND e.accion = ANY (ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'])
+           AND (_estado_previo.desde_id IS NULL OR e.id > _estado_previo.desde_id)
+           AND (_estado_previo.desde_instante IS NULL OR e."timestamp" > _estado_previo.desde_instante)
     ), toques AS (
         SELECT ev.id, COALESCE(ev.registro_id_anterior, ev.registro_id) AS fila, true AS existia, ev.datos_anteriores AS dato
-          FROM ev WHERE ev.accion OPERATOR(pg_catalog.=) ANY (ARRAY['UPDATE', 'DELETE'])
+          FROM ev WHERE ev.accion = ANY (ARRAY['UPDATE', 'DELETE'])
         UNION ALL
         SELECT ev.id, ev.registro_id, false, ev.registro_pk
-          FROM ev WHERE ev.accion OPERATOR(pg_catalog.=) 'INSERT'
-                     OR (ev.accion OPERATOR(pg_catalog.=) 'UPDATE' AND ev.registro_id_anterior IS NOT NULL)
+          FROM ev WHERE ev.accion = 'INSERT'
+                     OR (ev.accion = 'UPDATE' AND ev.registro_id_anterior IS NOT NULL)
     ), primeros AS (
         SELECT DISTINCT ON (t.fila) t.fila, t.existia, t.dato
           FROM toques t
-         WHERE _estado_previo.registro IS NULL OR t.fila OPERATOR(pg_catalog.=) _estado_previo.registro
+         WHERE _estado_previo.registro IS NULL OR t.fila = _estado_previo.registro
          ORDER BY t.fila, t.id
     )
     SELECT COALESCE((SELECT pg_catalog.jsonb_agg(p.dato) FROM primeros p WHERE p.existia), '[]'::pg_catalog.jsonb),
            COALESCE((SELECT pg_catalog.jsonb_agg(p.dato) FROM primeros p WHERE NOT p.existia), '[]'::pg_catalog.jsonb),
            (SELECT pg_catalog.count(*) FROM ev WHERE _estado_previo.registro IS NULL
-                OR _estado_previo.registro OPERATOR(pg_catalog.=) ANY (ARRAY[ev.registro_id, ev.registro_id_anterior])),
+                OR _estado_previo.registro = ANY (ARRAY[ev.registro_id, ev.registro_id_anterior])),
            (SELECT pg_catalog.min(ev.id) FROM ev),
-           (SELECT pg_catalog.min(ev.id) FROM ev WHERE ev.accion OPERATOR(pg_catalog.=) 'TRUNCATE');
+           (SELECT pg_catalog.min(ev.id) FROM ev WHERE ev.accion = 'TRUNCATE');
 $body$;
 
 -- How images (presentes) and keys (ausentes) map onto the table now: the
@@ -146,15 +146,15 @@ AS $body$
     SELECT audit._mapear_columnas(
         COALESCE((SELECT pg_catalog.jsonb_agg(e.columnas ORDER BY e.desde_id)
                     FROM audit.estructuras_tabla e
-                   WHERE e.tabla OPERATOR(pg_catalog.=) _mapeo.tabla
-                     AND e.desde_id OPERATOR(pg_catalog.>=) COALESCE(
+                   WHERE e.tabla = _mapeo.tabla
+                     AND e.desde_id >= COALESCE(
                              (SELECT pg_catalog.max(e2.desde_id) FROM audit.estructuras_tabla e2
-                               WHERE e2.tabla OPERATOR(pg_catalog.=) _mapeo.tabla
-                                 AND e2.desde_id OPERATOR(pg_catalog.<) _mapeo.primer_evento), 0)),
+                               WHERE e2.tabla = _mapeo.tabla
+                                 AND e2.desde_id < _mapeo.primer_evento), 0)),
                  '[]'::pg_catalog.jsonb)
-            OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(audit._estructura_actual(_mapeo.tabla)),
+            || pg_catalog.jsonb_build_array(audit._estructura_actual(_mapeo.tabla)),
         COALESCE((SELECT pg_catalog.jsonb_object_agg(c.key, c.con_valor)
-                    FROM (SELECT kv.key, pg_catalog.bool_or(kv.value OPERATOR(pg_catalog.<>) 'null'::pg_catalog.jsonb) AS con_valor
+                    FROM (SELECT kv.key, pg_catalog.bool_or(kv.value <> 'null'::pg_catalog.jsonb) AS con_valor
                             FROM (SELECT i.value AS imagen FROM pg_catalog.jsonb_array_elements(_mapeo.presentes) i
                                   UNION ALL
                                   SELECT k.value FROM pg_catalog.jsonb_array_elements(_mapeo.ausentes) k) im
@@ -176,13 +176,13 @@ DECLARE
 BEGIN
     SELECT e.nombre INTO antes
       FROM audit.estructuras_tabla e
-     WHERE e.tabla OPERATOR(pg_catalog.=) _comprobar_nombre.tabla
-       AND e.nombre OPERATOR(pg_catalog.<>) _comprobar_nombre.tabla::pg_catalog.text
-       AND (e.desde_id OPERATOR(pg_catalog.>=) COALESCE(
+     WHERE e.tabla = _comprobar_nombre.tabla
+       AND e.nombre <> _comprobar_nombre.tabla::pg_catalog.text
+       AND (e.desde_id >= COALESCE(
                 (SELECT pg_catalog.max(e2.desde_id) FROM audit.estructuras_tabla e2
-                  WHERE e2.tabla OPERATOR(pg_catalog.=) _comprobar_nombre.tabla
-                    AND (e2.desde_id OPERATOR(pg_catalog.<) _comprobar_nombre.desde_id
-                         OR e2.registrada_en OPERATOR(pg_catalog.<=) _comprobar_nombre.desde_instante)), 0))
+                  WHERE e2.tabla = _comprobar_nombre.tabla
+                    AND (e2.desde_id < _comprobar_nombre.desde_id
+                         OR e2.registrada_en <= _comprobar_nombre.desde_instante)), 0))
      ORDER BY e.desde_id
      LIMIT 1;
     IF FOUND THEN
@@ -200,12 +200,12 @@ CREATE FUNCTION audit._comprobar_mapeo(tabla regclass, mapeo jsonb) RETURNS void
     SET search_path = pg_catalog, pg_temp
 AS $check$
 BEGIN
-    IF pg_catalog.jsonb_array_length(mapeo OPERATOR(pg_catalog.->) 'problemas') OPERATOR(pg_catalog.>) 0 THEN
+    IF pg_catalog.jsonb_array_length(mapeo -> 'problemas') > 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
             MESSAGE = pg_catalog.format('cannot restore table %s: its columns changed since', tabla),
-            DETAIL = (SELECT pg_catalog.string_agg(p.value OPERATOR(pg_catalog.->>) 'mensaje', '; ')
-                        FROM pg_catalog.jsonb_array_elements(mapeo OPERATOR(pg_catalog.->) 'problemas') p)
-                     OPERATOR(pg_catalog.||) '.',
+            DETAIL = (SELECT pg_catalog.string_agg(p.value ->> 'mensaje', '; ')
+                        FROM pg_catalog.jsonb_array_elements(mapeo -> 'problemas') p)
+                     || '.',
             HINT = 'Nothing is dropped or filled with NULL silently: put the column back as it was, or restore the data by hand from audit.historial_cambios.';
     END IF;
 END
@@ -265,13 +265,13 @@ DECLARE
     quitar_imagen text[];
     filas bigint;
 BEGIN
-    IF pg_catalog.jsonb_array_length(imagenes) OPERATOR(pg_catalog.=) 0 THEN
+    IF pg_catalog.jsonb_array_length(imagenes) = 0 THEN
         RETURN 0;
     END IF;
     coincide := audit._sql_coincidencia(clave, 's');
     SELECT pg_catalog.string_agg(pg_catalog.format('%I', c), ', ')
       INTO lista FROM pg_catalog.unnest(columnas) c;
-    IF operacion OPERATOR(pg_catalog.=) 'INSERT' THEN
+    IF operacion = 'INSERT' THEN
         IF simular THEN
             EXECUTE pg_catalog.format(
                 'SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_populate_recordset(NULL::%1$s, $1) s
@@ -286,7 +286,7 @@ BEGIN
             tabla, coincide, lista,
             (SELECT pg_catalog.string_agg(pg_catalog.format('s.%I', c), ', ') FROM pg_catalog.unnest(columnas) c))
            USING imagenes;
-    ELSIF operacion OPERATOR(pg_catalog.=) 'DELETE' THEN
+    ELSIF operacion = 'DELETE' THEN
         IF simular THEN
             EXECUTE pg_catalog.format(
                 'SELECT pg_catalog.count(*) FROM %1$s d, pg_catalog.jsonb_populate_recordset(NULL::%1$s, $1) s WHERE %2$s',
@@ -297,22 +297,22 @@ BEGIN
         EXECUTE pg_catalog.format(
             'DELETE FROM %1$s d USING pg_catalog.jsonb_populate_recordset(NULL::%1$s, $1) s WHERE %2$s', tabla, coincide)
            USING imagenes;
-    ELSIF operacion OPERATOR(pg_catalog.=) 'UPDATE' THEN
+    ELSIF operacion = 'UPDATE' THEN
         -- Only rows whose written columns differ are updated (compared as
         -- jsonb, which every type has; to_jsonb of the row is the same
         -- rendering the snapshot was taken with).
         quitar_actual := ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
-                                WHERE a.attrelid OPERATOR(pg_catalog.=) tabla AND a.attnum OPERATOR(pg_catalog.>) 0
-                                  AND NOT a.attisdropped AND a.attname::pg_catalog.text OPERATOR(pg_catalog.<>) ALL (columnas));
-        quitar_imagen := ARRAY(SELECT k FROM pg_catalog.jsonb_object_keys(imagenes OPERATOR(pg_catalog.->) 0) k
-                                WHERE k OPERATOR(pg_catalog.<>) ALL (columnas));
+                                WHERE a.attrelid = tabla AND a.attnum > 0
+                                  AND NOT a.attisdropped AND a.attname::pg_catalog.text <> ALL (columnas));
+        quitar_imagen := ARRAY(SELECT k FROM pg_catalog.jsonb_object_keys(imagenes -> 0) k
+                                WHERE k <> ALL (columnas));
         SELECT pg_catalog.string_agg(pg_catalog.format('%1$I = s.%1$I', c), ', ')
           INTO asignaciones
           FROM pg_catalog.unnest(columnas) c
-         WHERE (donde IS NOT NULL OR c OPERATOR(pg_catalog.<>) ALL (clave))
+         WHERE (donde IS NOT NULL OR c <> ALL (clave))
            AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
-                            WHERE a.attrelid OPERATOR(pg_catalog.=) tabla AND a.attname OPERATOR(pg_catalog.=) c
-                              AND a.attidentity OPERATOR(pg_catalog.=) 'a');
+                            WHERE a.attrelid = tabla AND a.attname = c
+                              AND a.attidentity = 'a');
         IF asignaciones IS NULL THEN
             RETURN 0;
         END IF;
@@ -324,7 +324,7 @@ BEGIN
               CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%1$s, e.imagen) s
               CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%1$s, COALESCE($4, e.imagen)) w
               WHERE %2$s
-                AND (pg_catalog.to_jsonb(d.*) OPERATOR(pg_catalog.-) $2) IS DISTINCT FROM (e.imagen OPERATOR(pg_catalog.-) $3)',
+                AND (pg_catalog.to_jsonb(d.*) - $2) IS DISTINCT FROM (e.imagen - $3)',
             tabla, coincide);
         IF simular THEN
             EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s d, %s', tabla, lista)
@@ -367,10 +367,10 @@ BEGIN
                   FROM pg_catalog.jsonb_array_elements(imagenes) i) x
          GROUP BY x.claves
     LOOP
-        filas := filas OPERATOR(pg_catalog.+) audit._escribir(
+        filas := filas + audit._escribir(
             tabla, operacion, clave,
-            ARRAY(SELECT c FROM pg_catalog.jsonb_array_elements_text(mapeo OPERATOR(pg_catalog.->) 'columnas') c
-                   WHERE c OPERATOR(pg_catalog.=) ANY (grupo.claves)),
+            ARRAY(SELECT c FROM pg_catalog.jsonb_array_elements_text(mapeo -> 'columnas') c
+                   WHERE c = ANY (grupo.claves)),
             grupo.imagenes, donde, simular);
     END LOOP;
     RETURN filas;
@@ -454,7 +454,7 @@ DECLARE
         'cambios', '[]'::pg_catalog.jsonb,
         'advertencias', '[]'::pg_catalog.jsonb,
         'error', pg_catalog.jsonb_build_object('sqlstate', estado, 'mensaje', mensaje, 'detalle', detalle_error, 'pista', pista_error))
-        OPERATOR(pg_catalog.||) COALESCE(extra, '{}'::pg_catalog.jsonb);
+        || COALESCE(extra, '{}'::pg_catalog.jsonb);
 BEGIN
     IF NOT simular THEN
         PERFORM audit._escribir_log_tecnico('ERROR', categoria,
@@ -477,8 +477,8 @@ CREATE FUNCTION audit._sql_clave(clave text[]) RETURNS text
     LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
 AS $body$
-    SELECT 'pg_catalog.jsonb_build_object(' OPERATOR(pg_catalog.||)
-           pg_catalog.string_agg(pg_catalog.format('%L, d.%I', k, k), ', ') OPERATOR(pg_catalog.||) ')'
+    SELECT 'pg_catalog.jsonb_build_object(' ||
+           pg_catalog.string_agg(pg_catalog.format('%L, d.%I', k, k), ', ') || ')'
       FROM pg_catalog.unnest(clave) k;
 $body$;
 
