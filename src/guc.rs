@@ -335,3 +335,44 @@ CREATE FUNCTION audit._retencion_meses() RETURNS integer
 fn _retencion_meses() -> i32 {
     RETENCION_MESES.get()
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use crate::test_support::{one, run};
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    #[should_panic(expected = "invalid value for parameter \"audit.contexto\"")]
+    fn test_context_setting_refuses_non_objects() {
+        run("SET LOCAL audit.contexto = '[1, 2]'");
+    }
+
+    #[pg_test]
+    fn test_context_setting_takes_an_object() {
+        run(r#"SET LOCAL audit.contexto = '{"motivo": "x"}'"#);
+        assert_eq!(
+            one::<String>("SELECT current_setting('audit.contexto')").as_deref(),
+            Some(r#"{"motivo": "x"}"#)
+        );
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "invalid value for parameter \"audit.usuario_id\"")]
+    fn test_uuid_settings_refuse_other_text() {
+        run("SET LOCAL audit.usuario_id = 'juan'");
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "invalid value for parameter \"audit.empresa_id\"")]
+    fn test_tenant_setting_refuses_other_text() {
+        run("SET LOCAL audit.empresa_id = '12345'");
+    }
+
+    #[pg_test]
+    fn test_uuid_settings_take_a_uuid_or_nothing() {
+        run("SET LOCAL audit.usuario_id = '11111111-1111-1111-1111-111111111111'");
+        run("SET LOCAL audit.usuario_id = ''");
+        run("SET LOCAL audit.empresa_id = ' '");
+    }
+}

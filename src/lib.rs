@@ -37,7 +37,7 @@ mod tables;
 mod wal;
 
 #[cfg(any(test, feature = "pg_test"))]
-mod tests;
+mod test_support;
 
 extension_sql_file!("sql/bootstrap.sql", name = "bootstrap", bootstrap);
 extension_sql_file!(

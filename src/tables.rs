@@ -631,3 +631,17 @@ fn dejar_de_auditar(tabla: Option<Regclass>) {
         serde_json::json!({ "comando": "dejar_de_auditar" }),
     );
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use crate::test_support::run;
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    #[should_panic(expected = "cannot audit view public.t_vista")]
+    fn test_auditar_refuses_a_view() {
+        run("CREATE VIEW t_vista AS SELECT 1 AS x");
+        run("SELECT audit.auditar('t_vista')");
+    }
+}

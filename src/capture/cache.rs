@@ -61,3 +61,24 @@ pub fn forget_table(relid: pg_sys::Oid) {
         STALE.with(|s| s.set(true));
     }
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use crate::test_support::{one, run};
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn test_options_change_applies_in_the_same_transaction() {
+        run("CREATE TABLE t_opt (id int PRIMARY KEY, secreto text)");
+        run("SELECT audit.auditar('t_opt')");
+        run("INSERT INTO t_opt VALUES (1, 'a')");
+        run("SELECT audit.auditar('t_opt', '{\"excluir_columnas\": [\"secreto\"]}')");
+        run("INSERT INTO t_opt VALUES (2, 'b')");
+        let kept = one::<bool>(
+            "SELECT datos_nuevos ? 'secreto' FROM audit.historial_cambios
+              WHERE tabla_afectada = 't_opt' AND registro_pk = '{\"id\": 2}'",
+        );
+        assert_eq!(kept, Some(false));
+    }
+}

@@ -7,7 +7,7 @@
 //! reordered still works). Adding a column to the log: add it to the table
 //! (src/sql/bootstrap.sql and an upgrade script), add it to the list below,
 //! set it in src/capture/writer.rs and cover it in the hash's encoding
-//! (crates/audit-model/src/huella.rs); the tests in src/tests.rs fail until
+//! (crates/audit-model/src/huella.rs); the tests in src/capture/writer.rs fail until
 //! the list, the table, the writer and the hash agree.
 
 use pgrx::pg_sys;

@@ -369,3 +369,29 @@ pub(crate) fn catalog_audit_namespace() -> pg_sys::Oid {
 pub(crate) fn misuse(message: &str) -> ! {
     AuditError::TriggerMisuse(message.to_owned()).report()
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use crate::test_support::{one, run};
+    use audit_model::record_id::registro_id;
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn test_registro_id_of_the_trigger_is_the_models() {
+        run("CREATE TABLE t_ids (a int, b text, PRIMARY KEY (a, b))");
+        run("SELECT audit.auditar('t_ids')");
+        run("INSERT INTO t_ids VALUES (7, 'x''y')");
+        let pk = one::<String>("SELECT registro_pk::text FROM audit.historial_cambios WHERE tabla_afectada = 't_ids' AND accion = 'INSERT'")
+            .unwrap();
+        let id = one::<pgrx::Uuid>("SELECT registro_id FROM audit.historial_cambios WHERE tabla_afectada = 't_ids' AND accion = 'INSERT'")
+            .unwrap();
+        assert_eq!(pk, r#"{"a": 7, "b": "x'y"}"#);
+        let schema = one::<String>("SELECT esquema FROM audit.historial_cambios WHERE tabla_afectada = 't_ids' AND accion = 'INSERT'")
+            .unwrap();
+        assert_eq!(
+            id.as_bytes(),
+            registro_id(&schema, "t_ids", pk.as_bytes()).as_bytes()
+        );
+    }
+}

@@ -349,3 +349,27 @@ pub fn transaction_time() -> pg_sys::TimestampTz {
     // SAFETY: plain accessor.
     unsafe { pg_sys::GetCurrentTransactionStartTimestamp() }
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use crate::test_support::{one, run};
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn test_identity_settings_are_read_per_statement() {
+        run("CREATE TABLE t_who (id int PRIMARY KEY)");
+        run("SELECT audit.auditar('t_who')");
+        run("SET LOCAL audit.usuario_id = '11111111-1111-1111-1111-111111111111'");
+        run("INSERT INTO t_who VALUES (1)");
+        run("SET LOCAL audit.usuario_id = '22222222-2222-2222-2222-222222222222'");
+        run("INSERT INTO t_who VALUES (2)");
+        let users = one::<String>(
+            "SELECT string_agg(usuario_id::text, ',' ORDER BY id) FROM audit.historial_cambios WHERE tabla_afectada = 't_who' AND accion = 'INSERT'",
+        );
+        assert_eq!(
+            users.as_deref(),
+            Some("11111111-1111-1111-1111-111111111111,22222222-2222-2222-2222-222222222222")
+        );
+    }
+}

@@ -149,3 +149,71 @@ impl Drop for PinnedOutput {
         }
     }
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use crate::test_support::{one, run};
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn test_snapshot_is_sql_to_jsonb_of_the_row() {
+        run("SET LOCAL TimeZone = 'UTC'");
+        run("CREATE TYPE t_par AS (x numeric, y text[])");
+        run("CREATE TABLE t_snap (id int PRIMARY KEY, n numeric, f float8, ts timestamptz, b bytea, p t_par, j jsonb, r int4range)");
+        run("SELECT audit.auditar('t_snap')");
+        run("INSERT INTO t_snap VALUES (1, 1e-30, 'Infinity', now(), '\\xdeadbeef', ROW(2.50, '{a,NULL}'), '{\"k\": [1, {\"z\": 0.10}]}', '[1,5)')");
+        run("UPDATE t_snap SET n = 'NaN'");
+        let same = one::<bool>(
+            "SELECT bool_and(h.datos_nuevos = to_jsonb(t)) FROM audit.historial_cambios h, t_snap t
+              WHERE h.tabla_afectada = 't_snap' AND h.accion = 'UPDATE'",
+        );
+        assert_eq!(same, Some(true));
+    }
+
+    #[pg_test]
+    fn test_capture_leaves_session_output_settings_as_they_were() {
+        run("SET LOCAL TimeZone = 'Asia/Kolkata'");
+        run("SET LOCAL extra_float_digits = -2");
+        run("SET LOCAL IntervalStyle = 'sql_standard'");
+        run("SET LOCAL DateStyle = 'German, DMY'");
+        run("SET LOCAL bytea_output = 'escape'");
+        run("CREATE TABLE t_out (id int PRIMARY KEY, ts timestamptz, f float8, iv interval, b bytea)");
+        run("SELECT audit.auditar('t_out')");
+        run("INSERT INTO t_out VALUES (1, '2026-01-01 00:00:00+00', 0.1, '1 day', '\\x01')");
+        // The snapshot used the fixed settings...
+        let ts = one::<String>("SELECT datos_nuevos->>'ts' FROM audit.historial_cambios WHERE tabla_afectada = 't_out' AND accion = 'INSERT'");
+        assert_eq!(ts.as_deref(), Some("2026-01-01T00:00:00+00:00"));
+        let b = one::<String>("SELECT datos_nuevos->>'b' FROM audit.historial_cambios WHERE tabla_afectada = 't_out' AND accion = 'INSERT'");
+        assert_eq!(b.as_deref(), Some("\\x01"));
+        // ...and the session's own are untouched.
+        assert_eq!(
+            one::<String>("SHOW TimeZone").as_deref(),
+            Some("Asia/Kolkata")
+        );
+        assert_eq!(
+            one::<String>("SHOW extra_float_digits").as_deref(),
+            Some("-2")
+        );
+        assert_eq!(
+            one::<String>("SHOW IntervalStyle").as_deref(),
+            Some("sql_standard")
+        );
+        assert_eq!(
+            one::<String>("SHOW DateStyle").as_deref(),
+            Some("German, DMY")
+        );
+        assert_eq!(
+            one::<String>("SHOW bytea_output").as_deref(),
+            Some("escape")
+        );
+        assert_eq!(
+            one::<String>("SELECT ts::text FROM t_out").as_deref(),
+            Some("01.01.2026 05:30:00 IST")
+        );
+        assert_eq!(
+            one::<String>("SELECT b::text FROM t_out").as_deref(),
+            Some("\\001")
+        );
+    }
+}
