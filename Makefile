@@ -4,7 +4,7 @@
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 
-.PHONY: test demo demo-stop install bootstrap lint bench bench-capture bench-historial bench-restore
+.PHONY: test demo demo-stop install package bootstrap lint bench bench-capture bench-historial bench-restore
 
 test:
 	scripts/test.sh
@@ -19,6 +19,12 @@ demo-stop:
 install: bootstrap
 	bash -c 'source scripts/lib.sh && install_extension release'
 
+
+# An installable artifact: target/package/audit-<version>-pg15-<arch>.tar.gz,
+# the release build's files as they are installed (extract at / as root),
+# with every released version's install script and every upgrade script.
+package: bootstrap
+	scripts/package.sh
 
 bootstrap:
 	scripts/bootstrap.sh

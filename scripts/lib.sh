@@ -97,6 +97,23 @@ cluster_stop() {
     return 1
 }
 
+# package_extension PROFILE ("release" or "debug"): builds the extension
+# with `cargo pgrx package` into target/PROFILE/audit-pgNN (a tree rooted at
+# /, as the files are installed), with the released versions' frozen install
+# scripts and every upgrade script from sql/ beside the current version's
+# generated script: CREATE EXTENSION audit VERSION '<released>' and ALTER
+# EXTENSION audit UPDATE need them. Prints the tree's directory.
+package_extension() {
+    local profile="${1:-debug}" flags=() dir extdir
+    [ "$profile" = release ] || flags+=(--debug)
+    dir="$ROOT/target/$profile/audit-pg$PG_MAJOR"
+    rm -rf "$dir"
+    cargo pgrx package "${flags[@]}" --pg-config "$PG_CONFIG" --out-dir "$dir" >&2 || return 1
+    extdir="$dir$("$PG_CONFIG" --sharedir)/extension"
+    cp "$ROOT"/sql/audit--*.sql "$extdir/" || return 1
+    echo "$dir"
+}
+
 # Installs the extension into the system PostgreSQL ("release" or "debug").
 #
 # Each file is copied next to its destination and renamed over it, never
@@ -104,11 +121,8 @@ cluster_stop() {
 # overwriting a mapped library (what `cargo pgrx install`'s cp does) kills
 # the backends using it with SIGBUS. A rename leaves them the old file.
 install_extension() {
-    local profile="${1:-debug}" flags=() dir file dest
-    [ "$profile" = release ] || flags+=(--debug)
-    dir="$ROOT/target/$profile/audit-pg$PG_MAJOR"
-    rm -rf "$dir"
-    cargo pgrx package "${flags[@]}" --pg-config "$PG_CONFIG" --out-dir "$dir" || return 1
+    local profile="${1:-debug}" dir file dest
+    dir="$(package_extension "$profile")" || return 1
     while IFS= read -r -d '' file; do
         dest="/${file#"$dir"/}"
         $SUDO install -D -m "$(stat -c %a "$file")" "$file" "$dest.new.$$" \

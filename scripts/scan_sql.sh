@@ -17,8 +17,31 @@ if [ "$status" -ne 0 ] || ! grep -qE 'Errors: 0 Warnings: 0 Unknown: 0' <<<"$rep
     exit 1
 fi
 
+# Upgrade scripts: the same hazards, with one exception. A function whose
+# body changes is replaced in place (CREATE OR REPLACE, pgspot's PS002):
+# PostgreSQL 15 refuses that for an object that is not already a member of
+# the extension, so nothing can be captured this way, and replacing in place
+# keeps the grants a DBA gave on the function (a DROP and CREATE would lose
+# them).
+for upgrade in "$ROOT"/sql/audit--*--*.sql; do
+    [ -e "$upgrade" ] || continue
+    report="$("$ROOT/target/tools/pgspot/bin/pgspot" --ignore PS002 "$upgrade" 2>&1)" || status=$?
+    echo "$(basename "$upgrade"): $(grep -E 'Errors:' <<<"$report")"
+    if [ "$status" -ne 0 ] || ! grep -qE 'Errors: 0 Warnings: 0 Unknown: 0' <<<"$report"; then
+        echo "$report"
+        echo "pgspot found hazards in $upgrade" >&2
+        exit 1
+    fi
+done
+
 if grep -rnE "[\"']@extschema@[\"']" src/sql sql "$script"; then
     echo "@extschema@ must not be quoted" >&2
     exit 1
 fi
+# The version is said the same way everywhere a packager reads it.
+version="$(sed -nE 's/^version = "([^"]+)"$/\1/p' "$ROOT/Cargo.toml" | head -1)"
+grep -q "\"version\": \"$version\"" "$ROOT/META.json" \
+    || { echo "META.json does not give version $version (Cargo.toml)" >&2; exit 1; }
+grep -q "^## $version " "$ROOT/CHANGELOG.md" \
+    || { echo "CHANGELOG.md has no section for version $version" >&2; exit 1; }
 echo "install script scan: clean"
