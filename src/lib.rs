@@ -13,7 +13,7 @@ use pgrx::prelude::*;
 // The write path uses PostgreSQL 15's executor API (src/capture/log_insert.rs);
 // the other versions' features exist for the port, which is not done yet.
 #[cfg(not(feature = "pg15"))]
-compile_error!("audit 0.1 is built and tested for PostgreSQL 15 only; build with --features pg15");
+compile_error!("audit is built and tested for PostgreSQL 15 only; build with --features pg15");
 
 mod backend;
 mod capture;
@@ -30,6 +30,7 @@ mod historial;
 mod identity;
 mod json_functions;
 mod ledger;
+mod registro;
 mod restauracion;
 mod spi;
 mod sql_types;

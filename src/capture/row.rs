@@ -115,6 +115,11 @@ impl Projection {
 }
 
 impl Projection {
+    /// The positions, in the table's descriptor, of the projected columns.
+    pub fn columns(&self) -> &[usize] {
+        &self.source
+    }
+
     /// Whether the projected columns hold the same stored values in `a` and
     /// `b` (then their `to_jsonb` is the same too).
     pub fn same_in(&self, a: &Deformed, b: &Deformed) -> bool {

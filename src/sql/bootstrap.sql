@@ -416,9 +416,11 @@ CREATE TABLE audit.marcas (
 COMMENT ON TABLE audit.marcas IS
     'Marks of modules (audit.crear_marca): every event of the module''s tables after a mark has an id above its ultimo_id.';
 
--- The technical log: what went wrong in restores (and later in versioning
--- and verification), kept apart from the history of data. Append-only like
--- the log, and read through the same row-level security (finalize.sql).
+-- The technical log: restores of data and of configuration versions that
+-- failed, with their error, and the capture from the WAL falling behind
+-- (audit.captura_aviso_lag), kept apart from the history of data.
+-- Append-only like the log, and read through the same row-level security
+-- (finalize.sql).
 -- Written only by audit._escribir_log_tecnico (src/restauracion/log_tecnico.rs).
 CREATE SEQUENCE audit.log_tecnico_id_seq AS bigint;
 CREATE TABLE audit.log_tecnico (
@@ -435,7 +437,7 @@ CREATE TABLE audit.log_tecnico (
     transaccion bigint      NOT NULL
 );
 COMMENT ON TABLE audit.log_tecnico IS
-    'Technical log (append-only): failed restores with their error, by category (rollback, versionado, verificacion).';
+    'Technical log (append-only), by category: rollback (a failed restore of data), versionado (a failed restore of a configuration version), captura (the capture from the WAL behind by more than audit.captura_aviso_lag).';
 CREATE TRIGGER log_tecnico_solo_insercion
     BEFORE UPDATE OR DELETE ON audit.log_tecnico
     FOR EACH ROW EXECUTE FUNCTION audit._rechazar_modificacion();

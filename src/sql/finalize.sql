@@ -291,3 +291,5 @@ COMMENT ON FUNCTION audit.auditar(regclass, jsonb) IS
     'Starts auditing a table, or replaces its options: excluir_columnas, columna_empresa, capturar_truncate, columnas_clave.';
 COMMENT ON FUNCTION audit.dejar_de_auditar(regclass) IS
     'Stops auditing a table: removes its capture triggers and options. Its history stays.';
+COMMENT ON FUNCTION audit.registro_id(regclass, jsonb) IS
+    'The id the capture gives a row of the table, from its key as a JSON object (columnas_clave or the primary key): the registro_id filter of get_historial_cambios.';

@@ -91,11 +91,13 @@ $diferencias$;
 -- event (an export, not a page), and with campo only that field's rows. Values are text: strings without quotes,
 -- other JSON values as JSON, NULL for a missing side or a JSON null. An
 -- event without fields (TRUNCATE, EVENTO, DDL) is one row with campo NULL.
+-- Every row carries its event's tipo_operacion and metadata: what an
+-- application event is (a file replaced, a version marked wrong) is there.
 -- (A named row type rather than RETURNS TABLE: pgspot, which CI runs on
 -- this script, cannot parse a function whose OUT column is "timestamp".)
 CREATE TYPE audit.fila_plana AS (id bigint, "timestamp" timestamptz, usuario_nombre text, accion text,
                                  tabla_afectada text, registro_id uuid, campo text, valor_anterior text,
-                                 valor_nuevo text);
+                                 valor_nuevo text, tipo_operacion text, metadata jsonb);
 COMMENT ON TYPE audit.fila_plana IS 'A row of audit.historial_plano: one changed field of one event.';
 
 CREATE FUNCTION audit.historial_plano(filtros jsonb DEFAULT '{}'::pg_catalog.jsonb)
@@ -109,7 +111,8 @@ BEGIN
     SELECT * INTO STRICT q FROM audit._consulta_historial(filtros, true);
     RETURN QUERY EXECUTE
         'SELECT e.id, e."timestamp", e.usuario_nombre, e.accion, e.tabla_afectada, e.registro_id,
-                f.campo, f.valor_anterior #>> ''{}'', f.valor_nuevo #>> ''{}''
+                f.campo, f.valor_anterior #>> ''{}'', f.valor_nuevo #>> ''{}'',
+                e.metadata ->> ''tipo_operacion'', e.metadata
            FROM (' || q.sql || ') AS e
            LEFT JOIN LATERAL audit._campos_evento(e.accion, e.datos_anteriores, e.datos_nuevos,
                                                   e.campos_modificados, e.esquema, e.tabla_afectada) AS f

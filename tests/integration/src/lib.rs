@@ -35,6 +35,12 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn new(test: &str) -> TestDb {
+        TestDb::with_version(test, None)
+    }
+
+    /// A database with the extension at `version` (None: the default, the
+    /// newest), as `CREATE EXTENSION audit VERSION '...'` installs it.
+    pub fn with_version(test: &str, version: Option<&str>) -> TestDb {
         let name = format!("audit_it_{test}");
         let mut admin =
             Client::connect(&conninfo("postgres", None), NoTls).expect("connect to postgres");
@@ -45,9 +51,13 @@ impl TestDb {
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap();
         let db = TestDb { name };
+        let create = match version {
+            Some(v) => format!("CREATE EXTENSION audit VERSION '{v}'"),
+            None => "CREATE EXTENSION audit".to_owned(),
+        };
         db.connect()
-            .batch_execute("CREATE EXTENSION audit")
-            .expect("CREATE EXTENSION audit");
+            .batch_execute(&create)
+            .unwrap_or_else(|e| panic!("{create}: {e}"));
         db
     }
 

@@ -25,6 +25,10 @@ COMMIT;
 SELECT id - :inicio AS n, usuario_nombre, accion, tabla_afectada, campo, valor_anterior, valor_nuevo
   FROM audit.historial_plano('{"empresa_id": "e3000000-0000-4000-8000-000000000003"}');
 SELECT count(DISTINCT id) AS eventos FROM audit.historial_plano('{"empresa_id": "e3000000-0000-4000-8000-000000000003", "limite": 2}');
+-- An application event keeps what it is: its tipo_operacion and metadata
+-- are on its row (and on every row, for the changes too).
+SELECT id - :inicio AS n, accion, campo, tipo_operacion, metadata
+  FROM audit.historial_plano('{"empresa_id": "e3000000-0000-4000-8000-000000000003", "accion": "EVENTO"}');
 -- With campo, only that field's rows.
 SELECT id - :inicio AS n, campo, valor_anterior, valor_nuevo
   FROM audit.historial_plano('{"empresa_id": "e3000000-0000-4000-8000-000000000003", "accion": "UPDATE", "campo": "saldo"}');
