@@ -110,7 +110,13 @@ package_extension() {
     rm -rf "$dir"
     cargo pgrx package "${flags[@]}" --pg-config "$PG_CONFIG" --out-dir "$dir" >&2 || return 1
     extdir="$dir$("$PG_CONFIG" --sharedir)/extension"
-    cp "$ROOT"/sql/audit--*.sql "$extdir/" || return 1
+    # Every file of sql/ but the current version's frozen script, if it has
+    # one: the generated one stands (scripts/scan_sql.sh checks they agree).
+    local version file
+    version="$(sed -nE 's/^version = "([^"]+)"$/\1/p' "$ROOT/Cargo.toml" | head -1)"
+    for file in "$ROOT"/sql/audit--*.sql; do
+        [ "$(basename "$file")" = "audit--$version.sql" ] || cp "$file" "$extdir/" || return 1
+    done
     echo "$dir"
 }
 

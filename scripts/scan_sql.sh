@@ -44,4 +44,13 @@ grep -q "\"version\": \"$version\"" "$ROOT/META.json" \
     || { echo "META.json does not give version $version (Cargo.toml)" >&2; exit 1; }
 grep -q "^## $version " "$ROOT/CHANGELOG.md" \
     || { echo "CHANGELOG.md has no section for version $version" >&2; exit 1; }
+# A released version's SQL is frozen: when sql/ holds the current version's
+# install script, the generated one must create the same objects (the
+# generator's order of blocks varies, so lines are compared sorted).
+frozen="$ROOT/sql/audit--$version.sql"
+if [ -f "$frozen" ] && ! diff -q <(sort "$script") <(sort "$frozen") >/dev/null; then
+    { diff <(sort "$frozen") <(sort "$script") || true; } | head -40 >&2
+    echo "the SQL of $version, a released version, changed: move Cargo.toml's version on, and write the change into the upgrade script from $version (docs/development.md)" >&2
+    exit 1
+fi
 echo "install script scan: clean"
