@@ -124,21 +124,7 @@ impl Pending {
             let used = self.used as i32;
             pg_sys::table_multi_insert(rel, slots, used, cid, 0, std::ptr::null_mut());
             for &slot in &self.slots[..self.used] {
-                if (*leaf).ri_NumIndices > 0 {
-                    pg_sys::ExecInsertIndexTuples(
-                        leaf,
-                        slot,
-                        estate,
-                        false,
-                        false,
-                        std::ptr::null_mut(),
-                        std::ptr::null_mut(),
-                    );
-                }
-                let per_tuple = (*estate).es_per_tuple_exprcontext;
-                if !per_tuple.is_null() {
-                    pg_sys::MemoryContextReset((*per_tuple).ecxt_per_tuple_memory);
-                }
+                super::log_insert::index_stored_row(estate, leaf, slot);
                 pg_sys::ExecClearTuple(slot);
             }
         }

@@ -316,6 +316,24 @@ unsafe fn store(
         pg_sys::ffi::pg_guard_ffi_boundary(|| {
             tuple_insert(rel, stored, cid, 0, std::ptr::null_mut())
         });
+        index_stored_row(estate, leaf, stored);
+    }
+}
+
+/// Makes the index entries of a row just stored in `leaf` (its slot holds
+/// the row's new TID), then empties the per-row memory the indexes'
+/// expressions used.
+///
+/// # Safety
+/// `estate` and `leaf` are the open inserter's; `stored` holds a row of
+/// `leaf` stored in this command.
+pub(super) unsafe fn index_stored_row(
+    estate: *mut pg_sys::EState,
+    leaf: *mut pg_sys::ResultRelInfo,
+    stored: *mut pg_sys::TupleTableSlot,
+) {
+    // SAFETY: the caller's guarantees.
+    unsafe {
         if (*leaf).ri_NumIndices > 0 {
             pg_sys::ExecInsertIndexTuples(
                 leaf,
