@@ -49,3 +49,97 @@ COMMENT ON FUNCTION audit.registro_id(regclass, jsonb) IS
 -- 3. The technical log's comment names the categories it is written with.
 COMMENT ON TABLE audit.log_tecnico IS
     'Technical log (append-only), by category: rollback (a failed restore of data), versionado (a failed restore of a configuration version), captura (the capture from the WAL behind by more than audit.captura_aviso_lag).';
+
+-- 4. actividad takes the timeline's filters and groups by tipo_operacion. A
+--    new argument is a new signature: the old function is dropped (a grant
+--    or revoke a DBA made on it must be made again on the new one).
+DROP FUNCTION audit.actividad(timestamptz, timestamptz, text);
+CREATE FUNCTION audit.actividad(
+    desde timestamptz,
+    hasta timestamptz,
+    agrupar_por text DEFAULT 'dia',
+    filtros jsonb DEFAULT '{}'::pg_catalog.jsonb)
+    RETURNS TABLE(grupo text, inserciones bigint, actualizaciones bigint, eliminaciones bigint,
+                  eventos bigint, total bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $actividad$
+DECLARE
+    clave text;
+    orden text;
+    conteos constant text := 'count(*) FILTER (WHERE h.accion = ''INSERT''),
+                count(*) FILTER (WHERE h.accion = ''UPDATE''),
+                count(*) FILTER (WHERE h.accion = ''DELETE''),
+                count(*) FILTER (WHERE h.accion = ''EVENTO''),
+                count(*)';
+    q record;
+BEGIN
+    IF agrupar_por IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = 'agrupar_por must not be null',
+            HINT = 'Group by dia, semana, mes, usuario, tabla or tipo_operacion.';
+    END IF;
+    clave := CASE lower(btrim(agrupar_por))
+        WHEN 'dia' THEN 'to_char(h."timestamp", ''YYYY-MM-DD'')'
+        WHEN 'semana' THEN 'to_char(h."timestamp", ''IYYY-"W"IW'')'
+        WHEN 'mes' THEN 'to_char(h."timestamp", ''YYYY-MM'')'
+        WHEN 'usuario' THEN 'coalesce(h.usuario_nombre, h.usuario_id::text, h.usuario_externo, h.rol_bd)'
+        WHEN 'tabla' THEN 'CASE WHEN h.esquema = ''public'' THEN h.tabla_afectada ELSE h.esquema || ''.'' || h.tabla_afectada END'
+        WHEN 'tipo_operacion' THEN 'h.metadata ->> ''tipo_operacion'''
+    END;
+    IF clave IS NULL THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('invalid value for agrupar_por: "%s"', agrupar_por),
+            HINT = 'Group by dia, semana, mes, usuario, tabla or tipo_operacion.';
+    END IF;
+    IF desde > hasta THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('invalid value for hasta: it is earlier than desde (%s < %s)', hasta, desde);
+    END IF;
+    orden := CASE WHEN lower(btrim(agrupar_por)) IN ('usuario', 'tabla', 'tipo_operacion') THEN '6 DESC, 1' ELSE '1' END;
+    IF filtros IS NULL OR filtros = '{}'::jsonb THEN
+        RETURN QUERY EXECUTE format(
+            'SELECT %s AS grupo, %s
+               FROM audit.historial_cambios h
+              WHERE ($1 IS NULL OR h."timestamp" >= $1)
+                AND ($2 IS NULL OR h."timestamp" < $2)
+              GROUP BY 1
+              ORDER BY %s',
+            clave, conteos, orden)
+            USING desde, hasta;
+        RETURN;
+    END IF;
+    IF jsonb_typeof(filtros) = 'object' AND filtros ?| ARRAY['limite', 'antes_de'] THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'invalid value for filtros: limite and antes_de page a timeline; activity counts every matching event',
+            HINT = 'Leave them out; the other filters of get_historial_cambios apply.';
+    END IF;
+    SELECT * INTO STRICT q FROM audit._consulta_historial(filtros, true);
+    RETURN QUERY EXECUTE format(
+        'SELECT %s AS grupo, %s
+           FROM (' || q.sql || ') AS h
+          WHERE ($17 IS NULL OR h."timestamp" >= $17)
+            AND ($18 IS NULL OR h."timestamp" < $18)
+          GROUP BY 1
+          ORDER BY %s',
+        clave, conteos, orden)
+        USING q.empresa_id, q.usuario_id, q.registro_id, q.desde, q.hasta, q.esquema, q.tabla,
+              q.acciones, q.tipo_operacion, q.metadata, q.campo, q.antes_de, q.limite,
+              q.id_mayor_que, q.id_como_maximo, q.notas, desde, hasta;
+END
+$actividad$;
+COMMENT ON FUNCTION audit.actividad(timestamptz, timestamptz, text, jsonb) IS
+    'Counts of inserts, updates, deletes, application events and all events, grouped by dia, semana, mes, usuario, tabla or tipo_operacion; filtros as get_historial_cambios (without limite and antes_de).';
+
+-- 5. resumen_evento: the one-line summary over the log's row type, for
+--    PostgREST's computed columns.
+CREATE FUNCTION audit.resumen_evento(evento audit.historial_cambios) RETURNS text
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $resumen$
+    SELECT audit.resumen(evento.id)
+$resumen$;
+COMMENT ON FUNCTION audit.resumen_evento(audit.historial_cambios) IS
+    'audit.resumen of an event given as a row of the log: a computed column for PostgREST (select=id,resumen_evento).';

@@ -49,7 +49,7 @@ extension_sql_file!(
 extension_sql_file!(
     "sql/lectura.sql",
     name = "lectura",
-    requires = [historial::consulta_historial]
+    requires = [historial::consulta_historial, historial::resumen]
 );
 extension_sql_file!(
     "sql/restauracion_comun.sql",

@@ -126,7 +126,16 @@ $plano$;
 
 -- Counts for dashboards. Days, weeks and months are those of the session's
 -- TimeZone; desde is inclusive, hasta exclusive, NULL means unbounded.
-CREATE FUNCTION audit.actividad(desde timestamptz, hasta timestamptz, agrupar_por text DEFAULT 'dia')
+-- filtros takes get_historial_cambios' filters (tabla, accion, usuario_id,
+-- empresa_id, tipo_operacion, metadata, registro_id...), but not its pages
+-- (limite, antes_de): every matching event is counted. Without filtros the
+-- counts read the log directly; with them, through the same query builder
+-- as the timeline (its filters, its indexes, its errors).
+CREATE FUNCTION audit.actividad(
+    desde timestamptz,
+    hasta timestamptz,
+    agrupar_por text DEFAULT 'dia',
+    filtros jsonb DEFAULT '{}'::pg_catalog.jsonb)
     RETURNS TABLE(grupo text, inserciones bigint, actualizaciones bigint, eliminaciones bigint,
                   eventos bigint, total bigint)
     LANGUAGE plpgsql STABLE
@@ -134,10 +143,17 @@ CREATE FUNCTION audit.actividad(desde timestamptz, hasta timestamptz, agrupar_po
 AS $actividad$
 DECLARE
     clave text;
+    orden text;
+    conteos constant text := 'count(*) FILTER (WHERE h.accion = ''INSERT''),
+                count(*) FILTER (WHERE h.accion = ''UPDATE''),
+                count(*) FILTER (WHERE h.accion = ''DELETE''),
+                count(*) FILTER (WHERE h.accion = ''EVENTO''),
+                count(*)';
+    q record;
 BEGIN
     IF agrupar_por IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = 'agrupar_por must not be null',
-            HINT = 'Group by dia, semana, mes, usuario or tabla.';
+            HINT = 'Group by dia, semana, mes, usuario, tabla or tipo_operacion.';
     END IF;
     clave := CASE lower(btrim(agrupar_por))
         WHEN 'dia' THEN 'to_char(h."timestamp", ''YYYY-MM-DD'')'
@@ -145,35 +161,65 @@ BEGIN
         WHEN 'mes' THEN 'to_char(h."timestamp", ''YYYY-MM'')'
         WHEN 'usuario' THEN 'coalesce(h.usuario_nombre, h.usuario_id::text, h.usuario_externo, h.rol_bd)'
         WHEN 'tabla' THEN 'CASE WHEN h.esquema = ''public'' THEN h.tabla_afectada ELSE h.esquema || ''.'' || h.tabla_afectada END'
+        WHEN 'tipo_operacion' THEN 'h.metadata ->> ''tipo_operacion'''
     END;
     IF clave IS NULL THEN
         RAISE EXCEPTION USING
             ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('invalid value for agrupar_por: "%s"', agrupar_por),
-            HINT = 'Group by dia, semana, mes, usuario or tabla.';
+            HINT = 'Group by dia, semana, mes, usuario, tabla or tipo_operacion.';
     END IF;
     IF desde > hasta THEN
         RAISE EXCEPTION USING
             ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('invalid value for hasta: it is earlier than desde (%s < %s)', hasta, desde);
     END IF;
+    orden := CASE WHEN lower(btrim(agrupar_por)) IN ('usuario', 'tabla', 'tipo_operacion') THEN '6 DESC, 1' ELSE '1' END;
+    IF filtros IS NULL OR filtros = '{}'::jsonb THEN
+        RETURN QUERY EXECUTE format(
+            'SELECT %s AS grupo, %s
+               FROM audit.historial_cambios h
+              WHERE ($1 IS NULL OR h."timestamp" >= $1)
+                AND ($2 IS NULL OR h."timestamp" < $2)
+              GROUP BY 1
+              ORDER BY %s',
+            clave, conteos, orden)
+            USING desde, hasta;
+        RETURN;
+    END IF;
+    IF jsonb_typeof(filtros) = 'object' AND filtros ?| ARRAY['limite', 'antes_de'] THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'invalid value for filtros: limite and antes_de page a timeline; activity counts every matching event',
+            HINT = 'Leave them out; the other filters of get_historial_cambios apply.';
+    END IF;
+    SELECT * INTO STRICT q FROM audit._consulta_historial(filtros, true);
     RETURN QUERY EXECUTE format(
-        'SELECT %s AS grupo,
-                count(*) FILTER (WHERE h.accion = ''INSERT''),
-                count(*) FILTER (WHERE h.accion = ''UPDATE''),
-                count(*) FILTER (WHERE h.accion = ''DELETE''),
-                count(*) FILTER (WHERE h.accion = ''EVENTO''),
-                count(*)
-           FROM audit.historial_cambios h
-          WHERE ($1 IS NULL OR h."timestamp" >= $1)
-            AND ($2 IS NULL OR h."timestamp" < $2)
+        'SELECT %s AS grupo, %s
+           FROM (' || q.sql || ') AS h
+          WHERE ($17 IS NULL OR h."timestamp" >= $17)
+            AND ($18 IS NULL OR h."timestamp" < $18)
           GROUP BY 1
           ORDER BY %s',
-        clave,
-        CASE WHEN lower(btrim(agrupar_por)) IN ('usuario', 'tabla') THEN '6 DESC, 1' ELSE '1' END)
-        USING desde, hasta;
+        clave, conteos, orden)
+        USING q.empresa_id, q.usuario_id, q.registro_id, q.desde, q.hasta, q.esquema, q.tabla,
+              q.acciones, q.tipo_operacion, q.metadata, q.campo, q.antes_de, q.limite,
+              q.id_mayor_que, q.id_como_maximo, q.notas, desde, hasta;
 END
 $actividad$;
+
+-- The one-line summary of an event given as a row of the log, so that a
+-- page and its summaries come in one call: PostgREST embeds a function over
+-- a table's row type as a computed column
+-- (GET /historial_cambios?select=id,accion,resumen_evento). It summarises
+-- the event the caller already read, by its id (one index lookup per row),
+-- with the caller's row security like every reading function.
+CREATE FUNCTION audit.resumen_evento(evento audit.historial_cambios) RETURNS text
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $resumen$
+    SELECT audit.resumen(evento.id)
+$resumen$;
 
 COMMENT ON FUNCTION audit.get_historial_cambios(jsonb) IS
     'Events newest first, one page at a time: filters desde, hasta, usuario_id, tabla, accion, registro_id, empresa_id, tipo_operacion, metadata, campo, limite (1-1000, default 50), antes_de (cursor).';
@@ -181,5 +227,7 @@ COMMENT ON FUNCTION audit.diferencias(bigint) IS
     'The fields of one event, old and new value side by side.';
 COMMENT ON FUNCTION audit.historial_plano(jsonb) IS
     'One row per changed field, for spreadsheets; same filters as get_historial_cambios, all matching events unless limite is given.';
-COMMENT ON FUNCTION audit.actividad(timestamptz, timestamptz, text) IS
-    'Counts of inserts, updates, deletes, application events and all events, grouped by dia, semana, mes, usuario or tabla.';
+COMMENT ON FUNCTION audit.actividad(timestamptz, timestamptz, text, jsonb) IS
+    'Counts of inserts, updates, deletes, application events and all events, grouped by dia, semana, mes, usuario, tabla or tipo_operacion; filtros as get_historial_cambios (without limite and antes_de).';
+COMMENT ON FUNCTION audit.resumen_evento(audit.historial_cambios) IS
+    'audit.resumen of an event given as a row of the log: a computed column for PostgREST (select=id,resumen_evento).';

@@ -33,6 +33,12 @@ INSERT INTO dr_productos (id) VALUES (3);
 -- One line per event.
 SELECT id - :inicio AS n, accion, audit.resumen(id)
   FROM audit.historial_cambios WHERE id > :inicio ORDER BY id;
+-- The same line from the row itself: a page and its summaries in one call
+-- (PostgREST embeds it: select=id,accion,resumen_evento).
+SELECT bool_and(audit.resumen_evento(h) = audit.resumen(h.id)) AS iguales, count(*) AS eventos
+  FROM audit.get_historial_cambios('{"tabla": "dr_productos"}') h;
+SELECT h.id - :inicio AS n, audit.resumen_evento(h)
+  FROM audit.get_historial_cambios('{"tabla": "dr_productos", "limite": 2}') h;
 
 -- The side-by-side view. An INSERT: every column, in the table's order,
 -- with no old value (SQL NULL); excluded columns are not there.

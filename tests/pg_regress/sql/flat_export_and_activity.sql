@@ -60,6 +60,13 @@ SELECT array_agg(grupo ORDER BY grupo) = pg_temp.periodos(:inicio, 'IYYY-"W"IW')
   FROM audit.actividad(:'t0', NULL, 'semana');
 SELECT array_agg(grupo ORDER BY grupo) = pg_temp.periodos(:inicio, 'YYYY-MM') AS meses_de_los_eventos, sum(total) AS total
   FROM audit.actividad(:'t0', now() + interval '1 day', 'MES');
+-- Filtered as the timeline is (here: one tenant, one table), and grouped by
+-- tipo_operacion: the application events by kind, the row changes (which
+-- have none) in the NULL group.
+SELECT * FROM audit.actividad(:'t0', NULL, 'tipo_operacion',
+                              '{"empresa_id": "e3000000-0000-4000-8000-000000000003", "tabla": "hp_clientes"}');
+SELECT * FROM audit.actividad(:'t0', NULL, 'usuario', '{"tipo_operacion": "EXPORTACION"}');
+SELECT sum(total) AS solo_updates FROM audit.actividad(:'t0', NULL, 'dia', '{"accion": "UPDATE", "tabla": "hp_clientes"}');
 -- hasta is exclusive: nothing before t0 is this file's.
 SELECT count(*) AS grupos FROM audit.actividad(:'t0', :'t0', 'dia');
 -- Bad grouping or range.
@@ -68,6 +75,14 @@ SELECT * FROM audit.actividad(NULL, NULL, 'hora');
 SELECT * FROM audit.actividad(NULL, NULL, NULL);
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM audit.actividad('2026-02-01 00:00+00', '2026-01-01 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+-- Bad filters: a page key (activity counts every event), and the
+-- timeline's own errors.
+SELECT * FROM audit.actividad(NULL, NULL, 'dia', '{"limite": 10}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM audit.actividad(NULL, NULL, 'dia', '{"tabla": 5}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM audit.actividad(NULL, NULL, 'dia', '[1]');
 \echo :LAST_ERROR_SQLSTATE
 
 SELECT audit.dejar_de_auditar('hp_clientes');
