@@ -143,3 +143,7 @@ AS $resumen$
 $resumen$;
 COMMENT ON FUNCTION audit.resumen_evento(audit.historial_cambios) IS
     'audit.resumen of an event given as a row of the log: a computed column for PostgREST (select=id,resumen_evento).';
+
+-- 6. The timeline's comment names the new filter key (registro_pk).
+COMMENT ON FUNCTION audit.get_historial_cambios(jsonb) IS
+    'Events newest first, one page at a time: filters desde, hasta, usuario_id, tabla, accion, registro_id, registro_pk (with tabla), empresa_id, tipo_operacion, metadata, notas, campo, limite (1-1000, default 50), antes_de (cursor).';

@@ -155,6 +155,13 @@ fn consulta_historial(
         }
     }
     (f.id_mayor_que, f.id_como_maximo) = id_bounds(desde, hasta);
+    if let (Some(pk), Some(tabla)) = (f.registro_pk.take(), &f.tabla) {
+        // A row's key, as the row's id: the same index as registro_id.
+        let relid = keyed_table(tabla);
+        let id =
+            crate::registro::id_of(relid, Jsonb::from_value(&Value::Object(pk)), "registro_pk");
+        f.registro_id = Some(uuid::Uuid::from_bytes(*id.as_bytes()));
+    }
     let (esquema, tabla) = match &f.tabla {
         Some(t) => (t.schema.clone(), Some(t.name.clone())),
         None => (None, None),
@@ -181,6 +188,42 @@ fn consulta_historial(
         f.notas.map(|m| Jsonb::from_value(&Value::Object(m))),
     );
     TableIterator::once(row)
+}
+
+/// The table whose row a `registro_pk` filter names: `tabla` as given, with
+/// its schema, or else the one audited table of that name.
+fn keyed_table(tabla: &audit_model::qualified_name::QualifiedName) -> pg_sys::Oid {
+    let refuse = |message: String| -> ! {
+        fail(AuditError::Filtro(FiltroError::Invalid {
+            key: "registro_pk",
+            message,
+        }))
+    };
+    match &tabla.schema {
+        Some(schema) => crate::spi::read_value::<pg_sys::Oid>(
+            "SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1, $2))::pg_catalog.oid",
+            &[schema.as_str().into(), tabla.name.as_str().into()],
+        )
+        .unwrap_or_else(|| refuse(format!("table {schema}.{} does not exist", tabla.name))),
+        None => {
+            let found = crate::spi::rows(
+                "SELECT t.tabla::pg_catalog.oid AS oid FROM audit.tablas_auditadas t WHERE t.nombre = $1",
+                &[tabla.name.as_str().into()],
+                |r| r.get_by_name::<pg_sys::Oid, _>("oid"),
+            );
+            match found.as_slice() {
+                [Some(oid)] => *oid,
+                [] => refuse(format!(
+                    "no audited table is named {}: name it with its schema",
+                    tabla.name
+                )),
+                _ => refuse(format!(
+                    "more than one audited table is named {}: name it with its schema",
+                    tabla.name
+                )),
+            }
+        }
+    }
 }
 
 /// A snapshot as an object; nothing when absent (or, for a label, too deep

@@ -18,7 +18,14 @@ use pgrx::prelude::*;
 #[pg_extern(stable, parallel_safe)]
 #[search_path(pg_catalog, pg_temp)]
 fn registro_id(tabla: Regclass, pk: Jsonb) -> pgrx::Uuid {
-    let root = root_table(tabla.0);
+    id_of(tabla.0, pk, "pk")
+}
+
+/// The id the capture gives the row of table `relid` whose key is `pk`
+/// (also the `registro_pk` filter of the reading functions); `argument`
+/// names `pk` in errors.
+pub fn id_of(relid: pg_sys::Oid, pk: Jsonb, argument: &'static str) -> pgrx::Uuid {
+    let root = root_table(relid);
     // SAFETY: an existing table (checked above), opened and closed here
     // under AccessShareLock, as any reader of its definition would.
     let (state, names) = unsafe {
@@ -52,7 +59,7 @@ fn registro_id(tabla: Regclass, pk: Jsonb) -> pgrx::Uuid {
         }
         .report();
     }
-    check_keys(&pk, &names, &qualified);
+    check_keys(&pk, &names, &qualified, argument);
     let columns = names
         .iter()
         .map(|(n, _)| format!("r.{}", crate::catalog::quote_ident(n)))
@@ -79,7 +86,7 @@ fn registro_id(tabla: Regclass, pk: Jsonb) -> pgrx::Uuid {
     // (a primary key) or was refused above when it could not be null.
     id.unwrap_or_else(|| {
         AuditError::InvalidArgument {
-            name: "pk",
+            name: argument,
             message: format!("the key of table {qualified} must not be null"),
         }
         .report()
@@ -115,14 +122,14 @@ fn root_table(relid: pg_sys::Oid) -> pg_sys::Oid {
 /// `pk` must be an object naming exactly the key columns, with a value for
 /// each column that cannot be NULL (a key column that can, named in
 /// `columnas_clave`, may be null: the capture identifies such rows too).
-fn check_keys(pk: &Jsonb, key: &[(String, bool)], qualified: &str) {
+fn check_keys(pk: &Jsonb, key: &[(String, bool)], qualified: &str, argument: &'static str) {
     let names: Vec<String> = key.iter().map(|(n, _)| n.clone()).collect();
     let value = pk
-        .to_value("pk")
+        .to_value(argument)
         .unwrap_or_else(|e| AuditError::JsonDoc(e).report());
     let Some(object) = value.as_object() else {
         AuditError::InvalidArgument {
-            name: "pk",
+            name: argument,
             message: format!(
                 "it must be an object with the key columns of {qualified} ({}), not {}",
                 names.join(", "),
@@ -148,6 +155,7 @@ fn check_keys(pk: &Jsonb, key: &[(String, bool)], qualified: &str) {
         .collect();
     if !null.is_empty() {
         problems_report(
+            argument,
             &names,
             qualified,
             &format!("{} cannot be null", null.join(", ")),
@@ -161,13 +169,13 @@ fn check_keys(pk: &Jsonb, key: &[(String, bool)], qualified: &str) {
         if !unknown.is_empty() {
             problems.push(format!("not key columns: {}", unknown.join(", ")));
         }
-        problems_report(&names, qualified, &problems.join("; "));
+        problems_report(argument, &names, qualified, &problems.join("; "));
     }
 }
 
-fn problems_report(names: &[String], qualified: &str, problems: &str) -> ! {
+fn problems_report(argument: &'static str, names: &[String], qualified: &str, problems: &str) -> ! {
     AuditError::InvalidArgument {
-        name: "pk",
+        name: argument,
         message: format!(
             "the key of {qualified} is ({}): {problems}",
             names.join(", ")

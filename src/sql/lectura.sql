@@ -222,7 +222,7 @@ AS $resumen$
 $resumen$;
 
 COMMENT ON FUNCTION audit.get_historial_cambios(jsonb) IS
-    'Events newest first, one page at a time: filters desde, hasta, usuario_id, tabla, accion, registro_id, empresa_id, tipo_operacion, metadata, campo, limite (1-1000, default 50), antes_de (cursor).';
+    'Events newest first, one page at a time: filters desde, hasta, usuario_id, tabla, accion, registro_id, registro_pk (with tabla), empresa_id, tipo_operacion, metadata, notas, campo, limite (1-1000, default 50), antes_de (cursor).';
 COMMENT ON FUNCTION audit.diferencias(bigint) IS
     'The fields of one event, old and new value side by side.';
 COMMENT ON FUNCTION audit.historial_plano(jsonb) IS

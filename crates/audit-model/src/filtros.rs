@@ -18,13 +18,14 @@ pub const LIMITE_POR_DEFECTO: i32 = 50;
 pub const LIMITE_MAXIMO: i32 = 1000;
 
 /// Every filter key, as the contract names them.
-pub const CLAVES: [&str; 13] = [
+pub const CLAVES: [&str; 14] = [
     "desde",
     "hasta",
     "usuario_id",
     "tabla",
     "accion",
     "registro_id",
+    "registro_pk",
     "empresa_id",
     "tipo_operacion",
     "metadata",
@@ -96,6 +97,10 @@ pub struct Filtros {
     pub empresa_id: Option<Uuid>,
     pub usuario_id: Option<Uuid>,
     pub registro_id: Option<Uuid>,
+    /// A row's key (an object of its key columns), for the row of `tabla`
+    /// it names: the caller turns it into `registro_id` (the id depends on
+    /// the key columns' types, which only the database knows).
+    pub registro_pk: Option<Map<String, Value>>,
     pub desde: Option<String>,
     pub hasta: Option<String>,
     pub tabla: Option<QualifiedName>,
@@ -140,6 +145,7 @@ pub fn parse(filtros: &Value, paginacion: Paginacion) -> Result<Filtros, FiltroE
             "hasta" => out.hasta = Some(text(key, value)?),
             "usuario_id" => out.usuario_id = Some(uuid(key, value)?),
             "registro_id" => out.registro_id = Some(uuid(key, value)?),
+            "registro_pk" => out.registro_pk = Some(object(key, value)?),
             "empresa_id" => out.empresa_id = Some(uuid(key, value)?),
             "tabla" => {
                 out.tabla = Some(
@@ -154,6 +160,20 @@ pub fn parse(filtros: &Value, paginacion: Paginacion) -> Result<Filtros, FiltroE
             "campo" => out.campo = Some(text(key, value)?),
             "limite" => out.limite = Some(limite(value)?),
             _ => out.antes_de = Some(antes_de(value)?),
+        }
+    }
+    if out.registro_pk.is_some() {
+        if out.tabla.is_none() {
+            return Err(invalid(
+                "registro_pk",
+                "a key names a row of one table: give tabla too".into(),
+            ));
+        }
+        if out.registro_id.is_some() {
+            return Err(invalid(
+                "registro_pk",
+                "give registro_id or registro_pk, not both".into(),
+            ));
         }
     }
     Ok(out)
@@ -298,6 +318,33 @@ mod tests {
 
     fn page(v: Value) -> Result<Filtros, FiltroError> {
         parse(&v, Paginacion::Pagina)
+    }
+
+    #[test]
+    fn registro_pk_names_a_row_of_the_table_given() {
+        let f = page(json!({"tabla": "public.t", "registro_pk": {"id": 7}})).unwrap();
+        assert_eq!(f.registro_pk.unwrap()["id"], json!(7));
+        // Adds no condition of its own: the caller turns it into registro_id.
+        assert!(!page(json!({"tabla": "t", "registro_pk": {"id": 7}}))
+            .unwrap()
+            .sql()
+            .contains("registro_pk"));
+        for (bad, says) in [
+            (json!({"registro_pk": {"id": 7}}), "give tabla too"),
+            (
+                json!({"tabla": "t", "registro_pk": {"id": 7}, "registro_id": "0b7e4c2a-0000-4000-8000-000000000001"}),
+                "not both",
+            ),
+            (json!({"tabla": "t", "registro_pk": [7]}), "JSON object"),
+        ] {
+            let e = page(bad).unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        // null is a key left out.
+        assert_eq!(
+            page(json!({"registro_pk": null})).unwrap().registro_pk,
+            None
+        );
     }
 
     /// The `$n` the query refers to, in order of appearance.

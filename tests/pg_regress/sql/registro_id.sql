@@ -39,6 +39,24 @@ SELECT audit.registro_id('ri_uuid', '{"id": "0b7e4c2a-0000-4000-8000-00000000000
 -- One row's history, newest first, through the reading API.
 SELECT accion, campos_modificados
   FROM audit.get_historial_cambios(jsonb_build_object('registro_id', audit.registro_id('ri_entero', '{"id": 7}')));
+-- The same history by the row's key, as a filter of the reading functions
+-- (with its table: bare when one audited table has that name).
+SELECT accion, campos_modificados
+  FROM audit.get_historial_cambios('{"tabla": "ri_entero", "registro_pk": {"id": 7}}');
+SELECT count(*) AS filas FROM audit.historial_plano('{"tabla": "public.ri_compuesta", "registro_pk": {"a": 1, "b": "x''y"}}');
+SELECT grupo, total FROM audit.actividad(NULL, NULL, 'tabla', '{"tabla": "ri_entero", "registro_pk": {"id": "7"}}');
+-- Its errors: without tabla, with registro_id too, a table that does not
+-- exist or is not audited under a bare name, and the key's own errors.
+SELECT count(*) FROM audit.get_historial_cambios('{"registro_pk": {"id": 7}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM audit.get_historial_cambios('{"tabla": "ri_entero", "registro_pk": {"id": 7}, "registro_id": "0b7e4c2a-0000-4000-8000-000000000001"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM audit.get_historial_cambios('{"tabla": "public.ri_no_existe", "registro_pk": {"id": 7}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM audit.get_historial_cambios('{"tabla": "ri_sin_auditar", "registro_pk": {"id": 7}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM audit.get_historial_cambios('{"tabla": "ri_entero", "registro_pk": {"codigo": 7}}');
+\echo :LAST_ERROR_SQLSTATE
 -- NULL in, NULL out.
 SELECT audit.registro_id('ri_entero', NULL) IS NULL AS nulo;
 
