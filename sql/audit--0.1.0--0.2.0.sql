@@ -147,3 +147,38 @@ COMMENT ON FUNCTION audit.resumen_evento(audit.historial_cambios) IS
 -- 6. The timeline's comment names the new filter key (registro_pk).
 COMMENT ON FUNCTION audit.get_historial_cambios(jsonb) IS
     'Events newest first, one page at a time: filters desde, hasta, usuario_id, tabla, accion, registro_id, registro_pk (with tabla), empresa_id, tipo_operacion, metadata, notas, campo, limite (1-1000, default 50), antes_de (cursor).';
+
+-- 7. Alert rules (src/alertas.rs, docs/reading.md): an event that is
+-- everything a rule names (each column optional: table, action, changed
+-- column, tipo_operacion, tenant) sends NOTIFY on the rule's channel when
+-- its transaction commits, with the event's id. Managed by the roles a DBA
+-- grants it to; read by the capture as the log's owner.
+CREATE TABLE audit.alertas (
+    id             bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    canal          text        NOT NULL CHECK (canal OPERATOR(pg_catalog.~) '^[a-z_][a-z0-9_]*$'
+                                               AND pg_catalog.length(canal) OPERATOR(pg_catalog.<=) 63),
+    -- 'nombre' or 'esquema.nombre', as the tabla filter of the reading functions.
+    tabla          text,
+    accion         text        CHECK (accion OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'EVENTO', 'DDL'])),
+    campo          text,
+    tipo_operacion text,
+    empresa_id     uuid,
+    descripcion    text,
+    creada         timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE audit.alertas IS
+    'Alert rules: an event matching every column a rule sets (tabla, accion, campo changed, tipo_operacion, empresa_id) sends NOTIFY canal with {"evento": id, "alerta": id} at commit.';
+
+SELECT pg_catalog.pg_extension_config_dump('audit.alertas', '');
+CREATE FUNCTION audit._alertas_cambiadas() RETURNS trigger
+    LANGUAGE c
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', '_alertas_cambiadas_wrapper';
+CREATE TRIGGER alertas_invalidar
+    AFTER INSERT OR UPDATE OR DELETE ON audit.alertas
+    FOR EACH ROW EXECUTE FUNCTION audit._alertas_cambiadas();
+CREATE TRIGGER alertas_invalidar_truncate
+    AFTER TRUNCATE ON audit.alertas
+    FOR EACH STATEMENT EXECUTE FUNCTION audit._alertas_cambiadas();
+REVOKE ALL ON TABLE audit.alertas FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit._alertas_cambiadas() FROM PUBLIC;

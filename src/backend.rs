@@ -12,6 +12,7 @@
 //! | `capture::session::ROLE_NAME` | the name of the role writing (`rol_bd`), by OID | any change to `pg_authid` (a role renamed) |
 //! | `capture::session::CLIENT_ADDRESS`, `EMPTY_OBJECT` | the client address, `{}` | never: they cannot change in a backend |
 //! | `capture::snapshot::TO_JSONB`, `UTC` | `to_jsonb`'s call info, the UTC zone | never |
+//! | `alertas::REGLAS` | the alert rules of `audit.alertas` | relcache invalidation of that table (its trigger sends one at every change) or of everything |
 //! | `wal::contexto::ESCRITO` | the context message this transaction wrote into the WAL | end of transaction; abort of a subtransaction |
 //! | `ddl_guard::OWN_DDL` | set while `auditar` runs its own DDL | the end of that call (also on error) |
 //!
@@ -52,6 +53,7 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
     } else {
         cache::forget_table(relid);
     }
+    crate::alertas::forget_if(relid);
 }
 
 #[pgrx::pg_guard]

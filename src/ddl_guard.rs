@@ -7,7 +7,8 @@
 //!   security, make them unlogged, rename, move, alter or drop their columns,
 //!   detach or drop partitions, attach a partition that already holds rows,
 //!   hand them to another owner, drop or alter their policies, grant anything
-//!   but SELECT on them, or drop them from the extension. Only the owner (a
+//!   but SELECT on them (the alert rules, `audit.alertas`, excepted: people
+//!   manage them), or drop them from the extension. Only the owner (a
 //!   superuser) could try; this makes such a change a deliberate act (drop
 //!   the event trigger first) rather than a mistake, and tamper evidence
 //!   shows what was done to the data. Exempt: the extension's own scripts,
@@ -645,7 +646,8 @@ pub fn after_trigger_replaced(trigger: pg_sys::Oid) {
 
 /// After a GRANT: on the extension's relations, only SELECT may be granted
 /// (reading is what row-level security governs; writing is the capture
-/// path's alone), and nothing on the log's partitions.
+/// path's alone), but for the alert rules (audit.alertas), and nothing on
+/// the log's partitions.
 ///
 /// # Safety
 /// `cmd` must be the collected command of the running event trigger.
@@ -685,7 +687,11 @@ pub unsafe fn after_grant(cmd: *mut pg_sys::CollectedCommand) {
                     "Grant SELECT on audit.historial_cambios: reading through it applies row-level security.",
                 );
             }
-            if in_audit_schema(oid) && !only_select {
+            // The alert rules are the one table of the extension that
+            // people write: a DBA grants that to the roles that manage them.
+            let rules = catalog::relation_name(oid)
+                .is_some_and(|(schema, name)| schema == "audit" && name == "alertas");
+            if in_audit_schema(oid) && !only_select && !rules {
                 refuse(
                     format!("cannot grant privileges other than SELECT on {}", catalog::regclass_text(oid)),
                     "Events enter the log only through the capture path, and are never changed or removed.",

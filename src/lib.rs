@@ -15,6 +15,7 @@ use pgrx::prelude::*;
 #[cfg(not(feature = "pg15"))]
 compile_error!("audit is built and tested for PostgreSQL 15 only; build with --features pg15");
 
+mod alertas;
 mod backend;
 mod capture;
 mod catalog;

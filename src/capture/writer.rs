@@ -183,8 +183,18 @@ pub fn write_with(event: &Event<'_>, facts: &Facts) -> i64 {
         let huella = ledger::huella::huella(values, nulls);
         row.set(C::Huella, Some(ledger::huella::bytea(&huella)));
         log_insert::insert(ids.log, &row);
-        id.value() as i64
+        let id = id.value() as i64;
+        crate::alertas::notify(event, tenant_of(event, &facts.identity), id);
+        id
     })
+}
+
+/// The tenant an event is filed under: the row's, else the writer's.
+fn tenant_of(event: &Event<'_>, identity: &Identity) -> Option<Uuid> {
+    event
+        .empresa_id
+        .map(Uuid::from_bytes)
+        .or(identity.empresa_id)
 }
 
 /// The log row of an event with `facts`: every column but the id and the

@@ -632,7 +632,28 @@ CREATE TRIGGER retenciones_sin_truncate
 ALTER TABLE audit.retenciones ENABLE ALWAYS TRIGGER retenciones_solo_insercion;
 ALTER TABLE audit.retenciones ENABLE ALWAYS TRIGGER retenciones_sin_truncate;
 
--- 8. pg_dump: the log, its sequence and the settings are data, not
+-- 8. Alert rules (src/alertas.rs, docs/reading.md): an event that is
+-- everything a rule names (each column optional: table, action, changed
+-- column, tipo_operacion, tenant) sends NOTIFY on the rule's channel when
+-- its transaction commits, with the event's id. Managed by the roles a DBA
+-- grants it to; read by the capture as the log's owner.
+CREATE TABLE audit.alertas (
+    id             bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    canal          text        NOT NULL CHECK (canal OPERATOR(pg_catalog.~) '^[a-z_][a-z0-9_]*$'
+                                               AND pg_catalog.length(canal) OPERATOR(pg_catalog.<=) 63),
+    -- 'nombre' or 'esquema.nombre', as the tabla filter of the reading functions.
+    tabla          text,
+    accion         text        CHECK (accion OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'EVENTO', 'DDL'])),
+    campo          text,
+    tipo_operacion text,
+    empresa_id     uuid,
+    descripcion    text,
+    creada         timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE audit.alertas IS
+    'Alert rules: an event matching every column a rule sets (tabla, accion, campo changed, tipo_operacion, empresa_id) sends NOTIFY canal with {"evento": id, "alerta": id} at commit.';
+
+-- 9. pg_dump: the log, its sequence and the settings are data, not
 -- definition; without this a dump and restore would lose the history.
 SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.historial_cambios_default', '');
@@ -648,5 +669,6 @@ SELECT pg_catalog.pg_extension_config_dump('audit.log_tecnico', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.log_tecnico_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.tipos_config_propios', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.config_versiones', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.alertas', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.config_versiones_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.retenciones', '');

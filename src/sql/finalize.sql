@@ -148,6 +148,15 @@ CREATE TRIGGER tablas_config_invalidar
     AFTER INSERT OR UPDATE OR DELETE ON audit.tablas_config
     FOR EACH ROW EXECUTE FUNCTION audit._config_cambiada();
 
+-- Alert rules changed: every backend reads them again (src/alertas.rs); a
+-- rule's tabla must be a table name.
+CREATE TRIGGER alertas_invalidar
+    AFTER INSERT OR UPDATE OR DELETE ON audit.alertas
+    FOR EACH ROW EXECUTE FUNCTION audit._alertas_cambiadas();
+CREATE TRIGGER alertas_invalidar_truncate
+    AFTER TRUNCATE ON audit.alertas
+    FOR EACH STATEMENT EXECUTE FUNCTION audit._alertas_cambiadas();
+
 -- 2b. audit.tipos_config: the configuration types in force, the
 -- installation's own definition first, else the shipped one (bootstrap.sql §7).
 CREATE VIEW audit.tipos_config AS
@@ -278,6 +287,8 @@ REVOKE EXECUTE ON FUNCTION audit._al_empezar_ddl() FROM PUBLIC;
 -- (audit.esperar_captura) is for everyone, as restores wait for it.
 REVOKE EXECUTE ON FUNCTION audit.estado_captura() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._config_cambiada() FROM PUBLIC;
+REVOKE ALL ON TABLE audit.alertas FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit._alertas_cambiadas() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._marcar_tiempo(interval) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit.mantenimiento() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._aplicar_retencion(integer, timestamptz, interval) FROM PUBLIC;

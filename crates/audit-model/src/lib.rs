@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alertas;
 pub mod claims;
 pub mod configuracion;
 pub mod contexto;
