@@ -102,19 +102,19 @@ fn reglas() -> Rc<Vec<Regla>> {
 }
 
 /// Sends the notifications of event `id`, written as `event` for tenant
-/// `empresa` (the row's, else the writer's). Runs as the log's owner.
-pub fn notify(event: &Event<'_>, empresa: Option<Uuid>, id: i64) {
+/// `empresa` (the row's, else the writer's), with `metadata` (the event's
+/// own, else the transaction's context: the log's `metadata` column).
+/// Runs as the log's owner.
+pub fn notify(event: &Event<'_>, empresa: Option<Uuid>, metadata: pg_sys::Datum, id: i64) {
     let reglas = reglas();
     if reglas.is_empty() {
         return;
     }
-    let tipo_operacion = event.metadata.and_then(|m| {
-        // SAFETY: an event's metadata is a jsonb datum alive for the event.
-        let value = unsafe { Jsonb::from_datum_unchecked(m) }
-            .to_value("metadata")
-            .ok()?;
-        value.get("tipo_operacion")?.as_str().map(str::to_owned)
-    });
+    // SAFETY: the event's metadata, a jsonb datum alive for the event.
+    let tipo_operacion = unsafe { Jsonb::from_datum_unchecked(metadata) }
+        .to_value("metadata")
+        .ok()
+        .and_then(|v| v.get("tipo_operacion")?.as_str().map(str::to_owned));
     let campos = event.cambio.campos().unwrap_or_default();
     let hecho = Hecho {
         esquema: event.esquema,

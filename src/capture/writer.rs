@@ -184,7 +184,8 @@ pub fn write_with(event: &Event<'_>, facts: &Facts) -> i64 {
         row.set(C::Huella, Some(ledger::huella::bytea(&huella)));
         log_insert::insert(ids.log, &row);
         let id = id.value() as i64;
-        crate::alertas::notify(event, tenant_of(event, &facts.identity), id);
+        let metadata = event.metadata.unwrap_or(facts.contexto);
+        crate::alertas::notify(event, tenant_of(event, &facts.identity), metadata, id);
         id
     })
 }

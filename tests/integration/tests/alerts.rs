@@ -117,6 +117,29 @@ fn matching_events_notify_their_channel_at_commit_with_their_id() {
         .unwrap();
     assert_eq!(received(&mut listener), []);
 
+    // Row changes carry their transaction's context as metadata: a rule on
+    // its tipo_operacion matches them (as the tipo_operacion filter does).
+    admin
+        .batch_execute("INSERT INTO audit.alertas (canal, tipo_operacion, accion) VALUES ('todo', 'IMPORTACION', 'INSERT')")
+        .unwrap();
+    writer
+        .batch_execute(
+            r#"BEGIN;
+               SELECT audit.establecer_contexto('{"tipo_operacion": "IMPORTACION"}');
+               INSERT INTO productos VALUES (2, 'Mouse', 20, NULL);
+               COMMIT;
+               INSERT INTO productos VALUES (3, 'Teclado', 30, NULL);"#,
+        )
+        .unwrap();
+    let importado = count(
+        &mut admin,
+        "SELECT id FROM audit.historial_cambios WHERE tabla_afectada = 'productos' AND registro_pk = '{\"id\": 2}'",
+    );
+    assert_eq!(received(&mut listener), [("todo".to_owned(), importado)]);
+    admin
+        .batch_execute("DELETE FROM audit.alertas WHERE canal = 'todo'")
+        .unwrap();
+
     // Captured from the WAL: notified when the capture worker's batch
     // commits, with the id the event has in the log.
     admin
