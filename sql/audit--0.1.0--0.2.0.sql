@@ -182,3 +182,51 @@ CREATE TRIGGER alertas_invalidar_truncate
     FOR EACH STATEMENT EXECUTE FUNCTION audit._alertas_cambiadas();
 REVOKE ALL ON TABLE audit.alertas FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._alertas_cambiadas() FROM PUBLIC;
+
+-- 8. Following the log forward (src/seguimiento.rs): audit.seguir, and the
+--    horizon it stops at.
+CREATE FUNCTION audit._horizonte_seguimiento() RETURNS bigint /* i64 */
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_horizonte_seguimiento_wrapper';
+-- Following the log forward (src/seguimiento.rs): the events after
+-- despues_de, oldest first, at most limite of them, stopping below the
+-- smallest id a running transaction may still commit, so that the next
+-- call, from the last id returned, never misses an event that commits late.
+-- READ COMMITTED only: a transaction of a higher isolation level reads with
+-- a snapshot older than the horizon.
+CREATE FUNCTION audit.seguir(despues_de bigint DEFAULT 0, limite integer DEFAULT 100)
+    RETURNS SETOF audit.historial_cambios
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $seguir$
+DECLARE
+    horizonte bigint;
+BEGIN
+    IF despues_de IS NULL OR limite IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = 'despues_de and limite must not be null',
+            HINT = 'Start from 0, then pass the id of the last event you received.';
+    END IF;
+    IF limite < 1 OR limite > 1000 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('invalid value for limite: it must be from 1 to 1000, not %s', limite);
+    END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+            MESSAGE = format('audit.seguir cannot run in a %s transaction', upper(current_setting('transaction_isolation'))),
+            DETAIL = 'Its snapshot is older than the horizon it would read to: an event committed in between would be skipped.',
+            HINT = 'Call it in a READ COMMITTED transaction (the default), or on its own.';
+    END IF;
+    -- Read first; the query below takes its snapshot afterwards.
+    horizonte := audit._horizonte_seguimiento();
+    RETURN QUERY
+        SELECT h.* FROM audit.historial_cambios h
+         WHERE h.id > despues_de AND h.id < horizonte
+         ORDER BY h.id
+         LIMIT limite;
+END
+$seguir$;
+COMMENT ON FUNCTION audit.seguir(bigint, integer) IS
+    'Events after despues_de, oldest first (at most limite), up to the smallest id a running transaction may still commit: call again from the last id received to follow the log without missing a late commit.';

@@ -14,6 +14,7 @@
 //! | `capture::snapshot::TO_JSONB`, `UTC` | `to_jsonb`'s call info, the UTC zone | never |
 //! | `alertas::REGLAS` | the alert rules of `audit.alertas` | relcache invalidation of that table (its trigger sends one at every change) or of everything |
 //! | `wal::contexto::ESCRITO` | the context message this transaction wrote into the WAL | end of transaction; abort of a subtransaction |
+//! | `seguimiento::REGISTRADA` | this transaction announced its lowest event id (an advisory lock) | end of transaction; abort of a subtransaction |
 //! | `ddl_guard::OWN_DDL` | set while `auditar` runs its own DDL | the end of that call (also on error) |
 //!
 //! The capture worker's own state (src/wal/worker.rs) lives in its process
@@ -68,6 +69,17 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut c
     contexto::on_transaction_end();
     log_insert::on_xact(event);
     session::on_transaction_end(event);
+    use pg_sys::XactEvent::*;
+    if matches!(
+        event,
+        XACT_EVENT_COMMIT
+            | XACT_EVENT_ABORT
+            | XACT_EVENT_PREPARE
+            | XACT_EVENT_PARALLEL_COMMIT
+            | XACT_EVENT_PARALLEL_ABORT
+    ) {
+        crate::seguimiento::forget();
+    }
 }
 
 #[pgrx::pg_guard]
@@ -78,4 +90,8 @@ unsafe extern "C-unwind" fn on_subxact(
     _arg: *mut c_void,
 ) {
     contexto::on_subtransaction_end(event);
+    // The locks a rolled-back subtransaction took are released with it.
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+        crate::seguimiento::forget();
+    }
 }

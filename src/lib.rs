@@ -33,6 +33,7 @@ mod json_functions;
 mod ledger;
 mod registro;
 mod restauracion;
+mod seguimiento;
 mod spi;
 mod sql_types;
 mod tables;

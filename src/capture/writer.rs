@@ -173,6 +173,9 @@ pub fn write_with(event: &Event<'_>, facts: &Facts) -> i64 {
     let ids = catalog::ids();
     let mut row = log_row(event, facts);
     as_log_owner(|| {
+        // Before the id: followers of the log stop below it until this
+        // transaction ends (src/seguimiento.rs).
+        crate::seguimiento::announce(ids.sequence);
         // SAFETY: nextval(regclass) of the log's own sequence, as its owner.
         let id = unsafe {
             pgrx::direct_function_call_as_datum(pg_sys::nextval_oid, &[ids.sequence.into_datum()])

@@ -1,0 +1,97 @@
+//! Following the log forward (`audit.seguir(despues_de, limite)`) without
+//! missing an event that commits late.
+//!
+//! Event ids come from a sequence when the event is written, and a
+//! transaction commits whenever it does: a reader that has seen id 11 may
+//! later see id 10 appear, from a transaction that was still running. So a
+//! follower must stop below every id a running transaction may still
+//! commit: the horizon.
+//!
+//! How the horizon is known: before taking its first id, every transaction
+//! that writes events takes a transaction-level advisory lock (shared, so
+//! writers never wait for each other) whose key holds a lower bound of the
+//! ids it will take: the sequence's last value plus one, read before its
+//! first `nextval`. PostgreSQL releases the lock when the transaction ends,
+//! after its commit is visible (and when a subtransaction that took it
+//! rolls back: the next event takes it again). The horizon is the smallest
+//! key held, or the sequence's last value plus one when none is held, read
+//! before the events are: an id below it was taken by a transaction that
+//! had ended before, so a query started afterwards sees it if it committed.
+//!
+//! The keys (crates/audit-model/src/seguimiento.rs) are of the two-integer
+//! form (`pg_locks.objsubid` = 2) in a range of their own; another
+//! application's advisory lock in that range can only lower the horizon
+//! (the follower waits longer), never make it skip an event.
+
+use audit_model::seguimiento::{clave, CLAVES, CLAVE_BASE};
+use pgrx::prelude::*;
+use std::cell::Cell;
+
+thread_local! {
+    /// This transaction (or subtransaction tree) holds its lock.
+    static REGISTRADA: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The transaction ended, or a subtransaction rolled back (releasing the
+/// locks it took): the next event takes the lock again (src/backend.rs).
+pub fn forget() {
+    REGISTRADA.with(|r| r.set(false));
+}
+
+/// Called before the writer takes an event's id, as the log's owner: the
+/// first time in a transaction, announces the lowest id it can take.
+pub fn announce(sequence: pg_sys::Oid) {
+    if REGISTRADA.with(Cell::get) {
+        return;
+    }
+    // SAFETY: pg_sequence_last_value(regclass) of the log's sequence, as
+    // its owner; NULL before its first nextval.
+    let last = unsafe {
+        pgrx::direct_function_call::<i64>(pg_sys::pg_sequence_last_value, &[sequence.into_datum()])
+    }
+    .unwrap_or(0);
+    let (alto, bajo) = clave(last + 1);
+    // SAFETY: pg_advisory_xact_lock_shared(int4, int4); released by
+    // PostgreSQL at the end of the transaction.
+    unsafe {
+        pgrx::direct_function_call_as_datum(
+            pg_sys::pg_advisory_xact_lock_shared_int4,
+            &[alto.into_datum(), bajo.into_datum()],
+        );
+    }
+    REGISTRADA.with(|r| r.set(true));
+}
+
+/// The horizon: the smallest id a running writer may still commit; every
+/// event below it is final. The sequence is read as the log's owner (it is
+/// not readable by others; the number says how far ids have gone, not what
+/// the events are).
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn _horizonte_seguimiento() -> i64 {
+    // First the sequence, then the locks: a writer that takes its lock
+    // after the sequence was read takes ids above what was read.
+    let last = crate::elevation::as_log_owner(|| {
+        crate::spi::value::<i64>(
+            "SELECT pg_catalog.pg_sequence_last_value('audit.historial_cambios_id_seq'::pg_catalog.regclass)",
+            &[],
+        )
+    })
+    .unwrap_or(0);
+    let held = crate::spi::rows(
+        "SELECT l.classid::pg_catalog.int8 AS alto, l.objid::pg_catalog.int8 AS bajo
+           FROM pg_catalog.pg_locks l
+          WHERE l.locktype = 'advisory' AND l.objsubid = 2
+            AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                               WHERE d.datname = pg_catalog.current_database())
+            AND l.classid::pg_catalog.int8 >= $1 AND l.classid::pg_catalog.int8 < $1 + $2",
+        &[i64::from(CLAVE_BASE).into(), CLAVES.into()],
+        |r| {
+            Ok(audit_model::seguimiento::id_de(
+                r.get_by_name::<i64, _>("alto")?.unwrap_or_default(),
+                r.get_by_name::<i64, _>("bajo")?.unwrap_or_default(),
+            ))
+        },
+    );
+    held.into_iter().fold(last + 1, i64::min)
+}
