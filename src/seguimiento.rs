@@ -18,6 +18,11 @@
 //! before the events are: an id below it was taken by a transaction that
 //! had ended before, so a query started afterwards sees it if it committed.
 //!
+//! This holds because ids are taken only by the writer (src/capture/writer.rs,
+//! after announcing) and the sequence hands them out one at a time (CACHE 1,
+//! as bootstrap.sql creates it: a per-backend cache would hand out ids below
+//! the value just read).
+//!
 //! The keys (crates/audit-model/src/seguimiento.rs) are of the two-integer
 //! form (`pg_locks.objsubid` = 2) in a range of their own; another
 //! application's advisory lock in that range can only lower the horizon
