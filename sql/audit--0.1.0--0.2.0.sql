@@ -230,3 +230,13 @@ END
 $seguir$;
 COMMENT ON FUNCTION audit.seguir(bigint, integer) IS
     'Events after despues_de, oldest first (at most limite), up to the smallest id a running transaction may still commit: call again from the last id received to follow the log without missing a late commit.';
+
+-- 9. The DDL guard refuses ALTER SEQUENCE on the extension's sequences, before
+--    the command runs (a RESTART is not undone at its end). An event
+--    trigger's tags cannot be altered: it is created again, as the install
+--    script creates it.
+DROP EVENT TRIGGER audit_al_empezar_ddl;
+CREATE EVENT TRIGGER audit_al_empezar_ddl ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'ALTER SEQUENCE')
+    EXECUTE FUNCTION audit._al_empezar_ddl();
+ALTER EVENT TRIGGER audit_al_empezar_ddl ENABLE ALWAYS;

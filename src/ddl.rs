@@ -127,12 +127,30 @@ fn _al_empezar_ddl(fcinfo: pg_sys::FunctionCallInfo) {
     // ddl_command_start, for what cannot be undone at the command's end:
     // `DETACH PARTITION ... CONCURRENTLY` commits its first step (the
     // partition is marked "detach pending", its rows leave the parent's
-    // queries) before ddl_command_end fires.
+    // queries) before ddl_command_end fires, and ALTER SEQUENCE ... RESTART
+    // is not rolled back.
     // SAFETY: called by the event trigger manager, whose context is an
     // EventTriggerData with the statement's parse tree.
     unsafe {
         let data = (*fcinfo).context.cast::<pg_sys::EventTriggerData>();
-        if data.is_null() || !pgrx::is_a((*data).parsetree, pg_sys::NodeTag::T_AlterTableStmt) {
+        if data.is_null() {
+            return;
+        }
+        if pgrx::is_a((*data).parsetree, pg_sys::NodeTag::T_AlterSeqStmt) {
+            let rv = (*(*data).parsetree.cast::<pg_sys::AlterSeqStmt>()).sequence;
+            if !rv.is_null() {
+                let relid = pg_sys::RangeVarGetRelidExtended(
+                    rv,
+                    pg_sys::NoLock as pg_sys::LOCKMODE,
+                    pg_sys::RVROption::RVR_MISSING_OK,
+                    None,
+                    std::ptr::null_mut(),
+                );
+                ddl_guard::before_alter_sequence(relid);
+            }
+            return;
+        }
+        if !pgrx::is_a((*data).parsetree, pg_sys::NodeTag::T_AlterTableStmt) {
             return;
         }
         let stmt = (*data).parsetree.cast::<pg_sys::AlterTableStmt>();

@@ -8,7 +8,7 @@
 //!   detach or drop partitions, attach a partition that already holds rows,
 //!   hand them to another owner, drop or alter their policies, grant anything
 //!   but SELECT on them (the alert rules, `audit.alertas`, excepted: people
-//!   manage them), or drop them from the extension. Only the owner (a
+//!   manage them), alter its sequences, or drop them from the extension. Only the owner (a
 //!   superuser) could try; this makes such a change a deliberate act (drop
 //!   the event trigger first) rather than a mistake, and tamper evidence
 //!   shows what was done to the data. Exempt: the extension's own scripts,
@@ -311,6 +311,19 @@ pub fn before_concurrent_detach(schema: Option<&str>, table: &str) {
             missing: "the rows of the partition that DETACH PARTITION takes out of it".into(),
         }
         .report();
+    }
+}
+
+/// Before ALTER SEQUENCE (ddl_command_start: a RESTART is not undone by a
+/// refusal at the command's end): the extension's sequences are its own. The
+/// log's ids come from its sequence one at a time and in order; followers
+/// (audit.seguir) rely on it, and a restart would give two events one id.
+pub fn before_alter_sequence(relid: pg_sys::Oid) {
+    if relid != pg_sys::InvalidOid && in_audit_schema(relid) && !internal() {
+        refuse(
+            format!("cannot alter sequence {}", catalog::regclass_text(relid)),
+            PROTECTED_HINT,
+        );
     }
 }
 

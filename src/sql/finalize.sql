@@ -178,7 +178,7 @@ CREATE EVENT TRIGGER audit_al_terminar_ddl ON ddl_command_end
 CREATE EVENT TRIGGER audit_al_eliminar ON sql_drop
     EXECUTE FUNCTION audit._al_eliminar();
 CREATE EVENT TRIGGER audit_al_empezar_ddl ON ddl_command_start
-    WHEN TAG IN ('ALTER TABLE')
+    WHEN TAG IN ('ALTER TABLE', 'ALTER SEQUENCE')
     EXECUTE FUNCTION audit._al_empezar_ddl();
 -- They fire always: enabled the default way (origin), they would not fire
 -- under session_replication_role = replica, and every ALTER TABLE on the log

@@ -26,6 +26,11 @@ ALTER TABLE audit.historial_cambios ENABLE REPLICA TRIGGER historial_cambios_sol
 \echo :LAST_ERROR_SQLSTATE
 ALTER TABLE audit.historial_cambios DISABLE ROW LEVEL SECURITY;
 \echo :LAST_ERROR_SQLSTATE
+-- The log's ids: one at a time, in order (audit.seguir relies on it).
+ALTER SEQUENCE audit.historial_cambios_id_seq CACHE 10;
+\echo :LAST_ERROR_SQLSTATE
+ALTER SEQUENCE audit.historial_cambios_id_seq RESTART WITH 1;
+\echo :LAST_ERROR_SQLSTATE
 ALTER TABLE audit.historial_cambios NO FORCE ROW LEVEL SECURITY;
 \echo :LAST_ERROR_SQLSTATE
 ALTER TABLE audit.historial_cambios SET UNLOGGED;
