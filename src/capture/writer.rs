@@ -98,10 +98,7 @@ pub struct Event<'a> {
 /// The event's `notas` (crates/audit-model/src/notas.rs), or None: the
 /// common case costs a few comparisons.
 fn notas(event: &Event<'_>, identity: &Identity, avisos: &[String]) -> Option<pg_sys::Datum> {
-    let empresa_evento = event
-        .empresa_id
-        .map(Uuid::from_bytes)
-        .or(identity.empresa_id);
+    let empresa_evento = tenant_of(event, identity);
     if avisos.is_empty()
         && identity.empresa_id == empresa_evento
         && event.traslado.is_none()
@@ -223,11 +220,10 @@ fn log_row(event: &Event<'_>, facts: &Facts) -> LogRow {
         C::CamposModificados,
         event.cambio.campos().map(datums::text_array),
     );
-    let empresa = event
-        .empresa_id
-        .map(|b| datums::uuid_bytes(&b))
-        .or(identity.empresa_id.as_ref().map(datums::uuid));
-    row.set(C::EmpresaId, empresa);
+    row.set(
+        C::EmpresaId,
+        tenant_of(event, identity).as_ref().map(datums::uuid),
+    );
     row.set(C::Metadata, Some(event.metadata.unwrap_or(facts.contexto)));
     row.set(C::Transaccion, Some(pg_sys::Datum::from(facts.transaccion)));
     row.set(C::RolBd, Some(datums::text(&facts.rol_bd)));
