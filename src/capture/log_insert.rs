@@ -157,21 +157,27 @@ pub fn in_batches<R>(f: impl FnOnce() -> R) -> R {
 
 /// Stores the rows kept so far, if any.
 fn flush() {
-    // The pending rows are taken out while PostgreSQL works on them: no
-    // borrow may be held across a call into PostgreSQL.
-    let Some((estate, mut pending)) = INSERTER.with(|i| {
+    let has_rows = INSERTER.with(|i| i.borrow().as_ref().is_some_and(|i| !i.pending.is_empty()));
+    if has_rows {
+        // SAFETY: the inserter is open in this transaction; its relations
+        // belong to the top-level owner.
+        with_pending(|pending, estate| under_top_owner(|| unsafe { pending.flush(estate) }));
+    }
+}
+
+/// Runs `f` on the open inserter's pending rows and executor state. The rows
+/// are taken out while `f` runs, since `f` calls into PostgreSQL and no
+/// borrow may be held across such a call, then put back.
+fn with_pending(f: impl FnOnce(&mut Pending, *mut pg_sys::EState)) {
+    let (mut pending, estate) = INSERTER.with(|i| {
         let mut i = i.borrow_mut();
-        let i = i.as_mut().filter(|i| !i.pending.is_empty())?;
-        Some((
-            i.executor.estate,
+        let i = i.as_mut().expect("the inserter is open");
+        (
             std::mem::replace(&mut i.pending, Pending::new()),
-        ))
-    }) else {
-        return;
-    };
-    // SAFETY: the inserter is open in this transaction; its relations
-    // belong to the top-level owner.
-    under_top_owner(|| unsafe { pending.flush(estate) });
+            i.executor.estate,
+        )
+    });
+    f(&mut pending, estate);
     INSERTER.with(|i| {
         if let Some(i) = i.borrow_mut().as_mut() {
             i.pending = pending;
@@ -234,18 +240,8 @@ unsafe fn keep(
     leaf: *mut pg_sys::ResultRelInfo,
     stored: *mut pg_sys::TupleTableSlot,
 ) {
-    let mut pending = INSERTER.with(|i| {
-        let mut i = i.borrow_mut();
-        let i = i.as_mut().expect("the inserter is open");
-        std::mem::replace(&mut i.pending, Pending::new())
-    });
-    // SAFETY: the caller's guarantees.
-    unsafe { pending.add(estate, leaf, stored) };
-    INSERTER.with(|i| {
-        if let Some(i) = i.borrow_mut().as_mut() {
-            i.pending = pending;
-        }
-    });
+    // SAFETY: the caller's guarantees (`estate` is the open inserter's).
+    with_pending(|pending, _| unsafe { pending.add(estate, leaf, stored) });
 }
 
 /// Fills the inserter's slot with `row`, routes it to its partition of the
