@@ -8,6 +8,8 @@ PG_MAJOR="${PG_MAJOR:-15}"
 PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config}"
 PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
 PGRX_VERSION="$(sed -nE 's/^pgrx = "=?([^"]+)"$/\1/p' "$ROOT/Cargo.toml")"
+# The extension's version (Cargo.toml's first `version =`, the package's).
+VERSION="$(sed -nE 's/^version = "([^"]+)"$/\1/p' "$ROOT/Cargo.toml" | head -1)"
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 
@@ -112,10 +114,9 @@ package_extension() {
     extdir="$dir$("$PG_CONFIG" --sharedir)/extension"
     # Every file of sql/ but the current version's frozen script, if it has
     # one: the generated one stands (scripts/scan_sql.sh checks they agree).
-    local version file
-    version="$(sed -nE 's/^version = "([^"]+)"$/\1/p' "$ROOT/Cargo.toml" | head -1)"
+    local file
     for file in "$ROOT"/sql/audit--*.sql; do
-        [ "$(basename "$file")" = "audit--$version.sql" ] || cp "$file" "$extdir/" || return 1
+        [ "$(basename "$file")" = "audit--$VERSION.sql" ] || cp "$file" "$extdir/" || return 1
     done
     echo "$dir"
 }

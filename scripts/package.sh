@@ -9,7 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-version="$(sed -nE 's/^version = "([^"]+)"$/\1/p' Cargo.toml | head -1)"
+version="$VERSION"
 dir="$(package_extension release)"
 out="$ROOT/target/package"
 mkdir -p "$out"

@@ -39,7 +39,7 @@ if grep -rnE "[\"']@extschema@[\"']" src/sql sql "$script"; then
     exit 1
 fi
 # The version is said the same way everywhere a packager reads it.
-version="$(sed -nE 's/^version = "([^"]+)"$/\1/p' "$ROOT/Cargo.toml" | head -1)"
+version="$VERSION"
 grep -q "\"version\": \"$version\"" "$ROOT/META.json" \
     || { echo "META.json does not give version $version (Cargo.toml)" >&2; exit 1; }
 grep -q "^## $version " "$ROOT/CHANGELOG.md" \
