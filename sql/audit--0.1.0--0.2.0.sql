@@ -240,3 +240,7 @@ CREATE EVENT TRIGGER audit_al_empezar_ddl ON ddl_command_start
     WHEN TAG IN ('ALTER TABLE', 'ALTER SEQUENCE')
     EXECUTE FUNCTION audit._al_empezar_ddl();
 ALTER EVENT TRIGGER audit_al_empezar_ddl ENABLE ALWAYS;
+
+-- 10. audit._retencion_meses() is declared from its Rust signature (no
+--     arguments: pgrx marks it STRICT, which changes nothing for a call).
+ALTER FUNCTION audit._retencion_meses() STRICT;

@@ -143,6 +143,8 @@ pub fn notify(event: &Event<'_>, empresa: Option<Uuid>, metadata: pg_sys::Datum,
 /// `audit.alertas` changed: every backend reads the rules again (its
 /// relcache entry is invalidated at commit). A rule's `tabla` must be a
 /// table name, with or without its schema.
+// Declared in SQL (`sql =`): a trigger function, reading its TriggerData
+// from the raw fcinfo.
 #[pg_extern(sql = r#"
 CREATE FUNCTION audit._alertas_cambiadas() RETURNS trigger
     LANGUAGE c

@@ -38,8 +38,8 @@ SELECT c.oid AS log, c.relowner AS log_owner,
        'audit._contexto_wal()'::pg_catalog.regprocedure::pg_catalog.oid AS context_fn,
        e.oid AS extension
   FROM pg_catalog.pg_class c, pg_catalog.pg_extension e
- WHERE c.oid OPERATOR(pg_catalog.=) 'audit.historial_cambios'::pg_catalog.regclass
-   AND e.extname OPERATOR(pg_catalog.=) 'audit'";
+ WHERE c.oid = 'audit.historial_cambios'::pg_catalog.regclass
+   AND e.extname = 'audit'";
 
 pub fn ids() -> ExtensionIds {
     if let Some(ids) = IDS.with(Cell::get) {

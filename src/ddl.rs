@@ -43,6 +43,7 @@ const POLICY_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(3256);
 const TRIGGER_TYPE_BEFORE: i32 = 1 << 1;
 const TRIGGER_TYPE_INSTEAD: i32 = 1 << 6;
 
+// Declared in SQL (`sql =`): pgrx has no `event_trigger` return type.
 #[pg_extern(sql = r#"
 CREATE FUNCTION audit._al_terminar_ddl() RETURNS event_trigger
     LANGUAGE c
@@ -117,6 +118,7 @@ fn _al_terminar_ddl(_fcinfo: pg_sys::FunctionCallInfo) {
     }
 }
 
+// Declared in SQL (`sql =`): pgrx has no `event_trigger` return type.
 #[pg_extern(sql = r#"
 CREATE FUNCTION audit._al_empezar_ddl() RETURNS event_trigger
     LANGUAGE c
@@ -272,7 +274,7 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
     // as capture triggers do (else DROP EXTENSION would refuse: it depends
     // on the extension's function).
     let context = spi::read_value::<bool>(
-        "SELECT tgfoid OPERATOR(pg_catalog.=) $2 FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1",
+        "SELECT tgfoid = $2 FROM pg_catalog.pg_trigger WHERE oid = $1",
         &[trigger.into(), catalog::ids().context_fn.into()],
     );
     if context == Some(true) {
@@ -280,7 +282,7 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
         // Replacing it can take capture away (CREATE OR REPLACE resets
         // ENABLE ALWAYS, for one).
         let table = spi::read_value::<pg_sys::Oid>(
-            "SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1",
+            "SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid = $1",
             &[trigger.into()],
         );
         if let Some(root) = table.filter(|_| replaced).and_then(ddl_guard::audited_root) {
@@ -289,9 +291,9 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
         return;
     }
     let info = spi::first(
-        "SELECT tgrelid, tgtype::pg_catalog.int4, tgparentid OPERATOR(pg_catalog.<>) 0,
+        "SELECT tgrelid, tgtype::pg_catalog.int4, tgparentid <> 0,
                 tgoldtable IS NOT NULL, tgnewtable IS NOT NULL
-           FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1 AND tgfoid OPERATOR(pg_catalog.=) $2",
+           FROM pg_catalog.pg_trigger WHERE oid = $1 AND tgfoid = $2",
         &[trigger.into(), catalog::ids().capture_fn.into()],
         |row| {
             Ok((
@@ -307,7 +309,7 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
     // TRIGGER) on an audited table.
     let Some((table, tgtype, is_clone, old_table, new_table)) = info else {
         let table = spi::value::<pg_sys::Oid>(
-            "SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1",
+            "SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid = $1",
             &[trigger.into()],
         );
         if let Some(root) = table.filter(|_| replaced).and_then(ddl_guard::audited_root) {
@@ -351,10 +353,15 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
     let captures_rows = row_level || transition_tables;
     // A condition or a column list would silently leave changes unrecorded.
     let (has_condition, has_columns) = spi::first(
-        "SELECT tgqual IS NOT NULL, pg_catalog.cardinality(tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.>) 0
-           FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1",
+        "SELECT tgqual IS NOT NULL, pg_catalog.cardinality(tgattr::pg_catalog.int2[]) > 0
+           FROM pg_catalog.pg_trigger WHERE oid = $1",
         &[trigger.into()],
-        |row| Ok((row.get::<bool>(1)?.unwrap_or(false), row.get::<bool>(2)?.unwrap_or(false))),
+        |row| {
+            Ok((
+                row.get::<bool>(1)?.unwrap_or(false),
+                row.get::<bool>(2)?.unwrap_or(false),
+            ))
+        },
     )
     .unwrap_or((false, false));
     if has_condition {
@@ -392,7 +399,7 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
                 // (Not ON CONFLICT: tablas_config is a user catalog table,
                 // for the WAL's output plugin, and those refuse it.)
                 "INSERT INTO audit.tablas_config (tabla) SELECT $1
-                  WHERE NOT EXISTS (SELECT FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1)",
+                  WHERE NOT EXISTS (SELECT FROM audit.tablas_config WHERE tabla = $1)",
                 &[Regclass(table).into()],
             )
         });
@@ -403,8 +410,8 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
         // doing, so as the log's owner.
         let capture_truncate = as_log_owner(|| {
             spi::value::<bool>(
-                "SELECT COALESCE((opciones OPERATOR(pg_catalog.->>) 'capturar_truncate')::pg_catalog.bool, true)
-                   FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1",
+                "SELECT COALESCE((opciones ->> 'capturar_truncate')::pg_catalog.bool, true)
+                   FROM audit.tablas_config WHERE tabla = $1",
                 &[Regclass(table).into()],
             )
         })
@@ -425,10 +432,10 @@ fn tie_to_extension(trigger: pg_sys::Oid) {
     let extension = catalog::ids().extension;
     let tied = spi::value::<bool>(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_depend
-                         WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
-                           AND objid OPERATOR(pg_catalog.=) $1
-                           AND refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
-                           AND refobjid OPERATOR(pg_catalog.=) $2)",
+                         WHERE classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass
+                           AND objid = $1
+                           AND refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+                           AND refobjid = $2)",
         &[trigger.into(), extension.into()],
     )
     .unwrap_or(false);
@@ -473,9 +480,9 @@ fn on_table_changed(relid: pg_sys::Oid) {
     // runs the DDL, who need not be able to read them.
     let audited_root = as_log_owner(|| {
         spi::first(
-            "SELECT r.root::pg_catalog.oid, COALESCE((c.opciones OPERATOR(pg_catalog.->>) 'capturar_truncate')::boolean, true)
+            "SELECT r.root::pg_catalog.oid, COALESCE((c.opciones ->> 'capturar_truncate')::boolean, true)
                FROM (SELECT COALESCE(pg_catalog.pg_partition_root($1), $1) AS root) r
-               JOIN audit.tablas_config c ON c.tabla OPERATOR(pg_catalog.=) r.root",
+               JOIN audit.tablas_config c ON c.tabla = r.root",
             &[Regclass(relid).into()],
             |row| Ok((row.get::<pg_sys::Oid>(1)?.unwrap_or_default(), row.get::<bool>(2)?.unwrap_or(true))),
         )
@@ -501,18 +508,27 @@ fn refuse_statement_capture_in_inheritance(relid: pg_sys::Oid) {
     let captured = spi::first(
         "WITH familia AS (
              SELECT $1::pg_catalog.oid AS rel
-             UNION SELECT inhparent FROM pg_catalog.pg_inherits WHERE inhrelid OPERATOR(pg_catalog.=) $1
-             UNION SELECT inhrelid FROM pg_catalog.pg_inherits WHERE inhparent OPERATOR(pg_catalog.=) $1)
-         SELECT f.rel, pg_catalog.bool_or(g.tgfoid OPERATOR(pg_catalog.=) $3)
+             UNION SELECT inhparent FROM pg_catalog.pg_inherits WHERE inhrelid = $1
+             UNION SELECT inhrelid FROM pg_catalog.pg_inherits WHERE inhparent = $1)
+         SELECT f.rel, pg_catalog.bool_or(g.tgfoid = $3)
            FROM familia f
-           JOIN pg_catalog.pg_trigger g ON g.tgrelid OPERATOR(pg_catalog.=) f.rel
+           JOIN pg_catalog.pg_trigger g ON g.tgrelid = f.rel
           WHERE EXISTS (SELECT FROM pg_catalog.pg_inherits i
-                         WHERE i.inhrelid OPERATOR(pg_catalog.=) f.rel OR i.inhparent OPERATOR(pg_catalog.=) f.rel)
-            AND ((g.tgfoid OPERATOR(pg_catalog.=) $2 AND (g.tgoldtable IS NOT NULL OR g.tgnewtable IS NOT NULL))
-                 OR g.tgfoid OPERATOR(pg_catalog.=) $3)
+                         WHERE i.inhrelid = f.rel OR i.inhparent = f.rel)
+            AND ((g.tgfoid = $2 AND (g.tgoldtable IS NOT NULL OR g.tgnewtable IS NOT NULL))
+                 OR g.tgfoid = $3)
           GROUP BY f.rel ORDER BY 1 LIMIT 1",
-        &[Regclass(relid).into(), ids.capture_fn.into(), ids.context_fn.into()],
-        |r| Ok((r.get::<pg_sys::Oid>(1)?.unwrap_or_default(), r.get::<bool>(2)?.unwrap_or(false))),
+        &[
+            Regclass(relid).into(),
+            ids.capture_fn.into(),
+            ids.context_fn.into(),
+        ],
+        |r| {
+            Ok((
+                r.get::<pg_sys::Oid>(1)?.unwrap_or_default(),
+                r.get::<bool>(2)?.unwrap_or(false),
+            ))
+        },
     );
     if let Some((table, wal)) = captured {
         if let Some(rel) = Relation::load(table) {
@@ -526,7 +542,7 @@ fn rename_in_options(relid: pg_sys::Oid, old: &str, new: &str) {
     // or write the options.
     as_log_owner(|| {
         let stored = spi::value::<String>(
-            "SELECT opciones::pg_catalog.text FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1",
+            "SELECT opciones::pg_catalog.text FROM audit.tablas_config WHERE tabla = $1",
             &[Regclass(relid).into()],
         );
         let Some(mut options) = stored
@@ -538,13 +554,14 @@ fn rename_in_options(relid: pg_sys::Oid, old: &str, new: &str) {
         if options.rename_column(old, new) {
             let updated = options.to_json().to_string();
             spi::run(
-                "UPDATE audit.tablas_config SET opciones = $2::pg_catalog.jsonb WHERE tabla OPERATOR(pg_catalog.=) $1",
+                "UPDATE audit.tablas_config SET opciones = $2::pg_catalog.jsonb WHERE tabla = $1",
                 &[Regclass(relid).into(), updated.as_str().into()],
             );
         }
     });
 }
 
+// Declared in SQL (`sql =`): pgrx has no `event_trigger` return type.
 #[pg_extern(sql = r#"
 CREATE FUNCTION audit._al_eliminar() RETURNS event_trigger
     LANGUAGE c
@@ -555,7 +572,7 @@ fn _al_eliminar(_fcinfo: pg_sys::FunctionCallInfo) {
     // When the extension itself is being dropped there is nothing to tidy.
     let dropping_extension = spi::value::<bool>(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects()
-                         WHERE object_type OPERATOR(pg_catalog.=) 'extension' AND object_name OPERATOR(pg_catalog.=) 'audit')
+                         WHERE object_type = 'extension' AND object_name = 'audit')
              OR pg_catalog.to_regclass('audit.tablas_config') IS NULL",
         &[],
     )
@@ -565,11 +582,11 @@ fn _al_eliminar(_fcinfo: pg_sys::FunctionCallInfo) {
     }
     // The extension's own objects go only with the extension.
     let own_objects = spi::rows(
-        "SELECT d.object_type OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) d.object_identity
+        "SELECT d.object_type || ' ' || d.object_identity
            FROM pg_catalog.pg_event_trigger_dropped_objects() d
-          WHERE d.schema_name OPERATOR(pg_catalog.=) 'audit'
-            AND NOT (d.object_type OPERATOR(pg_catalog.=) 'policy'
-                     AND d.address_names[3] OPERATOR(pg_catalog.<>) ALL (ARRAY['lectores', 'misma_empresa']))",
+          WHERE d.schema_name = 'audit'
+            AND NOT (d.object_type = 'policy'
+                     AND d.address_names[3] <> ALL (ARRAY['lectores', 'misma_empresa']))",
         &[],
         |row| Ok(row.get::<String>(1)?.unwrap_or_default()),
     );
@@ -579,7 +596,7 @@ fn _al_eliminar(_fcinfo: pg_sys::FunctionCallInfo) {
     let trigger_tables = spi::rows(
         "SELECT DISTINCT pg_catalog.to_regclass(pg_catalog.format('%I.%I', d.address_names[1], d.address_names[2]))::pg_catalog.oid
            FROM pg_catalog.pg_event_trigger_dropped_objects() d
-          WHERE d.object_type OPERATOR(pg_catalog.=) 'trigger'",
+          WHERE d.object_type = 'trigger'",
         &[],
         |row| row.get::<pg_sys::Oid>(1),
     );
@@ -594,9 +611,9 @@ fn _al_eliminar(_fcinfo: pg_sys::FunctionCallInfo) {
         spi::rows(
             "SELECT d.objid, d.schema_name, d.object_name
                FROM pg_catalog.pg_event_trigger_dropped_objects() d
-              WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-                AND d.objsubid OPERATOR(pg_catalog.=) 0
-                AND EXISTS (SELECT FROM audit.tablas_config c WHERE c.tabla::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid)",
+              WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                AND d.objsubid = 0
+                AND EXISTS (SELECT FROM audit.tablas_config c WHERE c.tabla::pg_catalog.oid = d.objid)",
             &[],
             |row| {
                 Ok((
@@ -610,12 +627,12 @@ fn _al_eliminar(_fcinfo: pg_sys::FunctionCallInfo) {
     for (relid, schema, name) in dropped {
         as_log_owner(|| {
             spi::run(
-                "DELETE FROM audit.tablas_config WHERE tabla::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+                "DELETE FROM audit.tablas_config WHERE tabla::pg_catalog.oid = $1",
                 &[relid.into()],
             );
             // Its recorded structures name an OID that may be reused.
             spi::run(
-                "DELETE FROM audit.estructuras_tabla WHERE tabla::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+                "DELETE FROM audit.estructuras_tabla WHERE tabla::pg_catalog.oid = $1",
                 &[relid.into()],
             )
         });
@@ -627,6 +644,8 @@ fn _al_eliminar(_fcinfo: pg_sys::FunctionCallInfo) {
     }
 }
 
+// Declared in SQL (`sql =`): a trigger function, reading its TriggerData
+// from the raw fcinfo.
 #[pg_extern(sql = r#"
 CREATE FUNCTION audit._config_cambiada() RETURNS trigger
     LANGUAGE c

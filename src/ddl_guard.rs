@@ -243,11 +243,11 @@ fn detached_in_this_transaction(s: &Subcommand) -> pg_sys::Oid {
         return pg_sys::InvalidOid;
     };
     spi::value::<pg_sys::Oid>(
-        "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-          WHERE c.relname OPERATOR(pg_catalog.=) $1 AND ($2::pg_catalog.text IS NULL OR n.nspname OPERATOR(pg_catalog.=) $2)
+        "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relname = $1 AND ($2::pg_catalog.text IS NULL OR n.nspname = $2)
             AND NOT c.relispartition
-            AND c.xmin::pg_catalog.text OPERATOR(pg_catalog.=)
-                (pg_catalog.pg_current_xact_id()::pg_catalog.text::pg_catalog.int8 OPERATOR(pg_catalog.%) 4294967296)::pg_catalog.text
+            AND c.xmin::pg_catalog.text =
+                (pg_catalog.pg_current_xact_id()::pg_catalog.text::pg_catalog.int8 % 4294967296)::pg_catalog.text
           ORDER BY 1 LIMIT 1",
         &[name.as_str().into(), schema.as_deref().into()],
     )
@@ -299,9 +299,9 @@ pub fn before_concurrent_detach(schema: Option<&str>, table: &str) {
         return;
     }
     let candidates = spi::rows(
-        "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-          WHERE c.relname OPERATOR(pg_catalog.=) $1 AND c.relkind OPERATOR(pg_catalog.=) 'p'
-            AND ($2::pg_catalog.text IS NULL OR n.nspname OPERATOR(pg_catalog.=) $2)",
+        "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relname = $1 AND c.relkind = 'p'
+            AND ($2::pg_catalog.text IS NULL OR n.nspname = $2)",
         &[table.into(), schema.into()],
         |r| Ok(r.get::<pg_sys::Oid>(1)?.unwrap_or_default()),
     );
@@ -395,7 +395,7 @@ fn check_protected(relid: pg_sys::Oid, subs: &[Subcommand], tag: Option<pg_sys::
     // The extension's owner, not the log's (which this very command may
     // have just changed).
     let extension_owner = spi::value::<pg_sys::Oid>(
-        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'audit'",
+        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'audit'",
         &[],
     )
     .unwrap_or_default();
@@ -442,9 +442,9 @@ fn check_protected(relid: pg_sys::Oid, subs: &[Subcommand], tag: Option<pg_sys::
 fn attached_in_this_transaction(parent: pg_sys::Oid) -> Vec<pg_sys::Oid> {
     spi::rows(
         "SELECT i.inhrelid FROM pg_catalog.pg_inherits i
-          WHERE i.inhparent OPERATOR(pg_catalog.=) $1
-            AND i.xmin::pg_catalog.text OPERATOR(pg_catalog.=)
-                (pg_catalog.pg_current_xact_id()::pg_catalog.text::pg_catalog.int8 OPERATOR(pg_catalog.%) 4294967296)::pg_catalog.text",
+          WHERE i.inhparent = $1
+            AND i.xmin::pg_catalog.text =
+                (pg_catalog.pg_current_xact_id()::pg_catalog.text::pg_catalog.int8 % 4294967296)::pg_catalog.text",
         &[parent.into()],
         |r| Ok(r.get::<pg_sys::Oid>(1)?.unwrap_or_default()),
     )
@@ -452,7 +452,7 @@ fn attached_in_this_transaction(parent: pg_sys::Oid) -> Vec<pg_sys::Oid> {
 
 fn owner_of(relid: pg_sys::Oid) -> pg_sys::Oid {
     spi::value::<pg_sys::Oid>(
-        "SELECT relowner FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) $1",
+        "SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1",
         &[relid.into()],
     )
     .unwrap_or_default()
@@ -531,9 +531,14 @@ fn is_capture_trigger(relid: pg_sys::Oid, name: &str) -> bool {
     let ids = catalog::ids();
     spi::value::<bool>(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger
-                         WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname OPERATOR(pg_catalog.=) $2
-                           AND tgfoid OPERATOR(pg_catalog.=) ANY (ARRAY[$3, $4]))",
-        &[relid.into(), name.into(), ids.capture_fn.into(), ids.context_fn.into()],
+                         WHERE tgrelid = $1 AND tgname = $2
+                           AND tgfoid = ANY (ARRAY[$3, $4]))",
+        &[
+            relid.into(),
+            name.into(),
+            ids.capture_fn.into(),
+            ids.context_fn.into(),
+        ],
     )
     .unwrap_or(false)
 }
@@ -548,10 +553,10 @@ pub fn audited_root(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
             "WITH RECURSIVE arriba(rel, nivel) AS (
                  SELECT $1::pg_catalog.oid, 0
                  UNION ALL
-                 SELECT i.inhparent, a.nivel OPERATOR(pg_catalog.+) 1
-                   FROM pg_catalog.pg_inherits i JOIN arriba a ON i.inhrelid OPERATOR(pg_catalog.=) a.rel)
+                 SELECT i.inhparent, a.nivel + 1
+                   FROM pg_catalog.pg_inherits i JOIN arriba a ON i.inhrelid = a.rel)
              SELECT a.rel FROM arriba a
-              WHERE EXISTS (SELECT FROM audit.tablas_config c WHERE c.tabla::pg_catalog.oid OPERATOR(pg_catalog.=) a.rel)
+              WHERE EXISTS (SELECT FROM audit.tablas_config c WHERE c.tabla::pg_catalog.oid = a.rel)
               ORDER BY a.nivel DESC LIMIT 1",
             &[Regclass(relid).into()],
         )
@@ -581,11 +586,16 @@ fn coverage_gaps(root: pg_sys::Oid) -> Vec<String> {
 fn capture_options(root: pg_sys::Oid) -> (bool, String) {
     as_log_owner(|| {
         spi::first(
-            "SELECT COALESCE((opciones OPERATOR(pg_catalog.->>) 'capturar_truncate')::pg_catalog.bool, true),
-                    COALESCE(opciones OPERATOR(pg_catalog.->>) 'captura', 'fila')
-               FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1",
+            "SELECT COALESCE((opciones ->> 'capturar_truncate')::pg_catalog.bool, true),
+                    COALESCE(opciones ->> 'captura', 'fila')
+               FROM audit.tablas_config WHERE tabla = $1",
             &[Regclass(root).into()],
-            |r| Ok((r.get::<bool>(1)?.unwrap_or(true), r.get::<String>(2)?.unwrap_or_default())),
+            |r| {
+                Ok((
+                    r.get::<bool>(1)?.unwrap_or(true),
+                    r.get::<String>(2)?.unwrap_or_default(),
+                ))
+            },
         )
     })
     .unwrap_or((true, "fila".into()))
@@ -640,9 +650,14 @@ pub fn after_audited_change(root: pg_sys::Oid, command: &str, change: Option<ser
 /// disabling it. Refused, as disabling them is.
 pub fn after_trigger_replaced(trigger: pg_sys::Oid) {
     let on = spi::first(
-        "SELECT tgrelid, tgname::pg_catalog.text FROM pg_catalog.pg_trigger WHERE oid OPERATOR(pg_catalog.=) $1",
+        "SELECT tgrelid, tgname::pg_catalog.text FROM pg_catalog.pg_trigger WHERE oid = $1",
         &[trigger.into()],
-        |r| Ok((r.get::<pg_sys::Oid>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default())),
+        |r| {
+            Ok((
+                r.get::<pg_sys::Oid>(1)?.unwrap_or_default(),
+                r.get::<String>(2)?.unwrap_or_default(),
+            ))
+        },
     );
     if let Some((table, name)) = on.filter(|(t, _)| in_audit_schema(*t)) {
         if !internal() {
@@ -720,7 +735,7 @@ pub fn after_policy_change(policy: pg_sys::Oid, is_alter: bool) {
         return;
     }
     let table = spi::value::<pg_sys::Oid>(
-        "SELECT polrelid FROM pg_catalog.pg_policy WHERE oid OPERATOR(pg_catalog.=) $1",
+        "SELECT polrelid FROM pg_catalog.pg_policy WHERE oid = $1",
         &[policy.into()],
     );
     if let Some(table) = table.filter(|t| in_audit_schema(*t)) {

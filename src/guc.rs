@@ -11,6 +11,7 @@ use audit_model::contexto::validate_context_text;
 use audit_model::identity::parse_uuid;
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
+use pgrx::search_path;
 use std::ffi::{c_char, c_void, CStr, CString};
 
 /// `audit.usuario_id`: the acting application user (uuid). Default: unset.
@@ -326,12 +327,8 @@ unsafe extern "C-unwind" fn check_contexto(
 /// `audit.retencion_meses` for the maintenance function. A call into the
 /// library, not `current_setting()`: it loads the library first, so a value
 /// set before the library was loaded is validated before it is used.
-#[pgrx::pg_extern(sql = r#"
-CREATE FUNCTION audit._retencion_meses() RETURNS integer
-    LANGUAGE c STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-"#, requires = ["bootstrap"])]
+#[pgrx::pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
 fn _retencion_meses() -> i32 {
     RETENCION_MESES.get()
 }

@@ -9,6 +9,7 @@
 use audit_model::json_doc::{self, JsonDocError};
 use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
 use pgrx::datum::Datum;
+use pgrx::datum::UnboxDatum;
 use pgrx::nullable::Nullable;
 use pgrx::pg_sys;
 use pgrx::pgrx_sql_entity_graph::metadata::{
@@ -211,6 +212,26 @@ impl FromDatum for Regclass {
     ) -> Option<Self> {
         // SAFETY: the caller's guarantee: a regclass (OID) datum.
         unsafe { pg_sys::Oid::from_polymorphic_datum(datum, is_null, typoid) }.map(Regclass)
+    }
+}
+
+// SAFETY: returns the OID as the function's result.
+unsafe impl BoxRet for Regclass {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
+        // SAFETY: the caller's guarantee: this is the function's result slot.
+        unsafe { fcinfo.return_raw_datum(pg_sys::Datum::from(self.0)) }
+    }
+}
+
+// SAFETY: a regclass datum is an OID passed by value, as pgrx unboxes `oid`.
+unsafe impl UnboxDatum for Regclass {
+    type As<'src> = Regclass;
+    unsafe fn unbox<'src>(datum: pgrx::datum::Datum<'src>) -> Regclass
+    where
+        Self: 'src,
+    {
+        // SAFETY: the caller's guarantee: a regclass (OID) datum.
+        Regclass(unsafe { pg_sys::Oid::unbox(datum) })
     }
 }
 

@@ -65,10 +65,10 @@ SELECT n.nspname::pg_catalog.text AS esquema, c.relname::pg_catalog.text AS nomb
        c.relispartition AS es_particion,
        rn.nspname::pg_catalog.text AS esquema_raiz, r.relname::pg_catalog.text AS nombre_raiz
   FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-  LEFT JOIN pg_catalog.pg_class r ON c.relispartition AND r.oid OPERATOR(pg_catalog.=) pg_catalog.pg_partition_root(c.oid)
-  LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid OPERATOR(pg_catalog.=) r.relnamespace
- WHERE c.oid OPERATOR(pg_catalog.=) $1";
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_catalog.pg_class r ON c.relispartition AND r.oid = pg_catalog.pg_partition_root(c.oid)
+  LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
+ WHERE c.oid = $1";
 
 impl Relation {
     pub fn load(relid: pg_sys::Oid) -> Option<Relation> {
@@ -179,7 +179,7 @@ impl Relation {
     pub fn check_plain_table(&self, mode: &'static str) {
         let inherits = spi::read_value::<bool>(
             "SELECT EXISTS (SELECT FROM pg_catalog.pg_inherits
-                             WHERE inhrelid OPERATOR(pg_catalog.=) $1 OR inhparent OPERATOR(pg_catalog.=) $1)",
+                             WHERE inhrelid = $1 OR inhparent = $1)",
             &[Regclass(self.relid).into()],
         )
         .unwrap_or(false);
@@ -206,7 +206,7 @@ fn columns(relid: pg_sys::Oid) -> Vec<ColumnInfo> {
     spi::rows(
         "SELECT a.attname::pg_catalog.text, a.atttypid, pg_catalog.format_type(a.atttypid, a.atttypmod)
            FROM pg_catalog.pg_attribute a
-          WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+          WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
           ORDER BY a.attnum",
         &[Regclass(relid).into()],
         |row| {
@@ -223,7 +223,7 @@ fn columns(relid: pg_sys::Oid) -> Vec<ColumnInfo> {
 
 fn has_primary_key(relid: pg_sys::Oid) -> bool {
     spi::read_value::<bool>(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_index WHERE indrelid OPERATOR(pg_catalog.=) $1 AND indisprimary)",
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_index WHERE indrelid = $1 AND indisprimary)",
         &[Regclass(relid).into()],
     )
     .unwrap_or(false)
@@ -294,8 +294,8 @@ fn capture_triggers(relid: pg_sys::Oid) -> Vec<CaptureTrigger> {
         "SELECT t.tgrelid, t.tgname::pg_catalog.text, t.tgtype::pg_catalog.int4,
                 t.tgoldtable IS NOT NULL OR t.tgnewtable IS NOT NULL
            FROM pg_catalog.pg_trigger t
-          WHERE t.tgfoid OPERATOR(pg_catalog.=) $2 AND t.tgparentid OPERATOR(pg_catalog.=) 0
-            AND t.tgrelid OPERATOR(pg_catalog.=) ANY (SELECT relid FROM pg_catalog.pg_partition_tree($1) UNION SELECT $1)
+          WHERE t.tgfoid = $2 AND t.tgparentid = 0
+            AND t.tgrelid = ANY (SELECT relid FROM pg_catalog.pg_partition_tree($1) UNION SELECT $1)
           ORDER BY 1, 2",
         &[Regclass(relid).into(), catalog::ids().capture_fn.into()],
         |row| {
@@ -405,7 +405,7 @@ fn auditar(tabla: Option<Regclass>, opciones: default!(Option<Jsonb>, "'{}'")) {
                      UPDATE audit.tablas_config c
                         SET opciones = $2::pg_catalog.jsonb,
                             identidad_replica = CASE WHEN $4 THEN c.identidad_replica ELSE $3 END
-                      WHERE c.tabla OPERATOR(pg_catalog.=) $1
+                      WHERE c.tabla = $1
                   RETURNING 1)
                  INSERT INTO audit.tablas_config (tabla, opciones, identidad_replica)
                  SELECT $1, $2::pg_catalog.jsonb, $3 WHERE NOT EXISTS (SELECT FROM actualizada)",
@@ -445,11 +445,11 @@ struct IdentityChange {
 fn replica_identity(relid: pg_sys::Oid) -> String {
     spi::value::<String>(
         "SELECT CASE c.relreplident WHEN 'd' THEN 'DEFAULT' WHEN 'n' THEN 'NOTHING' WHEN 'f' THEN 'FULL'
-                    ELSE 'USING INDEX ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(
-                        (SELECT ic.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
-                          WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisreplident))
+                    ELSE 'USING INDEX ' || pg_catalog.quote_ident(
+                        (SELECT ic.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+                          WHERE i.indrelid = c.oid AND i.indisreplident))
                 END
-           FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+           FROM pg_catalog.pg_class c WHERE c.oid = $1",
         &[Regclass(relid).into()],
     )
     .unwrap_or_else(|| "DEFAULT".into())
@@ -459,7 +459,7 @@ fn replica_identity(relid: pg_sys::Oid) -> String {
 fn stored_replica_identity(relid: pg_sys::Oid) -> Option<String> {
     as_log_owner(|| {
         spi::value::<String>(
-            "SELECT identidad_replica FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1",
+            "SELECT identidad_replica FROM audit.tablas_config WHERE tabla = $1",
             &[Regclass(relid).into()],
         )
     })
@@ -469,7 +469,7 @@ fn stored_replica_identity(relid: pg_sys::Oid) -> Option<String> {
 fn context_trigger(relid: pg_sys::Oid) -> Option<String> {
     spi::value::<String>(
         "SELECT tgname::pg_catalog.text FROM pg_catalog.pg_trigger
-          WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgfoid OPERATOR(pg_catalog.=) $2 ORDER BY 1 LIMIT 1",
+          WHERE tgrelid = $1 AND tgfoid = $2 ORDER BY 1 LIMIT 1",
         &[Regclass(relid).into(), catalog::ids().context_fn.into()],
     )
 }
@@ -615,7 +615,7 @@ fn dejar_de_auditar(tabla: Option<Regclass>) {
     });
     let had_options = as_log_owner(|| {
         spi::value::<bool>(
-            "WITH d AS (DELETE FROM audit.tablas_config WHERE tabla OPERATOR(pg_catalog.=) $1 RETURNING 1)
+            "WITH d AS (DELETE FROM audit.tablas_config WHERE tabla = $1 RETURNING 1)
              SELECT EXISTS (SELECT FROM d)",
             &[Regclass(relid).into()],
         )

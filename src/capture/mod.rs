@@ -30,6 +30,8 @@ use table_state::{Key, TableState};
 use uuid::Uuid;
 use writer::{Cambio, Event};
 
+// Declared in SQL (`sql =`): a trigger function reads its TriggerData from
+// the raw fcinfo (pgrx's #[pg_trigger] would copy every tuple it is given).
 #[pg_extern(sql = r#"
 CREATE FUNCTION audit.registrar_cambio() RETURNS trigger
     LANGUAGE c

@@ -54,20 +54,20 @@ SELECT n.nspname::pg_catalog.text AS esquema,
        c.relname::pg_catalog.text AS tabla,
        (SELECT cfg.opciones::pg_catalog.text
           FROM audit.tablas_config cfg
-         WHERE cfg.tabla OPERATOR(pg_catalog.=) ANY (ARRAY[r.root, $1])
-         ORDER BY cfg.tabla OPERATOR(pg_catalog.=) r.root DESC
+         WHERE cfg.tabla = ANY (ARRAY[r.root, $1])
+         ORDER BY cfg.tabla = r.root DESC
          LIMIT 1) AS opciones,
        ARRAY(SELECT a.attname::pg_catalog.text
                FROM pg_catalog.pg_index i
               CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, ord)
                JOIN pg_catalog.pg_attribute a
-                 ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) k.attnum
-              WHERE i.indrelid OPERATOR(pg_catalog.=) r.root AND i.indisprimary
+                 ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+              WHERE i.indrelid = r.root AND i.indisprimary
               ORDER BY k.ord) AS clave_primaria,
        r.root::pg_catalog.oid AS root
   FROM (SELECT COALESCE(pg_catalog.pg_partition_root($1), $1) AS root) r
-  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.root
-  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace";
+  JOIN pg_catalog.pg_class c ON c.oid = r.root
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
 
 struct CatalogFacts {
     schema: String,

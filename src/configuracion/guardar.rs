@@ -80,7 +80,7 @@ fn guardar(g: Guardar<'_>) -> Resultado {
 
     spi::run(
         "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('audit.config_versiones'),
-                pg_catalog.hashtext($1 OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) COALESCE($2::pg_catalog.text, '')))",
+                pg_catalog.hashtext($1 || '/' || COALESCE($2::pg_catalog.text, '')))",
         &[g.tipo.nombre.as_str().into(), g.empresa.into()],
     );
     let actual = activa(&g.tipo.nombre, g.empresa);
@@ -212,26 +212,18 @@ fn registrar(
 /// happens only if that version is still the active one (40001 otherwise):
 /// an edit form sends the version it was loaded from, and a concurrent
 /// change is not silently overwritten.
-#[pg_extern(sql = "
-CREATE FUNCTION audit.guardar_config(
-    tipo text,
-    config jsonb,
-    comentario text DEFAULT NULL,
-    version_base bigint DEFAULT NULL) RETURNS bigint
-    LANGUAGE c VOLATILE
-    SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-")]
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
 fn guardar_config(
-    tipo_nombre: Option<&str>,
+    tipo: Option<&str>,
     config: Option<Jsonb>,
-    comentario: Option<&str>,
-    version_base: Option<i64>,
+    comentario: default!(Option<&str>, "NULL"),
+    version_base: default!(Option<i64>, "NULL"),
 ) -> i64 {
-    let nombre = required(tipo_nombre, "tipo");
+    let nombre = required(tipo, "tipo");
     let config = required(config, "config");
     let empresa = acceso();
-    let tipo = tipo(nombre);
+    let tipo = super::tipo(nombre);
     let (texto, doc) = leer_documento(config, "config");
     guardar(Guardar {
         tipo: &tipo,
@@ -253,12 +245,8 @@ fn guardar_config(
 /// as a new version, checked against the type's current schema. Returns
 /// the report (shaped as in docs/restore.md). Callable only by roles that may call
 /// `audit.restaurar_config` (its errors are turned into the fallback there).
-#[pg_extern(sql = "
-CREATE FUNCTION audit._restaurar_config(id_version bigint, simular boolean, comentario text) RETURNS jsonb
-    LANGUAGE c VOLATILE
-    SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-")]
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
 fn _restaurar_config(
     id_version: Option<i64>,
     simular: Option<bool>,

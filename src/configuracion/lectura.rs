@@ -14,16 +14,12 @@ use pgrx::{composite_type, AllocatedByRust, IntoDatum};
 /// The active document of `tipo` as it was saved, secrets included (this
 /// is the application's own read of its settings); NULL when none was
 /// saved yet.
-#[pg_extern(sql = "
-CREATE FUNCTION audit.config_actual(tipo text) RETURNS jsonb
-    LANGUAGE c STABLE
-    SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-")]
-fn config_actual(tipo_nombre: Option<&str>) -> Option<Jsonb> {
-    let nombre = required(tipo_nombre, "tipo");
+#[pg_extern(stable)]
+#[search_path(pg_catalog, pg_temp)]
+fn config_actual(tipo: Option<&str>) -> Option<Jsonb> {
+    let nombre = required(tipo, "tipo");
     let empresa = acceso();
-    let tipo = tipo(nombre);
+    let tipo = super::tipo(nombre);
     activa(&tipo.nombre, empresa).map(|v| v.jsonb())
 }
 
@@ -53,25 +49,21 @@ fn poner<T: IntoDatum>(fila: &mut Fila, columna: &str, valor: T) {
 
 /// Every version of `tipo` of the caller's tenant, newest first (the first
 /// row is the active one), secret fields shown as "***".
-#[pg_extern(sql = "
-CREATE FUNCTION audit.historial_config(tipo text) RETURNS SETOF audit.config_versiones
-    LANGUAGE c STABLE
-    SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-")]
+#[pg_extern(stable, requires = ["bootstrap"])]
+#[search_path(pg_catalog, pg_temp)]
 fn historial_config(
-    tipo_nombre: Option<&str>,
+    tipo: Option<&str>,
 ) -> SetOfIterator<'static, composite_type!('static, "audit.config_versiones")> {
-    let nombre = required(tipo_nombre, "tipo");
+    let nombre = required(tipo, "tipo");
     let empresa = acceso();
-    let tipo = tipo(nombre);
+    let tipo = super::tipo(nombre);
     let guardadas: Vec<Guardada> = as_log_owner(|| {
         spi::rows(
             &format!(
                 "SELECT id_version, tipo, json_config, fecha_guardado, guardado_por, empresa_id, comentario,
                         restaurada_desde, version_anterior, usuario_nombre, rol_bd, transaccion
                    FROM audit.config_versiones
-                  WHERE tipo OPERATOR(pg_catalog.=) $1 AND {EMPRESA_SQL} OPERATOR(pg_catalog.=) {EMPRESA_PARAM_SQL}
+                  WHERE tipo = $1 AND {EMPRESA_SQL} = {EMPRESA_PARAM_SQL}
                   ORDER BY id_version DESC"
             ),
             &[tipo.nombre.as_str().into(), empresa.into()],
@@ -127,13 +119,9 @@ fn historial_config(
 /// `jsonb_diff` from version `version_a` to `version_b` (default: the
 /// active version of the same type), secret fields shown as "***" (a
 /// changed secret still shows as changed).
-#[pg_extern(sql = "
-CREATE FUNCTION audit.comparar_config(version_a bigint, version_b bigint DEFAULT NULL) RETURNS jsonb
-    LANGUAGE c STABLE
-    SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-")]
-fn comparar_config(version_a: Option<i64>, version_b: Option<i64>) -> Jsonb {
+#[pg_extern(stable)]
+#[search_path(pg_catalog, pg_temp)]
+fn comparar_config(version_a: Option<i64>, version_b: default!(Option<i64>, "NULL")) -> Jsonb {
     let a = required(version_a, "version_a");
     let empresa = acceso();
     let a = version(a, empresa);

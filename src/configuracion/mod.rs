@@ -45,7 +45,7 @@ pub struct Tipo {
 /// everyone (it holds no secrets: secret fields are names).
 pub fn tipo(nombre: &str) -> Tipo {
     spi::first(
-        "SELECT esquema_json, campos_secretos FROM audit.tipos_config WHERE tipo OPERATOR(pg_catalog.=) $1",
+        "SELECT esquema_json, campos_secretos FROM audit.tipos_config WHERE tipo = $1",
         &[nombre.into()],
         |row| {
             let esquema = row.get::<Jsonb>(1)?.map(|j| {
@@ -133,7 +133,7 @@ pub fn version(id: i64, empresa: Option<pgrx::Uuid>) -> Version {
         spi::first(
             &format!(
                 "SELECT {VERSION_COLUMNS} FROM audit.config_versiones
-                  WHERE id_version OPERATOR(pg_catalog.=) $1 AND {EMPRESA_SQL} OPERATOR(pg_catalog.=) {EMPRESA_PARAM_SQL}"
+                  WHERE id_version = $1 AND {EMPRESA_SQL} = {EMPRESA_PARAM_SQL}"
             ),
             &[id.into(), empresa.into()],
             version_from_row,
@@ -148,7 +148,7 @@ pub fn activa(tipo: &str, empresa: Option<pgrx::Uuid>) -> Option<Version> {
         spi::first(
             &format!(
                 "SELECT {VERSION_COLUMNS} FROM audit.config_versiones
-                  WHERE tipo OPERATOR(pg_catalog.=) $1 AND {EMPRESA_SQL} OPERATOR(pg_catalog.=) {EMPRESA_PARAM_SQL}
+                  WHERE tipo = $1 AND {EMPRESA_SQL} = {EMPRESA_PARAM_SQL}
                   ORDER BY id_version DESC LIMIT 1"
             ),
             &[tipo.into(), empresa.into()],

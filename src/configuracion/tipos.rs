@@ -18,23 +18,15 @@ use serde_json::json;
 /// secret fields. A field that was secret stays secret (the versions
 /// already saved hold its values); the call says so in a NOTICE.
 /// Recorded in the log as an application event (`TIPO_CONFIG_DEFINIDO`).
-#[pg_extern(sql = "
-CREATE FUNCTION audit.definir_tipo_config(
-    tipo text,
-    esquema_json jsonb DEFAULT NULL,
-    campos_secretos text[] DEFAULT '{}',
-    descripcion text DEFAULT NULL) RETURNS void
-    LANGUAGE c VOLATILE
-    SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-")]
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
 fn definir_tipo_config(
-    tipo_nombre: Option<&str>,
-    esquema_json: Option<Jsonb>,
-    campos_secretos: Option<Vec<Option<String>>>,
-    descripcion: Option<&str>,
+    tipo: Option<&str>,
+    esquema_json: default!(Option<Jsonb>, "NULL"),
+    campos_secretos: default!(Option<Vec<Option<String>>>, "'{}'"),
+    descripcion: default!(Option<&str>, "NULL"),
 ) {
-    let nombre = required(tipo_nombre, "tipo");
+    let nombre = required(tipo, "tipo");
     if let Err(message) = nombre_tipo(nombre) {
         fail::<()>(AuditError::InvalidArgument {
             name: "tipo",
@@ -68,10 +60,13 @@ fn definir_tipo_config(
         &[nombre.into()],
     );
     let antes = spi::value::<Jsonb>(
-        "SELECT pg_catalog.to_jsonb(t) FROM audit.tipos_config t WHERE t.tipo OPERATOR(pg_catalog.=) $1",
+        "SELECT pg_catalog.to_jsonb(t) FROM audit.tipos_config t WHERE t.tipo = $1",
         &[nombre.into()],
     )
-    .map(|j| j.to_value("tipos_config").expect("a stored definition reads back"));
+    .map(|j| {
+        j.to_value("tipos_config")
+            .expect("a stored definition reads back")
+    });
     if let Some(antes) = &antes {
         let vigentes: Vec<String> = serde_json::from_value(antes["campos_secretos"].clone())
             .expect("campos_secretos is a text[] NOT NULL");

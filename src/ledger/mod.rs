@@ -16,6 +16,9 @@ use pgrx::prelude::*;
 
 /// The hash of a stored event, recomputed from its columns (what
 /// `huella` must equal unless the event was changed).
+// Declared in SQL (`sql =`): the hash is computed over the row's own datums,
+// deformed from the raw fcinfo; pgrx's composite argument (PgHeapTuple)
+// would convert every field into Rust values first.
 #[pg_extern(sql = r#"
 CREATE FUNCTION audit._huella(evento audit.historial_cambios) RETURNS bytea
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE

@@ -176,17 +176,17 @@ fn horizon() -> i64 {
               aqui AS (
                 SELECT a.backend_xid::pg_catalog.text::pg_catalog.int8 AS xid32
                   FROM pg_catalog.pg_stat_activity a
-                 WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
-                   AND a.backend_xid IS NOT NULL AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+                 WHERE a.datname = pg_catalog.current_database()
+                   AND a.backend_xid IS NOT NULL AND a.pid <> pg_catalog.pg_backend_pid()
                 UNION ALL
                 SELECT p.transaction::pg_catalog.text::pg_catalog.int8
                   FROM pg_catalog.pg_prepared_xacts p
-                 WHERE p.database OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                 WHERE p.database = pg_catalog.current_database())
          SELECT LEAST(
                   (SELECT pg_catalog.pg_snapshot_xmax(snap)::pg_catalog.text::pg_catalog.int8 FROM s),
                   (SELECT pg_catalog.min(x::pg_catalog.text::pg_catalog.int8)
                      FROM s, pg_catalog.pg_snapshot_xip(s.snap) x
-                    WHERE (x::pg_catalog.text::pg_catalog.int8 OPERATOR(pg_catalog.%) 4294967296) IN (SELECT xid32 FROM aqui)),
+                    WHERE (x::pg_catalog.text::pg_catalog.int8 % 4294967296) IN (SELECT xid32 FROM aqui)),
                   pg_catalog.pg_current_xact_id_if_assigned()::pg_catalog.text::pg_catalog.int8)",
         &[],
     )
@@ -199,8 +199,8 @@ fn oldest_transaction() -> Value {
     let running = spi::first(
         "SELECT a.pid, a.backend_xid::pg_catalog.text, a.xact_start::pg_catalog.text, a.state, a.usename::pg_catalog.text
            FROM pg_catalog.pg_stat_activity a
-          WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() AND a.backend_xid IS NOT NULL
-            AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+          WHERE a.datname = pg_catalog.current_database() AND a.backend_xid IS NOT NULL
+            AND a.pid <> pg_catalog.pg_backend_pid()
           ORDER BY pg_catalog.age(a.backend_xid) DESC LIMIT 1",
         &[],
         |r| {
@@ -216,7 +216,7 @@ fn oldest_transaction() -> Value {
     let prepared = spi::first(
         "SELECT p.gid, p.transaction::pg_catalog.text, p.prepared::pg_catalog.text
            FROM pg_catalog.pg_prepared_xacts p
-          WHERE p.database OPERATOR(pg_catalog.=) pg_catalog.current_database()
+          WHERE p.database = pg_catalog.current_database()
           ORDER BY pg_catalog.age(p.transaction) DESC LIMIT 1",
         &[],
         |r| {

@@ -228,7 +228,7 @@ fn verify(digests: Vec<(i64, String)>) -> Value {
 /// The id ranges retention removed (audit.retenciones).
 fn purgados_por_retencion() -> Purgados {
     Purgados::new(spi::rows(
-        "SELECT pg_catalog.lower(r), pg_catalog.upper(r) OPERATOR(pg_catalog.-) 1
+        "SELECT pg_catalog.lower(r), pg_catalog.upper(r) - 1
            FROM audit.retenciones, pg_catalog.unnest(rangos_id) AS r",
         &[],
         |row| {

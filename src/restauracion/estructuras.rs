@@ -16,7 +16,7 @@ const ESTRUCTURA: &str = "
                'n', a.attnum, 'c', a.attname, 't', pg_catalog.format_type(a.atttypid, NULL))
              ORDER BY a.attnum), '[]'::pg_catalog.jsonb)
       FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped";
+     WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped";
 
 /// The columns of `tabla` now, in the form `audit.estructuras_tabla` keeps.
 #[pg_extern(stable, parallel_safe)]
@@ -37,11 +37,11 @@ pub fn registrar(relid: pg_sys::Oid) {
                  INSERT INTO audit.estructuras_tabla AS e (tabla, desde_id, nombre, columnas)
                  SELECT $1, {ULTIMO_EVENTO}, a.nombre, a.columnas
                    FROM (SELECT (SELECT * FROM actual) AS columnas, $2 AS nombre) a
-                  WHERE EXISTS (SELECT FROM audit.tablas_config c WHERE c.tabla OPERATOR(pg_catalog.=) $1)
+                  WHERE EXISTS (SELECT FROM audit.tablas_config c WHERE c.tabla = $1)
                     AND NOT EXISTS (
                         SELECT FROM (SELECT e2.nombre, e2.columnas FROM audit.estructuras_tabla e2
-                                      WHERE e2.tabla OPERATOR(pg_catalog.=) $1 ORDER BY e2.desde_id DESC LIMIT 1) ultima
-                         WHERE ultima.nombre OPERATOR(pg_catalog.=) a.nombre AND ultima.columnas OPERATOR(pg_catalog.=) a.columnas)
+                                      WHERE e2.tabla = $1 ORDER BY e2.desde_id DESC LIMIT 1) ultima
+                         WHERE ultima.nombre = a.nombre AND ultima.columnas = a.columnas)
                  ON CONFLICT (tabla, desde_id) DO UPDATE SET nombre = EXCLUDED.nombre, columnas = EXCLUDED.columnas"
             ),
             &[

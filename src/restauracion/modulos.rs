@@ -25,13 +25,9 @@ fn nombre_valido(valor: Option<&str>, name: &'static str) -> String {
 }
 
 /// Creates a module: a named group of audited tables, each with a key.
-#[pg_extern(sql = "
-CREATE FUNCTION audit.crear_modulo(nombre text, tablas regclass[]) RETURNS void
-    LANGUAGE c VOLATILE
-    SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-")]
-fn crear_modulo(nombre: Option<&str>, tablas: Option<Vec<Option<pg_sys::Oid>>>) {
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+fn crear_modulo(nombre: Option<&str>, tablas: Option<Vec<Option<Regclass>>>) {
     let nombre = nombre_valido(nombre, "nombre");
     let tablas = required(tablas, "tablas");
     if tablas.is_empty() {
@@ -42,7 +38,7 @@ fn crear_modulo(nombre: Option<&str>, tablas: Option<Vec<Option<pg_sys::Oid>>>) 
     }
     let mut vistas: Vec<pg_sys::Oid> = Vec::with_capacity(tablas.len());
     for tabla in tablas {
-        let tabla = required(tabla, "tablas[]");
+        let Regclass(tabla) = required(tabla, "tablas[]");
         let nombre_tabla = crate::catalog::relation_name(tabla)
             .map(|(s, t)| crate::catalog::qualified_name(&s, &t))
             .unwrap_or_else(|| fail(AuditError::UndefinedTable(tabla.to_u32())));
@@ -62,7 +58,7 @@ fn crear_modulo(nombre: Option<&str>, tablas: Option<Vec<Option<pg_sys::Oid>>>) 
     }
     let existe = as_log_owner(|| {
         spi::value::<bool>(
-            "SELECT EXISTS (SELECT FROM audit.modulos WHERE nombre OPERATOR(pg_catalog.=) $1)",
+            "SELECT EXISTS (SELECT FROM audit.modulos WHERE nombre = $1)",
             &[nombre.as_str().into()],
         )
     });
@@ -88,7 +84,7 @@ fn crear_modulo(nombre: Option<&str>, tablas: Option<Vec<Option<pg_sys::Oid>>>) 
 pub fn tablas_del_modulo(modulo: &str) -> Vec<pg_sys::Oid> {
     let tablas = as_log_owner(|| {
         spi::first(
-            "SELECT tablas::pg_catalog.oid[] FROM audit.modulos WHERE nombre OPERATOR(pg_catalog.=) $1",
+            "SELECT tablas::pg_catalog.oid[] FROM audit.modulos WHERE nombre = $1",
             &[modulo.into()],
             |row| row.get::<Vec<pg_sys::Oid>>(1),
         )
@@ -109,14 +105,13 @@ pub fn tablas_del_modulo(modulo: &str) -> Vec<pg_sys::Oid> {
 }
 
 /// The module's tables in lock order (see [`tablas_del_modulo`]).
-#[pg_extern(sql = "
-CREATE FUNCTION audit._tablas_modulo(modulo text) RETURNS regclass[]
-    LANGUAGE c STABLE STRICT
-    SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-")]
-fn _tablas_modulo(modulo: &str) -> Vec<pg_sys::Oid> {
+#[pg_extern(stable, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn _tablas_modulo(modulo: &str) -> Vec<Regclass> {
     tablas_del_modulo(modulo)
+        .into_iter()
+        .map(Regclass)
+        .collect()
 }
 
 /// Sets a mark on a module and returns its id.
@@ -136,7 +131,7 @@ fn crear_marca(modulo: Option<&str>, nombre: Option<&str>) -> i64 {
     let tablas = tablas_del_modulo(&modulo);
     let existe = as_log_owner(|| {
         spi::value::<bool>(
-            "SELECT EXISTS (SELECT FROM audit.marcas WHERE modulo OPERATOR(pg_catalog.=) $1 AND nombre OPERATOR(pg_catalog.=) $2)",
+            "SELECT EXISTS (SELECT FROM audit.marcas WHERE modulo = $1 AND nombre = $2)",
             &[modulo.as_str().into(), nombre.as_str().into()],
         )
     });
@@ -173,19 +168,16 @@ fn crear_marca(modulo: Option<&str>, nombre: Option<&str>) -> i64 {
 /// The tables in the order rows are inserted and updated (parents first;
 /// deletes go in reverse), each with whether it is in a cycle of foreign
 /// keys that no order satisfies.
-#[pg_extern(sql = "
-CREATE FUNCTION audit._orden_padres_primero(tablas regclass[]) RETURNS TABLE (tabla regclass, en_ciclo boolean)
-    LANGUAGE c STABLE STRICT
-    SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-")]
+#[pg_extern(stable, strict)]
+#[search_path(pg_catalog, pg_temp)]
 fn _orden_padres_primero(
-    tablas: Vec<pg_sys::Oid>,
-) -> TableIterator<'static, (name!(tabla, pg_sys::Oid), name!(en_ciclo, bool))> {
+    tablas: Vec<Regclass>,
+) -> TableIterator<'static, (name!(tabla, Regclass), name!(en_ciclo, bool))> {
+    let tablas: Vec<pg_sys::Oid> = tablas.into_iter().map(|Regclass(t)| t).collect();
     let referencias = spi::rows(
         "SELECT conrelid, confrelid FROM pg_catalog.pg_constraint
-          WHERE contype OPERATOR(pg_catalog.=) 'f'
-            AND conrelid OPERATOR(pg_catalog.=) ANY ($1) AND confrelid OPERATOR(pg_catalog.=) ANY ($1)",
+          WHERE contype = 'f'
+            AND conrelid = ANY ($1) AND confrelid = ANY ($1)",
         &[tablas.clone().into()],
         |row| {
             Ok((
@@ -198,7 +190,7 @@ fn _orden_padres_primero(
     TableIterator::new(
         orden
             .into_iter()
-            .map(move |t| (t, ciclo.contains(&t)))
+            .map(move |t| (Regclass(t), ciclo.contains(&t)))
             .collect::<Vec<_>>(),
     )
 }

@@ -59,6 +59,8 @@ pub fn on_subtransaction_end(event: pg_sys::SubXactEvent::Type) {
     }
 }
 
+// Declared in SQL (`sql =`): a trigger function, reading its TriggerData
+// from the raw fcinfo.
 #[pg_extern(sql = r#"
 CREATE FUNCTION audit._contexto_wal() RETURNS trigger
     LANGUAGE c

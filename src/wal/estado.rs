@@ -52,9 +52,9 @@ fn estado_captura() -> Jsonb {
     let (db, level) = unsafe { (pg_sys::MyDatabaseId, pg_sys::wal_level) };
     let slot_name = super::slot_name();
     let slot = spi::first(
-        "SELECT active, (pg_catalog.pg_current_wal_lsn() OPERATOR(pg_catalog.-) restart_lsn)::pg_catalog.int8,
+        "SELECT active, (pg_catalog.pg_current_wal_lsn() - restart_lsn)::pg_catalog.int8,
                 confirmed_flush_lsn::pg_catalog.text, wal_status
-           FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) $1",
+           FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
         &[slot_name.as_str().into()],
         |r| {
             Ok(json!({
@@ -67,7 +67,7 @@ fn estado_captura() -> Jsonb {
     );
     let tablas = spi::value::<i64>(
         "SELECT pg_catalog.count(*) FROM audit.tablas_auditadas
-          WHERE opciones OPERATOR(pg_catalog.->>) 'captura' OPERATOR(pg_catalog.=) 'wal'",
+          WHERE opciones ->> 'captura' = 'wal'",
         &[],
     )
     .unwrap_or(0);

@@ -69,7 +69,7 @@ pub fn slot_name_for(db: pg_sys::Oid) -> String {
 /// Whether the current database has its capture slot.
 pub fn slot_exists() -> bool {
     spi::read_value::<bool>(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) $1)",
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_replication_slots WHERE slot_name = $1)",
         &[slot_name().as_str().into()],
     )
     .unwrap_or(false)
@@ -185,7 +185,7 @@ fn slot_ready(db: pg_sys::Oid) -> bool {
     shmem::get(db).is_some_and(|e| e.slot_listo)
         || spi::read_value::<bool>(
             "SELECT EXISTS (SELECT FROM pg_catalog.pg_replication_slots
-                             WHERE slot_name OPERATOR(pg_catalog.=) $1
+                             WHERE slot_name = $1
                                AND confirmed_flush_lsn IS NOT NULL AND NOT active)",
             &[slot_name().as_str().into()],
         )

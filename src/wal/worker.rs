@@ -139,8 +139,15 @@ pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
     unsafe { lock_database(db, true) };
     // A batch that cannot take its locks fails and is tried again, rather
     // than wait behind a lock for ever without reporting its lag. Commits
-    // are asynchronous (see `Durability`).
-    for (name, value) in [(c"lock_timeout", c"5s"), (c"synchronous_commit", c"off")] {
+    // are asynchronous (see `Durability`). The path is pinned as every
+    // function of the extension pins it, so the SQL the worker shares with
+    // them (capture, catalog reads) runs under the same rule
+    // (docs/development.md, "SQL"), whatever the database's default path.
+    for (name, value) in [
+        (c"lock_timeout", c"5s"),
+        (c"synchronous_commit", c"off"),
+        (c"search_path", c"pg_catalog, pg_temp"),
+    ] {
         // SAFETY: plain setting of this process.
         unsafe {
             pg_sys::SetConfigOption(
@@ -436,7 +443,7 @@ fn drop_slot_if_extension_gone(slot: &str) {
     }
     spi::run(
         "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots
-          WHERE slot_name OPERATOR(pg_catalog.=) $1 AND NOT active",
+          WHERE slot_name = $1 AND NOT active",
         &[slot.into()],
     );
     spi::run(
@@ -493,9 +500,9 @@ fn set_origin(db: pg_sys::Oid) {
     spi::run(
         "SELECT pg_catalog.pg_replication_origin_drop(o.roname)
            FROM pg_catalog.pg_replication_origin o
-          WHERE o.roname OPERATOR(pg_catalog.~) '^audit_captura_[0-9]+$'
+          WHERE o.roname ~ '^audit_captura_[0-9]+$'
             AND NOT EXISTS (SELECT FROM pg_catalog.pg_database d
-                             WHERE 'audit_captura_' OPERATOR(pg_catalog.||) d.oid::pg_catalog.text OPERATOR(pg_catalog.=) o.roname)",
+                             WHERE 'audit_captura_' || d.oid::pg_catalog.text = o.roname)",
         &[],
     );
     let origin = super::slot_name_for(db);
@@ -517,8 +524,8 @@ fn lsn_text(lsn: u64) -> String {
 /// The worker's stored position, or 0.
 fn stored_position(slot: &str) -> u64 {
     spi::value::<i64>(
-        "SELECT (lsn_aplicado OPERATOR(pg_catalog.-) '0/0'::pg_catalog.pg_lsn)::pg_catalog.int8
-           FROM audit.captura_wal WHERE slot OPERATOR(pg_catalog.=) $1",
+        "SELECT (lsn_aplicado - '0/0'::pg_catalog.pg_lsn)::pg_catalog.int8
+           FROM audit.captura_wal WHERE slot = $1",
         &[slot.into()],
     )
     .map_or(0, |v| v as u64)
