@@ -115,11 +115,11 @@ pub fn notify(event: &Event<'_>, empresa: Option<Uuid>, metadata: pg_sys::Datum,
         .to_value("metadata")
         .ok()
         .and_then(|v| v.get("tipo_operacion")?.as_str().map(str::to_owned));
-    let campos = event.cambio.campos().unwrap_or_default();
+    let campos = event.change.changed().unwrap_or_default();
     let hecho = Hecho {
         esquema: event.esquema,
         tabla: event.tabla,
-        accion: event.cambio.accion(),
+        accion: event.change.accion(),
         campos,
         tipo_operacion: tipo_operacion.as_deref(),
         empresa_id: empresa,

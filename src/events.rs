@@ -4,7 +4,7 @@
 //! records about audited tables.
 
 use crate::capture::session;
-use crate::capture::writer::{self, Cambio, Event};
+use crate::capture::writer::{self, Change, Event};
 use crate::error::{fail, required, AuditError};
 use crate::sql_types::{Jsonb, Regclass};
 use audit_model::contexto::validate_context_text;
@@ -47,7 +47,7 @@ fn registrar_evento(
             &serde_json::json!({ "tipo_operacion": tipo }),
         ));
     writer::write(&Event {
-        cambio: Cambio::Evento,
+        change: Change::Evento,
         esquema: names.as_ref().map(|(s, _)| s.as_str()),
         tabla: names.as_ref().map(|(_, n)| n.as_str()),
         registro_id: registro_id.map(|u| uuid::Uuid::from_bytes(*u.as_bytes())),
@@ -96,7 +96,7 @@ pub fn context_with(detail: &serde_json::Value) -> Jsonb {
 pub fn record_ddl_event(schema: &str, table: &str, detail: serde_json::Value) -> i64 {
     let metadata = context_with(&detail);
     writer::write(&Event {
-        cambio: Cambio::Ddl,
+        change: Change::Ddl,
         esquema: Some(schema),
         tabla: Some(table),
         metadata: Some(metadata.datum()),

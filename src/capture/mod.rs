@@ -28,7 +28,7 @@ use pgrx::prelude::*;
 use row::{changed_columns, row_to_jsonb, Deformed};
 use table_state::{Key, TableState};
 use uuid::Uuid;
-use writer::{Cambio, Event};
+use writer::{Change, Event};
 
 // Declared in SQL (`sql =`): a trigger function reads its TriggerData from
 // the raw fcinfo (pgrx's #[pg_trigger] would copy every tuple it is given).
@@ -120,7 +120,7 @@ fn record(td: &pg_sys::TriggerData) {
             .datum()
     });
     writer::write(&Event {
-        cambio: Cambio::Truncate,
+        change: Change::Truncate,
         esquema: Some(&state.schema),
         tabla: Some(&state.table),
         metadata,
@@ -185,8 +185,8 @@ pub unsafe fn build_events(
             // SAFETY: the caller's guarantee: a valid tuple of `desc`.
             let new = unsafe { Version::new(state, tuple, desc) };
             emit(&Event {
-                cambio: Cambio::Insert {
-                    nuevos: new.snapshot,
+                change: Change::Insert {
+                    new_row: new.snapshot,
                 },
                 empresa_id: state.row_tenant(&new.row),
                 metadata,
@@ -224,8 +224,8 @@ pub unsafe fn build_events(
                 // tenant's values to the new one, and hide the move from the
                 // old one).
                 emit(&Event {
-                    cambio: Cambio::Delete {
-                        anteriores: old.snapshot,
+                    change: Change::Delete {
+                        old_row: old.snapshot,
                     },
                     empresa_id: old_tenant,
                     metadata,
@@ -234,8 +234,8 @@ pub unsafe fn build_events(
                     ..row_event(state, &old)
                 });
                 emit(&Event {
-                    cambio: Cambio::Insert {
-                        nuevos: new.snapshot,
+                    change: Change::Insert {
+                        new_row: new.snapshot,
                     },
                     empresa_id: new_tenant,
                     metadata,
@@ -247,10 +247,10 @@ pub unsafe fn build_events(
                 return;
             }
             emit(&Event {
-                cambio: Cambio::Update {
-                    anteriores: old.snapshot,
-                    nuevos: new.snapshot,
-                    campos,
+                change: Change::Update {
+                    old_row: old.snapshot,
+                    new_row: new.snapshot,
+                    changed: campos,
                 },
                 empresa_id: new_tenant,
                 registro_id_anterior: (old.id != new.id).then_some(old.id),
@@ -264,8 +264,8 @@ pub unsafe fn build_events(
             // SAFETY: the caller's guarantee: a valid tuple of `desc`.
             let old = unsafe { Version::new(state, tuple, desc) };
             emit(&Event {
-                cambio: Cambio::Delete {
-                    anteriores: old.snapshot,
+                change: Change::Delete {
+                    old_row: old.snapshot,
                 },
                 empresa_id: state.row_tenant(&old.row),
                 metadata,

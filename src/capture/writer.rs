@@ -22,17 +22,17 @@ use uuid::Uuid;
 /// "after", an UPDATE lists its changed columns): it has no CHECK constraints,
 /// which would be compiled again in every transaction that writes.
 #[derive(Default)]
-pub enum Cambio<'a> {
+pub enum Change<'a> {
     Insert {
-        nuevos: pg_sys::Datum,
+        new_row: pg_sys::Datum,
     },
     Update {
-        anteriores: pg_sys::Datum,
-        nuevos: pg_sys::Datum,
-        campos: Vec<&'a str>,
+        old_row: pg_sys::Datum,
+        new_row: pg_sys::Datum,
+        changed: Vec<&'a str>,
     },
     Delete {
-        anteriores: pg_sys::Datum,
+        old_row: pg_sys::Datum,
     },
     Truncate,
     #[default]
@@ -40,35 +40,39 @@ pub enum Cambio<'a> {
     Ddl,
 }
 
-impl Cambio<'_> {
+impl Change<'_> {
+    /// The event's `accion` (the variants mirror its values).
     pub fn accion(&self) -> &'static str {
         match self {
-            Cambio::Insert { .. } => "INSERT",
-            Cambio::Update { .. } => "UPDATE",
-            Cambio::Delete { .. } => "DELETE",
-            Cambio::Truncate => "TRUNCATE",
-            Cambio::Evento => "EVENTO",
-            Cambio::Ddl => "DDL",
+            Change::Insert { .. } => "INSERT",
+            Change::Update { .. } => "UPDATE",
+            Change::Delete { .. } => "DELETE",
+            Change::Truncate => "TRUNCATE",
+            Change::Evento => "EVENTO",
+            Change::Ddl => "DDL",
         }
     }
 
-    pub fn anteriores(&self) -> Option<pg_sys::Datum> {
+    /// The row before (`datos_anteriores`).
+    pub fn old_row(&self) -> Option<pg_sys::Datum> {
         match self {
-            Cambio::Update { anteriores, .. } | Cambio::Delete { anteriores } => Some(*anteriores),
+            Change::Update { old_row, .. } | Change::Delete { old_row } => Some(*old_row),
             _ => None,
         }
     }
 
-    pub fn nuevos(&self) -> Option<pg_sys::Datum> {
+    /// The row after (`datos_nuevos`).
+    pub fn new_row(&self) -> Option<pg_sys::Datum> {
         match self {
-            Cambio::Insert { nuevos } | Cambio::Update { nuevos, .. } => Some(*nuevos),
+            Change::Insert { new_row } | Change::Update { new_row, .. } => Some(*new_row),
             _ => None,
         }
     }
 
-    pub fn campos(&self) -> Option<&[&str]> {
+    /// The changed columns of an UPDATE (`campos_modificados`).
+    pub fn changed(&self) -> Option<&[&str]> {
         match self {
-            Cambio::Update { campos, .. } => Some(campos),
+            Change::Update { changed, .. } => Some(changed),
             _ => None,
         }
     }
@@ -78,7 +82,7 @@ impl Cambio<'_> {
 /// event carries.
 #[derive(Default)]
 pub struct Event<'a> {
-    pub cambio: Cambio<'a>,
+    pub change: Change<'a>,
     pub esquema: Option<&'a str>,
     pub tabla: Option<&'a str>,
     pub registro_id: Option<Uuid>,
@@ -209,16 +213,16 @@ fn log_row(event: &Event<'_>, facts: &Facts) -> LogRow {
         C::UsuarioNombre,
         identity.usuario_nombre.as_deref().map(datums::text),
     );
-    row.set(C::Accion, Some(datums::text(event.cambio.accion())));
+    row.set(C::Accion, Some(datums::text(event.change.accion())));
     row.set(C::Esquema, event.esquema.map(datums::text));
     row.set(C::TablaAfectada, event.tabla.map(datums::text));
     row.set(C::RegistroId, event.registro_id.as_ref().map(datums::uuid));
     row.set(C::RegistroPk, event.registro_pk);
-    row.set(C::DatosAnteriores, event.cambio.anteriores());
-    row.set(C::DatosNuevos, event.cambio.nuevos());
+    row.set(C::DatosAnteriores, event.change.old_row());
+    row.set(C::DatosNuevos, event.change.new_row());
     row.set(
         C::CamposModificados,
-        event.cambio.campos().map(datums::text_array),
+        event.change.changed().map(datums::text_array),
     );
     row.set(
         C::EmpresaId,
@@ -284,10 +288,10 @@ mod tests {
             contexto: json(r#"{"motivo": "x"}"#),
         };
         let event = Event {
-            cambio: Cambio::Update {
-                anteriores: json(r#"{"a": 1}"#),
-                nuevos: json(r#"{"a": 2}"#),
-                campos: vec!["a"],
+            change: Change::Update {
+                old_row: json(r#"{"a": 1}"#),
+                new_row: json(r#"{"a": 2}"#),
+                changed: vec!["a"],
             },
             esquema: Some("public"),
             tabla: Some("t"),

@@ -14,7 +14,7 @@
 
 use super::{acceso, activa, diferencias, leer_documento, tipo, version, Tipo};
 use crate::capture::session;
-use crate::capture::writer::{self, Cambio, Event};
+use crate::capture::writer::{self, Change, Event};
 use crate::elevation::as_log_owner;
 use crate::error::{fail, required, AuditError};
 use crate::spi;
@@ -193,8 +193,8 @@ fn registrar(
         audit_model::record_id::registro_id("audit", "config_versiones", &pk_jsonb.to_text_bytes());
     let metadata = crate::events::context_with(&detalle);
     writer::write(&Event {
-        cambio: Cambio::Insert {
-            nuevos: Jsonb::from_value(&fila).datum(),
+        change: Change::Insert {
+            new_row: Jsonb::from_value(&fila).datum(),
         },
         esquema: Some("audit"),
         tabla: Some("config_versiones"),

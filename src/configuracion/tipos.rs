@@ -4,7 +4,7 @@
 
 use super::leer_documento;
 use crate::capture::session;
-use crate::capture::writer::{self, Cambio, Event};
+use crate::capture::writer::{self, Change, Event};
 use crate::elevation::as_log_owner;
 use crate::error::{fail, required, AuditError};
 use crate::spi;
@@ -109,7 +109,7 @@ fn definir_tipo_config(
     });
     let metadata = crate::events::context_with(&detalle);
     writer::write(&Event {
-        cambio: Cambio::Evento,
+        change: Change::Evento,
         esquema: Some("audit"),
         tabla: Some("tipos_config"),
         metadata: Some(metadata.datum()),

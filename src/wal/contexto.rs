@@ -13,7 +13,7 @@
 use crate::capture::session;
 use crate::guc;
 use audit_model::identity::Identity;
-use audit_model::wal_wire::ContextoWal;
+use audit_model::wal_wire::WalContext;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::cell::RefCell;
@@ -32,7 +32,7 @@ extern "C-unwind" {
 }
 
 /// What the last message of this transaction was written from.
-struct Escrito {
+struct Emitted {
     identity: Rc<Identity>,
     contexto: Vec<u8>,
     usuario: pg_sys::Oid,
@@ -41,7 +41,7 @@ struct Escrito {
 }
 
 thread_local! {
-    static ESCRITO: RefCell<Option<Escrito>> = const { RefCell::new(None) };
+    static ESCRITO: RefCell<Option<Emitted>> = const { RefCell::new(None) };
 }
 
 /// At the end of a transaction (src/backend.rs): the next one writes its
@@ -104,7 +104,7 @@ pub fn write_if_changed() {
     // SAFETY: plain accessors.
     let (usuario, sesion) = unsafe { (pg_sys::GetUserId(), pg_sys::GetSessionUserId()) };
     // SAFETY: used below before anything can change a setting (reading
-    // application_name changes none), and copied into `Escrito`.
+    // application_name changes none), and copied into `Emitted`.
     let contexto = raw_bytes(unsafe { guc::raw(&guc::CONTEXTO) });
     let aplicacion = application_bytes();
     let same = ESCRITO.with(|e| {
@@ -119,14 +119,14 @@ pub fn write_if_changed() {
     if same {
         return;
     }
-    let escrito = Escrito {
+    let escrito = Emitted {
         identity: identity.clone(),
         contexto: contexto.to_vec(),
         usuario,
         sesion,
         aplicacion,
     };
-    let message = ContextoWal {
+    let message = WalContext {
         transaccion: session::transaction_id(),
         inicio: session::transaction_time(),
         usuario_id: identity.usuario_id.map(|u| u.to_string()),

@@ -15,7 +15,7 @@
 //! Decoding runs in a transaction of the worker that takes no snapshot: the
 //! reorder buffer replays each committed transaction in a subtransaction,
 //! with the catalog as of that transaction, and rolls it back. What the output plugin
-//! writes is kept here ([`Salida`]) for the worker's next batch: in memory up
+//! writes is kept here ([`Pending`]) for the worker's next batch: in memory up
 //! to `logical_decoding_work_mem`, in a temporary file beyond (a single
 //! writer's transaction can be any size).
 
@@ -67,7 +67,7 @@ pub struct Decoder {
     /// context and frees it when it reads the next one, which may be in the
     /// worker's next transaction.
     memoria: pg_sys::MemoryContext,
-    salida: *mut Salida,
+    salida: *mut Pending,
     /// The slot's confirmed position when the session started: transactions
     /// that committed before it are not decoded again.
     inicio: u64,
@@ -108,7 +108,7 @@ impl Decoder {
                 Some(write),
                 None,
             );
-            let salida = Box::into_raw(Box::new(Salida::new(memoria)));
+            let salida = Box::into_raw(Box::new(Pending::new(memoria)));
             pg_sys::MemoryContextSwitchTo(old);
             (*ctx).output_writer_private = salida.cast();
             let slot = pg_sys::MyReplicationSlot;
@@ -299,17 +299,17 @@ unsafe extern "C-unwind" fn write(
     _last: bool,
 ) {
     // SAFETY: the output buffer holds the record the plugin wrote; the
-    // private pointer is the session's Salida.
+    // private pointer is the session's Pending.
     unsafe {
         let out = (*ctx).out;
         let data = std::slice::from_raw_parts((*out).data.cast::<u8>(), (*out).len as usize);
-        (*(*ctx).output_writer_private.cast::<Salida>()).push(data);
+        (*(*ctx).output_writer_private.cast::<Pending>()).push(data);
     }
 }
 
 /// The records decoded and not applied yet, each as its length (4 bytes,
 /// little-endian) and its bytes.
-struct Salida {
+struct Pending {
     memoria: Vec<u8>,
     /// The temporary file the records went to once memory was full (NULL
     /// before).
@@ -320,9 +320,9 @@ struct Salida {
     contexto: pg_sys::MemoryContext,
 }
 
-impl Salida {
-    fn new(contexto: pg_sys::MemoryContext) -> Salida {
-        Salida {
+impl Pending {
+    fn new(contexto: pg_sys::MemoryContext) -> Pending {
+        Pending {
             memoria: Vec::new(),
             archivo: std::ptr::null_mut(),
             registros: 0,

@@ -13,16 +13,16 @@
 //! out, as the row triggers leave them out on a subscriber.
 
 use crate::capture::statement::RowMemory;
-use crate::capture::writer::{Cambio, Event};
+use crate::capture::writer::{Change, Event};
 use crate::capture::{build_events, cache, RowChange};
 use crate::datums::varlena_image;
 use audit_model::options::Captura;
-use audit_model::wal_wire::{Accion, CambioWal, Registro};
+use audit_model::wal_wire::{Accion, Record, WalChange};
 use pgrx::pg_sys;
 use std::ffi::CStr;
 
 /// Per decoding session.
-struct Estado {
+struct PluginState {
     /// The current transaction's start record is out.
     iniciada: bool,
     /// Memory for one change's work, emptied after each.
@@ -49,9 +49,9 @@ pub unsafe extern "C-unwind" fn _PG_output_plugin_init(cb: *mut pg_sys::OutputPl
     }
 }
 
-unsafe fn estado<'a>(ctx: *mut pg_sys::LogicalDecodingContext) -> &'a mut Estado {
+unsafe fn estado<'a>(ctx: *mut pg_sys::LogicalDecodingContext) -> &'a mut PluginState {
     // SAFETY: the caller's guarantee: a decoding context whose private data startup() set.
-    unsafe { &mut *(*ctx).output_plugin_private.cast::<Estado>() }
+    unsafe { &mut *(*ctx).output_plugin_private.cast::<PluginState>() }
 }
 
 #[pgrx::pg_guard]
@@ -67,7 +67,7 @@ unsafe extern "C-unwind" fn startup(
         let old = pg_sys::MemoryContextSwitchTo((*ctx).context);
         let memoria = RowMemory::new();
         pg_sys::MemoryContextSwitchTo(old);
-        (*ctx).output_plugin_private = Box::into_raw(Box::new(Estado {
+        (*ctx).output_plugin_private = Box::into_raw(Box::new(PluginState {
             iniciada: false,
             memoria,
             buffer: Vec::with_capacity(1024),
@@ -80,7 +80,7 @@ unsafe extern "C-unwind" fn startup(
 unsafe extern "C-unwind" fn shutdown(ctx: *mut pg_sys::LogicalDecodingContext) {
     // SAFETY: the private data startup() set; freed once, here.
     unsafe {
-        let p = (*ctx).output_plugin_private.cast::<Estado>();
+        let p = (*ctx).output_plugin_private.cast::<PluginState>();
         if !p.is_null() {
             // (Its memory context goes with the decoding context.)
             drop(Box::from_raw(p));
@@ -107,7 +107,7 @@ unsafe extern "C-unwind" fn commit(
     // SAFETY: this decoding context and transaction, for this call.
     unsafe {
         if estado(ctx).iniciada {
-            let fin = Registro::Fin {
+            let fin = Record::Commit {
                 lsn_fin: (*txn).end_lsn,
                 commit: (*txn).xact_time.commit_time,
             };
@@ -121,13 +121,13 @@ unsafe extern "C-unwind" fn commit(
 unsafe fn emit(
     ctx: *mut pg_sys::LogicalDecodingContext,
     txn: *mut pg_sys::ReorderBufferTXN,
-    registro: &Registro,
+    registro: &Record,
 ) {
     // SAFETY: this decoding context and transaction, for this call.
     unsafe {
-        if !estado(ctx).iniciada && !matches!(registro, Registro::Fin { .. }) {
+        if !estado(ctx).iniciada && !matches!(registro, Record::Commit { .. }) {
             estado(ctx).iniciada = true;
-            let inicio = Registro::Inicio {
+            let inicio = Record::Begin {
                 xid: (*txn).xid.into(),
                 lsn_fin: (*txn).end_lsn,
                 commit: (*txn).xact_time.commit_time,
@@ -138,7 +138,7 @@ unsafe fn emit(
     }
 }
 
-unsafe fn write(ctx: *mut pg_sys::LogicalDecodingContext, registro: &Registro) {
+unsafe fn write(ctx: *mut pg_sys::LogicalDecodingContext, registro: &Record) {
     // SAFETY: the caller's guarantee: this decoding context, inside a callback.
     unsafe {
         let e = estado(ctx);
@@ -174,7 +174,7 @@ unsafe extern "C-unwind" fn message(
             return;
         }
         let bytes = std::slice::from_raw_parts(content.cast::<u8>(), size);
-        emit(ctx, txn, &Registro::Contexto(bytes));
+        emit(ctx, txn, &Record::Context(bytes));
     }
 }
 
@@ -279,12 +279,12 @@ unsafe fn change_as_of(
                     m.as_ref().map(|m| serde_json::Value::Object(m.clone()).to_string())
                 };
                 let (anteriores, nuevos) = (text(&event.exactos_anteriores), text(&event.exactos_nuevos));
-                let cambio = CambioWal {
+                let cambio = WalChange {
                     exactos_anteriores: anteriores.as_deref(),
                     exactos_nuevos: nuevos.as_deref(),
                     ..wire(event)
                 };
-                emit(ctx, txn, &Registro::Cambio(cambio));
+                emit(ctx, txn, &Record::Change(cambio));
             });
         });
     }
@@ -316,7 +316,7 @@ unsafe fn truncate_as_of(
             let Some(state) = captured(rel).filter(|s| s.capture_truncate) else {
                 continue;
             };
-            let cambio = CambioWal {
+            let cambio = WalChange {
                 accion: Accion::Truncate,
                 esquema: &state.schema,
                 tabla: &state.table,
@@ -331,7 +331,7 @@ unsafe fn truncate_as_of(
                 exactos_anteriores: None,
                 exactos_nuevos: None,
             };
-            emit(ctx, txn, &Registro::Cambio(cambio));
+            emit(ctx, txn, &Record::Change(cambio));
         }
     }
 }
@@ -380,24 +380,24 @@ unsafe fn with_unchanged_toast(
 }
 
 /// An event as the capture record that carries it.
-unsafe fn wire<'a>(event: &'a Event<'a>) -> CambioWal<'a> {
+unsafe fn wire<'a>(event: &'a Event<'a>) -> WalChange<'a> {
     // SAFETY: the event's datums are varlena values alive for the event.
     let image = |d: Option<pg_sys::Datum>| d.map(|d| unsafe { varlena_image(d) });
-    let accion = match event.cambio {
-        Cambio::Insert { .. } => Accion::Insert,
-        Cambio::Update { .. } => Accion::Update,
-        Cambio::Delete { .. } => Accion::Delete,
+    let accion = match event.change {
+        Change::Insert { .. } => Accion::Insert,
+        Change::Update { .. } => Accion::Update,
+        Change::Delete { .. } => Accion::Delete,
         _ => Accion::Truncate,
     };
-    CambioWal {
+    WalChange {
         accion,
         esquema: event.esquema.unwrap_or_default(),
         tabla: event.tabla.unwrap_or_default(),
         registro_id: event.registro_id.map(|u| *u.as_bytes()),
         registro_pk: image(event.registro_pk),
-        anteriores: image(event.cambio.anteriores()),
-        nuevos: image(event.cambio.nuevos()),
-        campos: event.cambio.campos().map(<[&str]>::to_vec),
+        anteriores: image(event.change.old_row()),
+        nuevos: image(event.change.new_row()),
+        campos: event.change.changed().map(<[&str]>::to_vec),
         empresa_id: event.empresa_id,
         registro_id_anterior: event.registro_id_anterior.map(|u| *u.as_bytes()),
         traslado: event.traslado,

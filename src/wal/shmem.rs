@@ -14,7 +14,7 @@ pub const MAX_BASES: usize = 64;
 
 /// One database's capture worker.
 #[derive(Copy, Clone, Debug, Default)]
-pub struct Entrada {
+pub struct Worker {
     /// The database (0: a free entry).
     pub db: u32,
     /// The worker's process id, 0 when none runs.
@@ -37,20 +37,20 @@ pub struct Entrada {
 }
 
 #[derive(Copy, Clone)]
-pub struct Entradas([Entrada; MAX_BASES]);
+pub struct Workers([Worker; MAX_BASES]);
 
-impl Default for Entradas {
+impl Default for Workers {
     fn default() -> Self {
-        Entradas([Entrada::default(); MAX_BASES])
+        Workers([Worker::default(); MAX_BASES])
     }
 }
 
 // SAFETY: plain data, no pointers.
-unsafe impl PGRXSharedMemory for Entradas {}
+unsafe impl PGRXSharedMemory for Workers {}
 
 // SAFETY: a lock of its own name, initialised by pg_shmem_init! (below)
 // while shared memory is set up, before any use.
-static ENTRADAS: PgLwLock<Entradas> = unsafe { PgLwLock::new(c"audit_captura_wal") };
+static ENTRADAS: PgLwLock<Workers> = unsafe { PgLwLock::new(c"audit_captura_wal") };
 
 /// Reserves the shared memory; from `_PG_init` while preloading only.
 pub fn init() {
@@ -86,11 +86,11 @@ pub fn claim(db: pg_sys::Oid, pid: i32) -> bool {
     let free = free.or_else(|| entradas.0.iter().position(|e| !alive(e.pid)));
     match free.map(|i| &mut entradas.0[i]) {
         Some(e) => {
-            *e = Entrada {
+            *e = Worker {
                 db,
                 pid,
                 al_dia: now(),
-                ..Entrada::default()
+                ..Worker::default()
             };
             true
         }
@@ -109,7 +109,7 @@ pub fn prune(with_slot: &[pg_sys::Oid]) {
     let mut entradas = ENTRADAS.exclusive();
     for e in entradas.0.iter_mut() {
         if e.db != 0 && !alive(e.pid) && !with_slot.iter().any(|d| d.to_u32() == e.db) {
-            *e = Entrada::default();
+            *e = Worker::default();
         }
     }
 }
@@ -136,7 +136,7 @@ pub fn release(db: pg_sys::Oid, pid: i32) {
 }
 
 /// The database's entry, if its capture ever ran since the server started.
-pub fn get(db: pg_sys::Oid) -> Option<Entrada> {
+pub fn get(db: pg_sys::Oid) -> Option<Worker> {
     ENTRADAS
         .share()
         .0

@@ -16,14 +16,14 @@ use super::shmem;
 use crate::capture::log_insert;
 use crate::capture::session;
 use crate::capture::statement::RowMemory;
-use crate::capture::writer::{self, Cambio, Event, Facts};
+use crate::capture::writer::{self, Change, Event, Facts};
 use crate::datums::from_varlena_image;
 use crate::elevation::as_log_owner;
 use crate::guc;
 use crate::spi;
 use crate::sql_types::Jsonb;
 use audit_model::identity::Identity;
-use audit_model::wal_wire::{Accion, CambioWal, ContextoWal, Registro};
+use audit_model::wal_wire::{Accion, Record, WalChange, WalContext};
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
 };
@@ -634,10 +634,10 @@ impl Batch {
 
     fn read(&mut self, data: &[u8]) {
         self.rows += 1;
-        let registro = Registro::decode(data)
+        let registro = Record::decode(data)
             .unwrap_or_else(|e| panic!("audit: a capture record cannot be read: {e}"));
         match registro {
-            Registro::Inicio {
+            Record::Begin {
                 xid,
                 lsn_fin,
                 commit,
@@ -649,16 +649,16 @@ impl Batch {
                     facts: None,
                 });
             }
-            Registro::Contexto(bytes) => {
+            Record::Context(bytes) => {
                 if let Some(txn) = self.txn.as_mut().filter(|t| !t.skip) {
-                    let contexto: ContextoWal = serde_json::from_slice(bytes)
+                    let contexto: WalContext = serde_json::from_slice(bytes)
                         .unwrap_or_else(|e| panic!("audit: a context message cannot be read: {e}"));
                     // Kept for the transaction's events: in the batch's
                     // memory, not the per-event memory.
                     txn.facts = Some(facts_from(&contexto));
                 }
             }
-            Registro::Cambio(cambio) => {
+            Record::Change(cambio) => {
                 if let Some(txn) = self.txn.as_mut().filter(|t| !t.skip) {
                     if txn.facts.is_none() {
                         txn.facts = Some(facts_without_message(txn.xid, txn.commit));
@@ -667,7 +667,7 @@ impl Batch {
                     self.memoria.run(|| write_event(&cambio, facts));
                 }
             }
-            Registro::Fin { lsn_fin, commit } => {
+            Record::Commit { lsn_fin, commit } => {
                 let applied_now = self.txn.take().is_some_and(|t| !t.skip);
                 self.last_end = self.last_end.max(lsn_fin);
                 if applied_now {
@@ -686,7 +686,7 @@ impl Drop for Batch {
 }
 
 /// The writer's facts from its context message.
-fn facts_from(c: &ContextoWal) -> Facts {
+fn facts_from(c: &WalContext) -> Facts {
     let uuid = |s: &Option<String>| s.as_deref().and_then(|s| Uuid::parse_str(s).ok());
     let identity = Identity {
         usuario_id: uuid(&c.usuario_id),
@@ -744,7 +744,7 @@ fn full_xid(xid: u32) -> i64 {
 }
 
 /// Writes the event a capture record carries, with the writer's facts.
-fn write_event(c: &CambioWal, facts: &Facts) {
+fn write_event(c: &WalChange, facts: &Facts) {
     let datum = |b: Option<&[u8]>| b.map(from_varlena_image);
     let map = |s: Option<&str>| {
         s.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
@@ -753,22 +753,22 @@ fn write_event(c: &CambioWal, facts: &Facts) {
                 _ => None,
             })
     };
-    let cambio = match c.accion {
-        Accion::Insert => Cambio::Insert {
-            nuevos: datum(c.nuevos).expect("an INSERT has its row"),
+    let change = match c.accion {
+        Accion::Insert => Change::Insert {
+            new_row: datum(c.nuevos).expect("an INSERT has its row"),
         },
-        Accion::Update => Cambio::Update {
-            anteriores: datum(c.anteriores).expect("an UPDATE has its old row"),
-            nuevos: datum(c.nuevos).expect("an UPDATE has its new row"),
-            campos: c.campos.clone().unwrap_or_default(),
+        Accion::Update => Change::Update {
+            old_row: datum(c.anteriores).expect("an UPDATE has its old row"),
+            new_row: datum(c.nuevos).expect("an UPDATE has its new row"),
+            changed: c.campos.clone().unwrap_or_default(),
         },
-        Accion::Delete => Cambio::Delete {
-            anteriores: datum(c.anteriores).expect("a DELETE has its row"),
+        Accion::Delete => Change::Delete {
+            old_row: datum(c.anteriores).expect("a DELETE has its row"),
         },
-        Accion::Truncate => Cambio::Truncate,
+        Accion::Truncate => Change::Truncate,
     };
     let event = Event {
-        cambio,
+        change,
         esquema: Some(c.esquema),
         tabla: Some(c.tabla),
         registro_id: c.registro_id.map(Uuid::from_bytes),

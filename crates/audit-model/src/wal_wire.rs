@@ -7,7 +7,7 @@
 //! so the worker never parses them again.
 //!
 //! The context message a writer's transaction puts into the WAL (once, and
-//! again whenever its identity or context changes) is [`ContextoWal`], as
+//! again whenever its identity or context changes) is [`WalContext`], as
 //! JSON: written once per transaction, read once per transaction.
 
 use crate::notas::Traslado;
@@ -15,17 +15,17 @@ use serde::{Deserialize, Serialize};
 
 /// One record of the plugin's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Registro<'a> {
+pub enum Record<'a> {
     /// A transaction starts: its top-level xid, the end of its commit
     /// record (the position stored once it is applied) and commit time.
-    Inicio { xid: u32, lsn_fin: u64, commit: i64 },
-    /// The writer's context message (a [`ContextoWal`] as JSON), for the
+    Begin { xid: u32, lsn_fin: u64, commit: i64 },
+    /// The writer's context message (a [`WalContext`] as JSON), for the
     /// changes that follow it in the transaction.
-    Contexto(&'a [u8]),
+    Context(&'a [u8]),
     /// One change of a table captured from the WAL.
-    Cambio(CambioWal<'a>),
+    Change(WalChange<'a>),
     /// The transaction ends.
-    Fin { lsn_fin: u64, commit: i64 },
+    Commit { lsn_fin: u64, commit: i64 },
 }
 
 /// Which kind of event a change is.
@@ -39,7 +39,7 @@ pub enum Accion {
 
 /// One event as the row path would build it, without the writer's facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CambioWal<'a> {
+pub struct WalChange<'a> {
     pub accion: Accion,
     pub esquema: &'a str,
     pub tabla: &'a str,
@@ -60,7 +60,7 @@ pub struct CambioWal<'a> {
 
 /// The writer's facts, as its context message carries them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct ContextoWal {
+pub struct WalContext {
     /// Top-level transaction id with epoch (`pg_current_xact_id()`).
     pub transaccion: i64,
     /// Transaction start, microseconds since 2000-01-01 UTC (`now()`).
@@ -91,52 +91,52 @@ pub enum WireError {
     Invalid(&'static str),
 }
 
-const INICIO: u8 = b'B';
-const CONTEXTO: u8 = b'M';
-const CAMBIO: u8 = b'E';
-const FIN: u8 = b'C';
+const BEGIN: u8 = b'B';
+const CONTEXT: u8 = b'M';
+const CHANGE: u8 = b'E';
+const COMMIT: u8 = b'C';
 
-impl Registro<'_> {
+impl Record<'_> {
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            Registro::Inicio {
+            Record::Begin {
                 xid,
                 lsn_fin,
                 commit,
             } => {
-                out.push(INICIO);
+                out.push(BEGIN);
                 out.extend_from_slice(&xid.to_le_bytes());
                 out.extend_from_slice(&lsn_fin.to_le_bytes());
                 out.extend_from_slice(&commit.to_le_bytes());
             }
-            Registro::Contexto(bytes) => {
-                out.push(CONTEXTO);
+            Record::Context(bytes) => {
+                out.push(CONTEXT);
                 out.extend_from_slice(bytes);
             }
-            Registro::Cambio(c) => {
-                out.push(CAMBIO);
+            Record::Change(c) => {
+                out.push(CHANGE);
                 c.encode(out);
             }
-            Registro::Fin { lsn_fin, commit } => {
-                out.push(FIN);
+            Record::Commit { lsn_fin, commit } => {
+                out.push(COMMIT);
                 out.extend_from_slice(&lsn_fin.to_le_bytes());
                 out.extend_from_slice(&commit.to_le_bytes());
             }
         }
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Registro<'_>, WireError> {
+    pub fn decode(bytes: &[u8]) -> Result<Record<'_>, WireError> {
         let (&kind, rest) = bytes.split_first().ok_or(WireError::Truncated)?;
         let mut r = Reader(rest);
         let registro = match kind {
-            INICIO => Registro::Inicio {
+            BEGIN => Record::Begin {
                 xid: r.u32()?,
                 lsn_fin: r.u64()?,
                 commit: r.i64()?,
             },
-            CONTEXTO => return Ok(Registro::Contexto(rest)),
-            CAMBIO => Registro::Cambio(CambioWal::decode(&mut r)?),
-            FIN => Registro::Fin {
+            CONTEXT => return Ok(Record::Context(rest)),
+            CHANGE => Record::Change(WalChange::decode(&mut r)?),
+            COMMIT => Record::Commit {
                 lsn_fin: r.u64()?,
                 commit: r.i64()?,
             },
@@ -149,7 +149,7 @@ impl Registro<'_> {
     }
 }
 
-impl<'a> CambioWal<'a> {
+impl<'a> WalChange<'a> {
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(match self.accion {
             Accion::Insert => b'I',
@@ -185,7 +185,7 @@ impl<'a> CambioWal<'a> {
         option(out, self.exactos_nuevos, |o, v| bytes(o, v.as_bytes()));
     }
 
-    fn decode(r: &mut Reader<'a>) -> Result<CambioWal<'a>, WireError> {
+    fn decode(r: &mut Reader<'a>) -> Result<WalChange<'a>, WireError> {
         let accion = match r.u8()? {
             b'I' => Accion::Insert,
             b'U' => Accion::Update,
@@ -193,7 +193,7 @@ impl<'a> CambioWal<'a> {
             b'T' => Accion::Truncate,
             _ => return Err(WireError::Invalid("action")),
         };
-        Ok(CambioWal {
+        Ok(WalChange {
             accion,
             esquema: r.str()?,
             tabla: r.str()?,
@@ -288,25 +288,25 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
-    fn roundtrip(r: Registro) {
+    fn roundtrip(r: Record) {
         let mut out = Vec::new();
         r.encode(&mut out);
-        assert_eq!(Registro::decode(&out), Ok(r));
+        assert_eq!(Record::decode(&out), Ok(r));
     }
 
     #[test]
     fn every_record_reads_back_as_written() {
-        roundtrip(Registro::Inicio {
+        roundtrip(Record::Begin {
             xid: 4_000_000_000,
             lsn_fin: u64::MAX - 1,
             commit: -5,
         });
-        roundtrip(Registro::Contexto(br#"{"transaccion": 7}"#));
-        roundtrip(Registro::Fin {
+        roundtrip(Record::Context(br#"{"transaccion": 7}"#));
+        roundtrip(Record::Commit {
             lsn_fin: 1,
             commit: 817_000_000_000_000,
         });
-        roundtrip(Registro::Cambio(CambioWal {
+        roundtrip(Record::Change(WalChange {
             accion: Accion::Update,
             esquema: "ventas",
             tabla: "Facturas ñ",
@@ -321,7 +321,7 @@ mod tests {
             exactos_anteriores: None,
             exactos_nuevos: Some(r#"{"m": "[0:1]={1,2}"}"#),
         }));
-        roundtrip(Registro::Cambio(CambioWal {
+        roundtrip(Record::Change(WalChange {
             accion: Accion::Truncate,
             esquema: "public",
             tabla: "t",
@@ -341,34 +341,34 @@ mod tests {
     #[test]
     fn damaged_records_are_refused() {
         let mut out = Vec::new();
-        Registro::Fin {
+        Record::Commit {
             lsn_fin: 1,
             commit: 2,
         }
         .encode(&mut out);
-        assert_eq!(Registro::decode(&out[..5]), Err(WireError::Truncated));
+        assert_eq!(Record::decode(&out[..5]), Err(WireError::Truncated));
         let mut longer = out.clone();
         longer.push(0);
         assert_eq!(
-            Registro::decode(&longer),
+            Record::decode(&longer),
             Err(WireError::Invalid("trailing bytes"))
         );
-        assert_eq!(Registro::decode(b"Z"), Err(WireError::UnknownKind(b'Z')));
-        assert_eq!(Registro::decode(b""), Err(WireError::Truncated));
+        assert_eq!(Record::decode(b"Z"), Err(WireError::UnknownKind(b'Z')));
+        assert_eq!(Record::decode(b""), Err(WireError::Truncated));
         // A presence byte that is neither 0 nor 1.
-        let mut cambio = vec![CAMBIO, b'I'];
+        let mut cambio = vec![CHANGE, b'I'];
         bytes(&mut cambio, b"s");
         bytes(&mut cambio, b"t");
         cambio.push(2);
         assert_eq!(
-            Registro::decode(&cambio),
+            Record::decode(&cambio),
             Err(WireError::Invalid("presence byte"))
         );
     }
 
     #[test]
     fn the_context_message_is_json_with_defaults_for_what_is_missing() {
-        let c: ContextoWal = serde_json::from_str(
+        let c: WalContext = serde_json::from_str(
             r#"{"transaccion": 5, "inicio": 6, "metadata": {}, "rol_bd": "app",
                 "usuario_id": null, "usuario_nombre": "Ana", "empresa_id": null,
                 "usuario_externo": null, "rol_sesion": null, "aplicacion": null, "ip_cliente": null}"#,
@@ -376,7 +376,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.usuario_nombre.as_deref(), Some("Ana"));
         assert!(c.avisos.is_empty());
-        let again: ContextoWal = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        let again: WalContext = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
         assert_eq!(again, c);
     }
 }
