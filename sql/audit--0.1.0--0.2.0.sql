@@ -244,3 +244,13 @@ ALTER EVENT TRIGGER audit_al_empezar_ddl ENABLE ALWAYS;
 -- 10. audit._retencion_meses() is declared from its Rust signature (no
 --     arguments: pgrx marks it STRICT, which changes nothing for a call).
 ALTER FUNCTION audit._retencion_meses() STRICT;
+
+-- 11. Single-tenant deployments (src/lectura_sin_empresa.rs,
+--     docs/security.md): the switch that lets reader roles read the events
+--     without a tenant, by rewriting the misma_empresa policies.
+CREATE FUNCTION audit.leer_eventos_sin_empresa(permitir boolean) RETURNS void
+    VOLATILE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'leer_eventos_sin_empresa_wrapper';
+REVOKE EXECUTE ON FUNCTION audit.leer_eventos_sin_empresa(boolean) FROM PUBLIC;

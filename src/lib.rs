@@ -30,6 +30,7 @@ mod guc;
 mod historial;
 mod identity;
 mod json_functions;
+mod lectura_sin_empresa;
 mod ledger;
 mod registro;
 mod restauracion;

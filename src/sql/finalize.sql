@@ -286,6 +286,8 @@ REVOKE EXECUTE ON FUNCTION audit._al_empezar_ddl() FROM PUBLIC;
 -- The capture's state is for those who operate it; waiting for it
 -- (audit.esperar_captura) is for everyone, as restores wait for it.
 REVOKE EXECUTE ON FUNCTION audit.estado_captura() FROM PUBLIC;
+-- Who reads the events without a tenant is the DBA's decision (docs/security.md).
+REVOKE EXECUTE ON FUNCTION audit.leer_eventos_sin_empresa(boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._config_cambiada() FROM PUBLIC;
 REVOKE ALL ON TABLE audit.alertas FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._alertas_cambiadas() FROM PUBLIC;
