@@ -254,3 +254,58 @@ CREATE FUNCTION audit.leer_eventos_sin_empresa(permitir boolean) RETURNS void
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'leer_eventos_sin_empresa_wrapper';
 REVOKE EXECUTE ON FUNCTION audit.leer_eventos_sin_empresa(boolean) FROM PUBLIC;
+
+
+-- 12. A tenant's page filtered by metadata containment reads the new index
+--     of the events whose metadata is not empty (bench/historial_plans.sh):
+--     audit._indexar_particion creates it for new partitions, and it is
+--     built here for the existing ones (a long step on a large log: it
+--     reads each partition once, and blocks writes to it meanwhile).
+CREATE OR REPLACE FUNCTION audit._indexar_particion(particion regclass) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $indexes$
+DECLARE
+    nombre text := (SELECT relname FROM pg_catalog.pg_class WHERE oid = particion);
+BEGIN
+    EXECUTE pg_catalog.format('CREATE UNIQUE INDEX %I ON %s (id)', nombre || '_id_idx', particion);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (empresa_id, id) WHERE empresa_id IS NOT NULL',
+                              nombre || '_empresa_idx', particion);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (empresa_id, tabla_afectada, id) WHERE empresa_id IS NOT NULL',
+                              nombre || '_empresa_tabla_idx', particion);
+    EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s (empresa_id, id)
+                                 WHERE empresa_id IS NOT NULL AND metadata <> '{}'::jsonb$sql$,
+                              nombre || '_empresa_metadata_idx', particion);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (tabla_afectada, id)',
+                              nombre || '_tabla_idx', particion);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (registro_id, id) WHERE registro_id IS NOT NULL',
+                              nombre || '_registro_idx', particion);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (usuario_id, id) WHERE usuario_id IS NOT NULL',
+                              nombre || '_usuario_idx', particion);
+    EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s (empresa_id, (metadata ->> 'tipo_operacion'), id)
+                                 WHERE empresa_id IS NOT NULL AND (metadata ->> 'tipo_operacion') IS NOT NULL$sql$,
+                              nombre || '_empresa_tipo_idx', particion);
+    EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s ((metadata ->> 'tipo_operacion'), id)
+                                 WHERE (metadata ->> 'tipo_operacion') IS NOT NULL$sql$,
+                              nombre || '_tipo_idx', particion);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s USING brin ("timestamp")',
+                              nombre || '_timestamp_brin', particion);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s USING brin (transaccion)',
+                              nombre || '_transaccion_brin', particion);
+END
+$indexes$;
+DO $upgrade$
+DECLARE
+    p record;
+BEGIN
+    FOR p IN SELECT c.oid::pg_catalog.regclass AS particion, c.relname
+               FROM pg_catalog.pg_inherits i
+               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+              WHERE i.inhparent OPERATOR(pg_catalog.=) 'audit.historial_cambios'::pg_catalog.regclass
+    LOOP
+        EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s (empresa_id, id)
+                                     WHERE empresa_id IS NOT NULL AND metadata OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb$sql$,
+                                  p.relname OPERATOR(pg_catalog.||) '_empresa_metadata_idx', p.particion);
+    END LOOP;
+END
+$upgrade$;

@@ -285,9 +285,12 @@ impl Filtros {
             "(h.metadata ->> 'tipo_operacion') = $9",
         );
         // An empty object is contained in every metadata: no condition.
+        // A non-empty one is contained only in non-empty metadata, which
+        // is said too: it lets PostgreSQL read the partitions' index of
+        // the events that have metadata (most captured rows have none).
         when(
             self.metadata.as_ref().is_some_and(|m| !m.is_empty()),
-            "h.metadata @> $10",
+            "h.metadata @> $10 AND h.metadata <> '{}'::jsonb",
         );
         when(self.campo.is_some(), "h.campos_modificados @> ARRAY[$11]");
         when(self.antes_de.is_some(), "h.id < $12");
@@ -416,7 +419,9 @@ mod tests {
         let mut expected: Vec<usize> = (1..=PARAMETROS.len()).filter(|n| *n != 13).collect();
         expected.push(13);
         assert_eq!(parameters(&sql), expected, "{sql}");
-        assert_eq!(sql.matches("AND").count(), 14);
+        // 15 conditions, the metadata one in two parts.
+        assert_eq!(sql.matches("AND").count(), 15);
+        assert!(sql.contains("h.metadata @> $10 AND h.metadata <> '{}'::jsonb"));
     }
 
     #[test]
