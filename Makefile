@@ -4,7 +4,7 @@
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 
-.PHONY: test demo demo-stop install package bootstrap lint bench bench-capture bench-historial bench-restore
+.PHONY: test demo demo-stop install package bootstrap lint bench bench-capture bench-historial bench-restore bench-metadata-index
 
 test:
 	scripts/test.sh
@@ -32,7 +32,7 @@ bootstrap:
 # Every benchmark, each on its own throwaway cluster with a release build
 # (docs/performance.md): capture overhead against bare PostgreSQL and a
 # PL/pgSQL trigger of the same design, history-query plans, module rollback.
-bench: bench-capture bench-historial bench-restore
+bench: bench-capture bench-historial bench-restore bench-metadata-index
 
 bench-capture:
 	bench/capture_overhead.sh
@@ -43,6 +43,10 @@ bench-historial:
 # Module rollback of 10,000 changed rows across 3 tables (docs/restore.md).
 bench-restore:
 	bench/restore_rollback.sh
+
+# What the index of the events with metadata costs the capture (con/sin).
+bench-metadata-index:
+	bench/metadata_index_cost.sh
 
 lint:
 	cargo fmt --all -- --check
