@@ -62,15 +62,20 @@ SQL
 say "metadata indexes: con $(on con -At -c "SELECT count(*) FROM pg_class WHERE relname LIKE '%empresa_metadata_idx'"), sin $(on sin -At -c "SELECT count(*) FROM pg_class WHERE relname LIKE '%empresa_metadata_idx'")"
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2] + a[NR/2+1]) / 2}'; }
+# timed DB SQL: milliseconds of the statements of SQL together (psql's
+# \timing of each, summed), after a VACUUM and a CHECKPOINT.
 timed() {
     local db="$1" sql="$2"
     on "$db" -c "VACUUM ANALYZE t" -c "CHECKPOINT" >/dev/null
-    printf '\\timing on\n%s\n' "$sql" | on "$db" | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p' | tail -1
+    printf '\\timing on\n%s\n' "$sql" | on "$db" | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p' | awk '{s += $1} END {print s}'
 }
+# The databases take turns, in the other order every other run, so that
+# neither always runs right after the other's checkpoint.
+turn() { if [ $(($1 % 2)) -eq 1 ]; then echo "${DBS[@]}"; else echo "${DBS[1]} ${DBS[0]}"; fi; }
 declare -A samples
 for run in $(seq "$RUNS"); do
     say "bulk UPDATE of $ROWS rows, without and with a context: run $run of $RUNS"
-    for db in "${DBS[@]}"; do
+    for db in $(turn "$run"); do
         samples[bulk_$db]+="$(timed "$db" "UPDATE t SET saldo = saldo + 1;") "
         samples[ctx_$db]+="$(timed "$db" "BEGIN; SELECT audit.establecer_contexto('{\"peticion\": \"r-1\"}'); UPDATE t SET saldo = saldo + 1; COMMIT;") "
     done
@@ -86,7 +91,7 @@ pgbench_tps() {
 }
 for run in $(seq "$PGBENCH_RUNS"); do
     say "pgbench single-row UPDATE, $CLIENTS clients, ${DURATION}s: run $run of $PGBENCH_RUNS"
-    for db in "${DBS[@]}"; do
+    for db in $(turn "$run"); do
         on "$db" -c "CHECKPOINT" >/dev/null
         samples[pgbench_$db]+="$(pgbench_tps "$db") "
     done

@@ -124,8 +124,6 @@ fn consulta_historial(
         name!(id_mayor_que, Option<i64>),
         name!(id_como_maximo, Option<i64>),
         name!(notas, Option<Jsonb>),
-        name!(sql_lote, Option<String>),
-        name!(sql_cota, Option<String>),
     ),
 > {
     // No filters at all (SQL NULL) is the same as '{}'.
@@ -168,7 +166,6 @@ fn consulta_historial(
         Some(t) => (t.schema.clone(), Some(t.name.clone())),
         None => (None, None),
     };
-    let (sql_lote, sql_cota) = f.sql_lote().unzip();
     let row = (
         f.sql(),
         to_pg_uuid(f.empresa_id),
@@ -189,8 +186,6 @@ fn consulta_historial(
         f.id_mayor_que,
         f.id_como_maximo,
         f.notas.map(|m| Jsonb::from_value(&Value::Object(m))),
-        sql_lote,
-        sql_cota,
     );
     TableIterator::once(row)
 }

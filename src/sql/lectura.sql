@@ -50,57 +50,14 @@ CREATE FUNCTION audit.get_historial_cambios(filtros jsonb DEFAULT '{}'::pg_catal
 AS $historial$
 DECLARE
     q record;
-    tamano integer;
-    restantes integer;
-    cursor_id bigint;
-    cota bigint;
-    leidas bigint;
-    n integer;
-    coste text;
 BEGIN
     SELECT * INTO STRICT q FROM audit._consulta_historial(filtros, false);
-    IF q.sql_lote IS NULL THEN
-        -- Values are parameters, never SQL text; a one-shot plan sees their
-        -- values, so partitions are pruned and the right index is chosen.
-        RETURN QUERY EXECUTE q.sql
-            USING q.empresa_id, q.usuario_id, q.registro_id, q.desde, q.hasta, q.esquema, q.tabla,
-                  q.acciones, q.tipo_operacion, q.metadata, q.campo, q.antes_de, q.limite,
-                  q.id_mayor_que, q.id_como_maximo, q.notas;
-        RETURN;
-    END IF;
-    -- A metadata containment: candidates a batch at a time, newest first,
-    -- keeping those that contain it, until the page is full (why: sql_lote
-    -- in crates/audit-model/src/filtros.rs). Batches grow, so a rare
-    -- document costs few round trips. A batch is planned with
-    -- random_page_cost 1.1: its rows are a tenant's newest events with
-    -- metadata, scattered over the newest heap pages, which a live system
-    -- keeps in memory; at the default (4, a disk seek each) PostgreSQL would
-    -- rather walk every newest event along the id index (25 times the rows).
-    -- The caller's value is put back after each batch (and by the rollback
-    -- of an error).
-    coste := current_setting('random_page_cost');
-    restantes := q.limite;
-    cursor_id := q.antes_de;
-    tamano := least(greatest(q.limite * 40, 2000), 32000);
-    LOOP
-        PERFORM set_config('random_page_cost', '1.1', true);
-        RETURN QUERY EXECUTE q.sql_lote
-            USING q.empresa_id, q.usuario_id, q.registro_id, q.desde, q.hasta, q.esquema, q.tabla,
-                  q.acciones, q.tipo_operacion, q.metadata, q.campo, cursor_id, restantes,
-                  q.id_mayor_que, q.id_como_maximo, q.notas, tamano;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        restantes := restantes - n;
-        IF restantes > 0 THEN
-            EXECUTE q.sql_cota INTO cota, leidas
-                USING q.empresa_id, q.usuario_id, q.registro_id, q.desde, q.hasta, q.esquema, q.tabla,
-                      q.acciones, q.tipo_operacion, q.metadata, q.campo, cursor_id, restantes,
-                      q.id_mayor_que, q.id_como_maximo, q.notas, tamano;
-        END IF;
-        PERFORM set_config('random_page_cost', coste, true);
-        EXIT WHEN restantes = 0 OR leidas < tamano;
-        cursor_id := cota;
-        tamano := least(tamano * 4, 32000);
-    END LOOP;
+    -- Values are parameters, never SQL text; a one-shot plan sees their
+    -- values, so partitions are pruned and the right index is chosen.
+    RETURN QUERY EXECUTE q.sql
+        USING q.empresa_id, q.usuario_id, q.registro_id, q.desde, q.hasta, q.esquema, q.tabla,
+              q.acciones, q.tipo_operacion, q.metadata, q.campo, q.antes_de, q.limite,
+              q.id_mayor_que, q.id_como_maximo, q.notas;
 END
 $historial$;
 
