@@ -273,7 +273,7 @@ BEGIN
                               nombre || '_empresa_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (empresa_id, tabla_afectada, id) WHERE empresa_id IS NOT NULL',
                               nombre || '_empresa_tabla_idx', particion);
-    EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s (empresa_id, id)
+    EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s (empresa_id, (- id))
                                  WHERE empresa_id IS NOT NULL AND metadata <> '{}'::jsonb$sql$,
                               nombre || '_empresa_metadata_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (tabla_afectada, id)',
@@ -303,7 +303,7 @@ BEGIN
                JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
               WHERE i.inhparent OPERATOR(pg_catalog.=) 'audit.historial_cambios'::pg_catalog.regclass
     LOOP
-        EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s (empresa_id, id)
+        EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s (empresa_id, (OPERATOR(pg_catalog.-) id))
                                      WHERE empresa_id IS NOT NULL AND metadata OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb$sql$,
                                   p.relname OPERATOR(pg_catalog.||) '_empresa_metadata_idx', p.particion);
     END LOOP;

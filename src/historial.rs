@@ -155,6 +155,15 @@ fn consulta_historial(
         }
     }
     (f.id_mayor_que, f.id_como_maximo) = id_bounds(desde, hasta);
+    // One tenant's events: named by the filter, or all the caller may read
+    // (row-level security applies to every caller but superusers, BYPASSRLS
+    // roles and the owner).
+    f.una_empresa = f.empresa_id.is_some()
+        || crate::spi::value::<bool>(
+            "SELECT pg_catalog.row_security_active('audit.historial_cambios'::pg_catalog.regclass)",
+            &[],
+        )
+        .unwrap_or(false);
     if let (Some(pk), Some(tabla)) = (f.registro_pk.take(), &f.tabla) {
         // A row's key, as the row's id: the same index as registro_id.
         let relid = keyed_table(tabla);

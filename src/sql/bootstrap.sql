@@ -130,9 +130,11 @@ CREATE TABLE audit.historial_cambios_default PARTITION OF audit.historial_cambio
 -- * id (unique): one event by id; the global timeline.
 -- * (empresa_id, id): a tenant's timeline, alone or with a date range,
 --   an action or a changed column.
--- * (empresa_id, id) of the events whose metadata is not empty: a tenant's
---   timeline filtered by metadata containment. Captured rows carry the
---   transaction's context as metadata, usually none: they pay nothing.
+-- * (empresa_id, (- id)) of the events whose metadata is not empty: a
+--   tenant's timeline filtered by metadata containment (ordered by - id, so
+--   that no other index can serve it: crates/audit-model/src/filtros.rs).
+--   Captured rows carry the transaction's context as metadata, usually
+--   none: they pay nothing.
 -- * (empresa_id, tabla_afectada, id): one table's history within a tenant.
 -- * (tabla_afectada, id): one table's history across tenants, and in
 --   single-tenant deployments (empresa_id NULL), which the index above
@@ -158,7 +160,7 @@ BEGIN
                               nombre || '_empresa_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (empresa_id, tabla_afectada, id) WHERE empresa_id IS NOT NULL',
                               nombre || '_empresa_tabla_idx', particion);
-    EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s (empresa_id, id)
+    EXECUTE pg_catalog.format($sql$CREATE INDEX %I ON %s (empresa_id, (- id))
                                  WHERE empresa_id IS NOT NULL AND metadata <> '{}'::jsonb$sql$,
                               nombre || '_empresa_metadata_idx', particion);
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (tabla_afectada, id)',

@@ -240,7 +240,7 @@ fn as_postgres(program: &str, args: &[&str]) -> Output {
 /// A TCP port on 127.0.0.1 that nothing is bound to, from the range
 /// scripts/lib.sh `free_port` uses: below Linux's ephemeral ports, which any
 /// client connection may hold at any moment.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     // Start somewhere else in the range each time, so that tests started
     // together do not all try the same ports first.
     let nanos = std::time::SystemTime::now()
