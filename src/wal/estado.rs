@@ -140,16 +140,12 @@ pub fn caught_up_within(micros: i64) -> Result<(), serde_json::Value> {
         return Ok(());
     }
     super::check_prerequisites();
-    // SAFETY: plain accessors; flushing the WAL written so far, as a commit
-    // does (the worker decodes only what is flushed, and the last record
-    // written can stay partly unflushed while nobody commits).
-    let (db, target) = unsafe {
-        let target = pg_sys::GetXLogInsertRecPtr();
-        if !pg_sys::RecoveryInProgress() {
-            pg_sys::XLogFlush(target);
-        }
-        (pg_sys::MyDatabaseId, target)
-    };
+    // The WAL written so far, flushed as a commit does (the worker decodes
+    // only what is flushed, and the last record written can stay partly
+    // unflushed while nobody commits).
+    let target = super::flush_written();
+    // SAFETY: plain accessor.
+    let db = unsafe { pg_sys::MyDatabaseId };
     let deadline = shmem::timestamp_now().saturating_add(micros);
     let mut woken = false;
     loop {

@@ -44,6 +44,40 @@ pub const PREFIJO: &std::ffi::CStr = c"audit";
 static PRELOADED: AtomicBool = AtomicBool::new(false);
 
 /// From `_PG_init`, when the library is in `shared_preload_libraries`.
+/// How far the WAL is written: the insert position, or the start of its
+/// page when no record has begun on that page yet (audit_model::wal_posicion
+/// says why).
+pub fn written_position() -> pg_sys::XLogRecPtr {
+    // SAFETY: plain accessors of backend-global state.
+    unsafe {
+        audit_model::wal_posicion::flushable(
+            pg_sys::GetXLogInsertRecPtr(),
+            u64::from(pg_sys::XLOG_BLCKSZ),
+            pg_sys::wal_segment_size as u64,
+            maxalign(std::mem::size_of::<pg_sys::XLogPageHeaderData>()),
+            maxalign(std::mem::size_of::<pg_sys::XLogLongPageHeaderData>()),
+        )
+    }
+}
+
+/// Flushes the WAL written so far, as a commit would, and returns how far
+/// ([`written_position`]).
+pub fn flush_written() -> pg_sys::XLogRecPtr {
+    let target = written_position();
+    // SAFETY: flushing the WAL is something any backend may do.
+    unsafe {
+        if !pg_sys::RecoveryInProgress() {
+            pg_sys::XLogFlush(target);
+        }
+    }
+    target
+}
+
+/// PostgreSQL's MAXALIGN (8 bytes on the platforms it supports here).
+fn maxalign(size: usize) -> u64 {
+    (size as u64).div_ceil(8) * 8
+}
+
 pub fn init_preloaded() {
     PRELOADED.store(true, Ordering::Relaxed);
     shmem::init();

@@ -203,8 +203,7 @@ pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
             break Ending::Yield;
         }
         durable.confirm(&mut decoder);
-        // SAFETY: plain accessor.
-        let written = unsafe { pg_sys::GetXLogInsertRecPtr() };
+        let written = super::written_position();
         let now = shmem::timestamp_now();
         if decoder.position() >= written {
             shmem::set_applied(db, decoder.position(), 0, Some(now));
@@ -229,11 +228,9 @@ pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
         // long as nobody commits (the WAL writer flushes whole pages only).
         // (Flushed to `written` but for a segment switch's padding: read no
         // further than the flush.)
-        // SAFETY: flushing the WAL, which any backend may do; plain accessor.
-        let upto = unsafe {
-            pg_sys::XLogFlush(written);
-            written.min(pg_sys::GetFlushRecPtr(std::ptr::null_mut()))
-        };
+        super::flush_written();
+        // SAFETY: plain accessor.
+        let upto = written.min(unsafe { pg_sys::GetFlushRecPtr(std::ptr::null_mut()) });
         let pass = in_transaction(|| {
             let read = decoder.decode(upto, limit, stopping);
             let reached = decoder.position();

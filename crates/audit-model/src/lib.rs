@@ -25,6 +25,7 @@ pub mod restauracion;
 pub mod resumen;
 pub mod retencion;
 pub mod seguimiento;
+pub mod wal_posicion;
 pub mod wal_wire;
 
 /// "an array", "a string"...: a JSON value's kind, for error messages.
