@@ -4,7 +4,14 @@
 \set ON_ERROR_STOP on
 CREATE EXTENSION audit;
 
-CREATE ROLE authenticated NOLOGIN;
+-- Roles are the cluster's: another database may have created it already.
+DO $$
+BEGIN
+    CREATE ROLE authenticated NOLOGIN;
+EXCEPTION WHEN duplicate_object THEN
+    NULL;
+END
+$$;
 GRANT USAGE ON SCHEMA public TO authenticated;
 
 CREATE TABLE productos (

@@ -3,7 +3,10 @@
 # Idempotent: each step is skipped when already done.
 source "$(dirname "$0")/lib.sh"
 
-packages=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib clang libclang-dev sudo)
+# chromium and its WebDriver run the console's browser tests; openssl signs
+# the demo's tokens.
+packages=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib clang libclang-dev sudo
+          chromium chromium-driver openssl)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

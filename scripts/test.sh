@@ -6,6 +6,8 @@
 #   3. pg_test     in-process #[pg_test]s (cargo pgrx test, cluster run as postgres)
 #   4. regress     golden SQL files (pg_regress) against a throwaway cluster
 #   5. integration Rust client tests: several sessions, roles, commits, pg_dump
+#   5b. console   the reference console in headless chromium (WebDriver),
+#                  served by crates/audit-console over the demo's database
 #   6. clock       layers 4 and 5 again on clusters whose clock starts seconds
 #                  before the end of a month (and of a year) and whose time zone
 #                  is far from UTC: no test may depend on the date, the month
@@ -81,6 +83,11 @@ integration() {
         cargo test -p audit-integration-tests -- --test-threads=1
 }
 
+console() {
+    PGHOST=127.0.0.1 PGPORT="$PORT" PGUSER=postgres PG_BIN="$PG_BIN" \
+        cargo test -p audit-console -- --test-threads=1
+}
+
 # A cluster of its own whose clock starts at $1 (tests/clock/reloj.c) in zone $2,
 # running the rest of the arguments with its port.
 with_clock() {
@@ -113,6 +120,7 @@ layer "in-process tests (#[pg_test])" pg_test
 if sql_cluster_up; then
     layer "golden SQL tests (pg_regress)" regress
     layer "integration tests (sessions, roles, commits)" integration
+    layer "console in a browser (chromium; screenshots in target/consola)" console
     # A server that does not stop (a capture worker deaf to SIGTERM) fails.
     layer "shutdown of the test cluster within a minute" sql_cluster_down
     layer "golden and integration tests at another clock and zone" other_clock

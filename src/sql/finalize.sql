@@ -171,6 +171,19 @@ SELECT d.tipo, d.esquema_json, d.campos_secretos, d.descripcion,
 COMMENT ON VIEW audit.tipos_config IS
     'Configuration document types: JSON Schema, secret fields, description; origen says whether the extension ships it or this installation defined it.';
 
+-- The configuration types, for an administration screen: the view
+-- audit.tipos_config as a function (PostgREST's RPC reaches functions; the
+-- console uses it).
+CREATE FUNCTION audit.listar_tipos_config()
+    RETURNS SETOF audit.tipos_config
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $tipos$
+    SELECT * FROM audit.tipos_config ORDER BY tipo
+$tipos$;
+COMMENT ON FUNCTION audit.listar_tipos_config() IS
+    'Every configuration type (audit.tipos_config), by name.';
+
 -- 3. Event triggers (see src/ddl.rs).
 CREATE EVENT TRIGGER audit_al_terminar_ddl ON ddl_command_end
     WHEN TAG IN ('CREATE TRIGGER', 'CREATE TABLE', 'ALTER TABLE', 'ALTER POLICY', 'ALTER EXTENSION', 'GRANT')

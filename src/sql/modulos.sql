@@ -157,3 +157,24 @@ BEGIN
         'error', NULL);
 END
 $rollback$;
+
+-- The modules with their marks, newest mark first, for an administration
+-- screen (audit.modulos and audit.marcas, readable by everyone, as one
+-- call: PostgREST's RPC reaches functions; the console uses it). Tables are
+-- named with their schema.
+CREATE FUNCTION audit.listar_modulos()
+    RETURNS TABLE(nombre text, tablas text[], creado_en timestamptz, creado_por text, marcas jsonb)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $modulos$
+    SELECT m.nombre, m.tablas::text[], m.creado_en, m.creado_por,
+           coalesce((SELECT jsonb_agg(jsonb_build_object('id', k.id, 'nombre', k.nombre, 'instante', k.instante,
+                                                         'creada_por', k.creada_por)
+                                      ORDER BY k.instante DESC, k.id DESC)
+                       FROM audit.marcas k
+                      WHERE k.modulo = m.nombre), '[]'::jsonb)
+      FROM audit.modulos m
+     ORDER BY m.nombre
+$modulos$;
+COMMENT ON FUNCTION audit.listar_modulos() IS
+    'Every module with its tables and its marks (newest first).';
