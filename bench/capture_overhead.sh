@@ -68,7 +68,6 @@ CREATE SEQUENCE bench_ids START $((ROWS + 1));
 VACUUM ANALYZE;
 SQL
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 # timed SQL: milliseconds of one statement, as psql's \timing reports them,
 # after a VACUUM and a CHECKPOINT (each statement starts from the same state).

@@ -17,3 +17,6 @@ bench_cluster() {
     psql=(psql -h 127.0.0.1 -p "$port" -U postgres -X -q -v ON_ERROR_STOP=1 -d bench)
     psql -h 127.0.0.1 -p "$port" -U postgres -X -q -c "CREATE DATABASE bench"
 }
+
+# median: the median of the numbers on standard input, one per line.
+median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2] + a[NR/2+1]) / 2}'; }

@@ -61,7 +61,6 @@ COMMIT;
 SQL
 say "metadata indexes: con $(on con -At -c "SELECT count(*) FROM pg_class WHERE relname LIKE '%empresa_metadata_idx'"), sin $(on sin -At -c "SELECT count(*) FROM pg_class WHERE relname LIKE '%empresa_metadata_idx'")"
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2] + a[NR/2+1]) / 2}'; }
 # timed DB SQL: milliseconds of the statements of SQL together (psql's
 # \timing of each, summed), after a VACUUM and a CHECKPOINT.
 timed() {

@@ -36,6 +36,5 @@ for run in $(seq 1 "$RUNS"); do
     [ "$applied" = true ] && [ "$same" = yes ] || { echo "rollback did not restore the mark's state" >&2; exit 1; }
     results+=("$ms_preview $ms_rollback")
 done
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 echo "median preview:  $(printf '%s\n' "${results[@]}" | awk '{print $1}' | median) ms"
 echo "median rollback: $(printf '%s\n' "${results[@]}" | awk '{print $2}' | median) ms"
