@@ -155,15 +155,18 @@ fn consulta_historial(
         }
     }
     (f.id_mayor_que, f.id_como_maximo) = id_bounds(desde, hasta);
-    // One tenant's events: named by the filter, or all the caller may read
-    // (row-level security applies to every caller but superusers, BYPASSRLS
-    // roles and the owner).
+    // One tenant's events, by an equality an index can use: named by the
+    // filter, or all the caller may read (row-level security applies to
+    // every caller but superusers, BYPASSRLS roles and the owner), unless
+    // events without a tenant are readable too (the policy is then an OR,
+    // which no index serves: audit.leer_eventos_sin_empresa).
     f.una_empresa = f.empresa_id.is_some()
-        || crate::spi::value::<bool>(
+        || (crate::spi::value::<bool>(
             "SELECT pg_catalog.row_security_active('audit.historial_cambios'::pg_catalog.regclass)",
             &[],
         )
-        .unwrap_or(false);
+        .unwrap_or(false)
+            && !crate::lectura_sin_empresa::is_allowed());
     if let (Some(pk), Some(tabla)) = (f.registro_pk.take(), &f.tabla) {
         // A row's key, as the row's id: the same index as registro_id.
         let relid = keyed_table(tabla);

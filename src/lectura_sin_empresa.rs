@@ -61,7 +61,7 @@ fn leer_eventos_sin_empresa(permitir: Option<bool>) {
 }
 
 /// Whether the log's policy passes events without a tenant now.
-fn is_allowed() -> bool {
+pub fn is_allowed() -> bool {
     spi::value::<bool>(
         "SELECT pg_catalog.pg_get_expr(polqual, polrelid) LIKE '%empresa_id IS NULL%'
            FROM pg_catalog.pg_policy

@@ -106,6 +106,16 @@ fn events_without_a_tenant_are_read_only_while_the_switch_is_on() {
     assert_eq!(visible(&mut c, &de_a), con_a);
     // Still only reader roles.
     assert_eq!(visible(&mut c, &vendedor), Vec::<String>::new());
+    // A page filtered by metadata reads them too (it cannot take the index
+    // of one tenant's events with metadata: the policy is an OR now).
+    assert_eq!(
+        with_claims(
+            &mut c,
+            &sin_empresa,
+            "SELECT metadata ->> 'tipo_operacion' FROM audit.get_historial_cambios('{\"metadata\": {\"permitir\": true}}')"
+        ),
+        [Some("LECTURA_SIN_EMPRESA".to_string())]
+    );
     // The switch was recorded once, with its new state; a second call that
     // changes nothing records nothing.
     admin
