@@ -212,7 +212,7 @@ function tablaComparacion(cambios, erroresPorCampo = {}) {
   for (const [campo, v] of Object.entries(cambios)) {
     const error = erroresPorCampo[campo];
     t.append(el('tr', { class: 'cambiado', dataset: { campo } },
-      el('td', {}, campo, error ? el('div', { class: 'error-campo' }, error) : null),
+      el('td', {}, campo, error ? el('div', { class: 'error-campo', dataset: { campo } }, error) : null),
       el('td', {}, el('code', {}, texto(v && v.antes))),
       el('td', {}, el('code', {}, texto(v && v.despues)))));
   }
@@ -469,7 +469,7 @@ async function pantallaConfiguracion(parametros) {
     el('td', {}, v.id_version, i === 0 ? ' (activa)' : ''),
     el('td', {}, fecha(v.fecha_guardado)), el('td', {}, v.usuario_nombre || v.rol_bd),
     el('td', {}, v.comentario || (v.restaurada_desde ? `restaurada desde ${v.restaurada_desde}` : '')),
-    el('td', {}, i === 0 ? null : el('button', { type: 'button', class: 'restaurar', onclick: () => restaurarVersion(elegido, v) }, 'Restaurar')))));
+    el('td', {}, i === 0 ? null : el('button', { type: 'button', class: 'restaurar', onclick: () => restaurarVersion(elegido, v, versiones[0].id_version) }, 'Restaurar')))));
   const resultado = el('div', { id: 'resultado-config' });
   zona.append(tabla, el('button', { type: 'button', id: 'comparar', onclick: async () => {
     const marcadas = [...tabla.querySelectorAll('input.comparar:checked')].map((c) => Number(c.value)).sort((a, b) => a - b);
@@ -499,17 +499,21 @@ function erroresPorCampo(detalle) {
   return r;
 }
 
-function restaurarVersion(tipo, v) {
+// `activa`: la versión activa (la que la restauración reemplazaría).
+function restaurarVersion(tipo, v, activa) {
   const cuerpo = el('div', { id: 'restaurar-config', dataset: { version: v.id_version } });
   abrirVentana(`Restaurar ${tipo}, versión ${v.id_version}`, cuerpo);
   cuerpo.append(el('p', {}, 'Guardada el ', fecha(v.fecha_guardado), ' por ', v.usuario_nombre || v.rol_bd, '.'));
   const zona = el('div');
   cuerpo.append(zona);
-  rpc('restaurar_config', { id_version: v.id_version, simular: true }).then((previo) => {
+  rpc('restaurar_config', { id_version: v.id_version, simular: true }).then(async (previo) => {
     const errores = previo.error ? erroresPorCampo(previo.error.detalle) : {};
-    const cambios = previo.cambios || {};
+    // Una versión que ya no cumple el esquema: lo que cambiaría restaurarla
+    // (de la activa a ella), con cada error junto a su campo.
+    const cambios = previo.cambios && Object.keys(previo.cambios).length ? previo.cambios
+      : (previo.error ? await rpc('comparar_config', { version_a: activa, version_b: v.id_version }).catch(() => ({})) : {});
     zona.append(el('h3', {}, 'Vista previa'), informe(Object.assign({}, previo, { cambios: undefined }), 'informe-previo'));
-    if (Object.keys(cambios).length || !previo.error) zona.append(tablaComparacion(cambios, errores));
+    zona.append(tablaComparacion(cambios, errores));
     // Los errores de campos que la comparación no muestra, uno por campo.
     for (const [campo, error] of Object.entries(errores)) {
       if (!cambios[campo]) zona.append(el('p', { class: 'error-campo', dataset: { campo } }, el('strong', {}, campo), ': ', error));

@@ -536,6 +536,8 @@ fn a_configuration_restore_is_previewed_then_applied_and_schema_errors_show_by_t
         "#tabla-versiones tr[data-version='{vieja}'] button.restaurar"
     ));
     c.esperar_listo("restaurar-config");
+    // Beside the field, in the comparison of that version with the active one.
+    assert!(c.existe("#comparacion tr[data-campo='dias'] .error-campo"));
     assert_eq!(c.atributos(".error-campo", "data-campo"), ["dias"]);
     assert!(c.texto(".error-campo").contains("14"), "the rule's limit");
     assert!(!c.existe("#confirmar"));
