@@ -159,13 +159,16 @@ fn consulta_historial(
     // filter, or all the caller may read (row-level security applies to
     // every caller but superusers, BYPASSRLS roles and the owner), unless
     // events without a tenant are readable too (the policy is then an OR,
-    // which no index serves: audit.leer_eventos_sin_empresa).
+    // which no index serves: audit.leer_eventos_sin_empresa). Only a
+    // metadata containment's page depends on it: the catalog is read for
+    // those alone.
     f.una_empresa = f.empresa_id.is_some()
-        || (crate::spi::value::<bool>(
-            "SELECT pg_catalog.row_security_active('audit.historial_cambios'::pg_catalog.regclass)",
-            &[],
-        )
-        .unwrap_or(false)
+        || (f.con_contencion()
+            && crate::spi::value::<bool>(
+                "SELECT pg_catalog.row_security_active('audit.historial_cambios'::pg_catalog.regclass)",
+                &[],
+            )
+            .unwrap_or(false)
             && !crate::lectura_sin_empresa::is_allowed());
     if let (Some(pk), Some(tabla)) = (f.registro_pk.take(), &f.tabla) {
         // A row's key, as the row's id: the same index as registro_id.

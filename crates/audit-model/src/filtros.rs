@@ -304,8 +304,14 @@ const POR_ID_NEGADO: Orden = Orden {
 };
 
 impl Filtros {
+    /// A metadata containment with something in it (an empty object is
+    /// contained in every metadata: no condition).
+    pub fn con_contencion(&self) -> bool {
+        self.metadata.as_ref().is_some_and(|m| !m.is_empty())
+    }
+
     fn orden(&self) -> &'static Orden {
-        if self.una_empresa && self.metadata.as_ref().is_some_and(|m| !m.is_empty()) {
+        if self.una_empresa && self.con_contencion() {
             &POR_ID_NEGADO
         } else {
             &POR_ID
@@ -338,10 +344,7 @@ impl Filtros {
             "(h.metadata ->> 'tipo_operacion') = $9",
         );
         // An empty object is contained in every metadata: no condition.
-        when(
-            self.metadata.as_ref().is_some_and(|m| !m.is_empty()),
-            CONTAINMENT,
-        );
+        when(self.con_contencion(), CONTAINMENT);
         when(self.campo.is_some(), "h.campos_modificados @> ARRAY[$11]");
         when(self.antes_de.is_some(), orden.antes_de);
         when(self.id_mayor_que.is_some(), orden.id_mayor_que);
