@@ -152,30 +152,38 @@ function cerrarVentana() {
 
 // Vista previa, confirmación y aplicación de una restauración: la función
 // se llama primero con simular => true; el informe se muestra; solo tras
-// confirmar se llama de verdad. `alTerminar` recibe el informe aplicado.
-function flujoDeRestauracion(contenedor, titulo, funcion, args, alTerminar) {
+// confirmar se llama de verdad. Opciones: `previo(informe, zona)` dibuja la
+// vista previa (por defecto, el informe); `alTerminar(informe)` tras
+// aplicar; `alCancelar()` (por defecto, quitar la vista previa); `listo`,
+// la pantalla que queda lista con la vista previa dibujada.
+function flujoDeRestauracion(contenedor, titulo, funcion, args, opciones = {}) {
   const zona = el('div', { class: 'restauracion', id: 'zona-restauracion' });
   contenedor.append(zona);
   zona.append(el('p', {}, 'Calculando la vista previa…'));
-  rpc(funcion, Object.assign({}, args, { simular: true })).then((previo) => {
-    zona.replaceChildren(
-      el('h3', {}, titulo + ': vista previa'),
-      informe(previo, 'informe-previo'),
-    );
-    if (previo.error) return;
-    zona.append(el('div', { class: 'acciones' },
-      el('button', { type: 'button', class: 'peligro', id: 'confirmar', onclick: async (ev) => {
-        ev.target.disabled = true;
-        try {
-          const hecho = await rpc(funcion, args);
-          zona.append(el('h3', {}, 'Resultado'), informe(hecho, 'informe-final'));
-          if (hecho.aplicado && alTerminar) alTerminar(hecho);
-        } catch (e) {
-          zona.append(cajaDeError(e));
-        }
-      } }, 'Confirmar'),
-      el('button', { type: 'button', id: 'cancelar', onclick: () => zona.remove() }, 'Cancelar')));
-  }).catch((e) => zona.replaceChildren(cajaDeError(e)));
+  const terminar = () => { if (opciones.listo) listo(opciones.listo); };
+  rpc(funcion, Object.assign({}, args, { simular: true })).then(async (previo) => {
+    zona.replaceChildren(el('h3', {}, titulo + ': vista previa'));
+    if (opciones.previo) await opciones.previo(previo, zona);
+    else zona.append(informe(previo, 'informe-previo'));
+    if (!previo.error) {
+      zona.append(el('div', { class: 'acciones' },
+        el('button', { type: 'button', class: 'peligro', id: 'confirmar', onclick: async (ev) => {
+          ev.target.disabled = true;
+          try {
+            const hecho = await rpc(funcion, args);
+            zona.append(el('h3', {}, 'Resultado'), informe(hecho, 'informe-final'));
+            if (hecho.aplicado && opciones.alTerminar) opciones.alTerminar(hecho);
+          } catch (e) {
+            zona.append(cajaDeError(e));
+          }
+        } }, 'Confirmar'),
+        el('button', { type: 'button', id: 'cancelar', onclick: opciones.alCancelar || (() => zona.remove()) }, 'Cancelar')));
+    }
+    terminar();
+  }).catch((e) => {
+    zona.replaceChildren(cajaDeError(e));
+    terminar();
+  });
 }
 
 // El informe común de las restauraciones (docs/restore.md).
@@ -298,11 +306,7 @@ async function pantallaLinea(parametros) {
   const mas = el('button', { type: 'button', id: 'cargar-mas', hidden: true }, 'Cargar más');
   const estado = el('p', { class: 'estado', id: 'estado-linea' });
   mostrar(barraDeFiltros('linea', parametros),
-    el('div', { class: 'exportar' },
-      el('button', { type: 'button', id: 'exportar-csv', onclick: () => exportar(filtros, 'csv') }, 'Exportar CSV'),
-      el('button', { type: 'button', id: 'exportar-xlsx', onclick: () => exportar(filtros, 'xlsx') }, 'Exportar Excel'),
-      el('button', { type: 'button', id: 'imprimir', onclick: () => window.print() }, 'Imprimir / PDF')),
-    lista, estado, mas);
+    botonesDeExportacion(filtros), lista, estado, mas);
   let cursor = null;
   async function pagina() {
     const f = Object.assign({ limite: POR_PAGINA }, filtros, cursor ? { antes_de: cursor } : {});
@@ -392,6 +396,14 @@ async function exportar(filtros, formato) {
   document.body.dataset.exportado = formato + ':' + filas.length;
 }
 
+// Exportar la vista filtrada (CSV, Excel) o imprimirla (PDF).
+function botonesDeExportacion(filtros) {
+  return el('div', { class: 'exportar' },
+    el('button', { type: 'button', id: 'exportar-csv', onclick: () => exportar(filtros, 'csv') }, 'Exportar CSV'),
+    el('button', { type: 'button', id: 'exportar-xlsx', onclick: () => exportar(filtros, 'xlsx') }, 'Exportar Excel'),
+    el('button', { type: 'button', id: 'imprimir', onclick: () => window.print() }, 'Imprimir / PDF'));
+}
+
 // ------------------------------------------------------------- actividad
 
 const GRUPOS = { dia: 'Por día', usuario: 'Por usuario', tabla: 'Por tabla', tipo_operacion: 'Por tipo de operación' };
@@ -404,11 +416,7 @@ async function pantallaActividad(parametros) {
   delete filtros.hasta;
   const graficos = el('div', { class: 'graficos', id: 'graficos' });
   mostrar(barraDeFiltros('actividad', parametros),
-    el('div', { class: 'exportar' },
-      el('button', { type: 'button', id: 'exportar-csv', onclick: () => exportar(filtrosDe(parametros), 'csv') }, 'Exportar CSV'),
-      el('button', { type: 'button', id: 'exportar-xlsx', onclick: () => exportar(filtrosDe(parametros), 'xlsx') }, 'Exportar Excel'),
-      el('button', { type: 'button', id: 'imprimir', onclick: () => window.print() }, 'Imprimir / PDF')),
-    graficos);
+    botonesDeExportacion(filtrosDe(parametros)), graficos);
   const resultados = await Promise.all(Object.keys(GRUPOS).map((g) =>
     rpc('actividad', { desde, hasta, agrupar_por: g, filtros })));
   Object.keys(GRUPOS).forEach((g, i) => graficos.append(grafico(g, GRUPOS[g], resultados[i])));
@@ -504,41 +512,24 @@ function restaurarVersion(tipo, v, activa) {
   const cuerpo = el('div', { id: 'restaurar-config', dataset: { version: v.id_version } });
   abrirVentana(`Restaurar ${tipo}, versión ${v.id_version}`, cuerpo);
   cuerpo.append(el('p', {}, 'Guardada el ', fecha(v.fecha_guardado), ' por ', v.usuario_nombre || v.rol_bd, '.'));
-  const zona = el('div');
-  cuerpo.append(zona);
-  rpc('restaurar_config', { id_version: v.id_version, simular: true }).then(async (previo) => {
-    const errores = previo.error ? erroresPorCampo(previo.error.detalle) : {};
-    // Una versión que ya no cumple el esquema: lo que cambiaría restaurarla
-    // (de la activa a ella), con cada error junto a su campo.
-    const cambios = previo.cambios && Object.keys(previo.cambios).length ? previo.cambios
-      : (previo.error ? await rpc('comparar_config', { version_a: activa, version_b: v.id_version }).catch(() => ({})) : {});
-    zona.append(el('h3', {}, 'Vista previa'), informe(Object.assign({}, previo, { cambios: undefined }), 'informe-previo'));
-    zona.append(tablaComparacion(cambios, errores));
-    // Los errores de campos que la comparación no muestra, uno por campo.
-    for (const [campo, error] of Object.entries(errores)) {
-      if (!cambios[campo]) zona.append(el('p', { class: 'error-campo', dataset: { campo } }, el('strong', {}, campo), ': ', error));
-    }
-    if (previo.error) {
-      listo('restaurar-config');
-      return;
-    }
-    zona.append(el('div', { class: 'acciones' },
-      el('button', { type: 'button', class: 'peligro', id: 'confirmar', onclick: async (ev) => {
-        ev.target.disabled = true;
-        try {
-          const hecho = await rpc('restaurar_config', { id_version: v.id_version, comentario: 'restaurada desde la consola' });
-          zona.append(el('h3', {}, 'Resultado'), informe(hecho, 'informe-final'));
-          if (hecho.aplicado) pantallaConfiguracion(new URLSearchParams({ tipo }));
-        } catch (e) {
-          zona.append(cajaDeError(e));
+  flujoDeRestauracion(cuerpo, 'Restaurar la versión', 'restaurar_config',
+    { id_version: v.id_version, comentario: 'restaurada desde la consola' }, {
+      listo: 'restaurar-config',
+      alCancelar: cerrarVentana,
+      alTerminar: () => pantallaConfiguracion(new URLSearchParams({ tipo })),
+      previo: async (previo, zona) => {
+        const errores = previo.error ? erroresPorCampo(previo.error.detalle) : {};
+        // Una versión que ya no cumple el esquema: lo que cambiaría
+        // restaurarla (de la activa a ella), con cada error junto a su campo.
+        const cambios = previo.cambios && Object.keys(previo.cambios).length ? previo.cambios
+          : (previo.error ? await rpc('comparar_config', { version_a: activa, version_b: v.id_version }).catch(() => ({})) : {});
+        zona.append(informe(Object.assign({}, previo, { cambios: undefined }), 'informe-previo'), tablaComparacion(cambios, errores));
+        // Los errores de campos que la comparación no muestra, uno por campo.
+        for (const [campo, error] of Object.entries(errores)) {
+          if (!cambios[campo]) zona.append(el('p', { class: 'error-campo', dataset: { campo } }, el('strong', {}, campo), ': ', error));
         }
-      } }, 'Confirmar'),
-      el('button', { type: 'button', id: 'cancelar', onclick: cerrarVentana }, 'Cancelar')));
-    listo('restaurar-config');
-  }).catch((e) => {
-    zona.append(cajaDeError(e));
-    listo('restaurar-config');
-  });
+      },
+    });
 }
 
 // ---------------------------------------------------------------- módulos
