@@ -60,6 +60,10 @@ pub static CAPTURA_AVISO_LAG: GucSetting<i32> = GucSetting::<i32>::new(60);
 /// `audit.captura_lote`: changes the capture worker decodes per batch (its
 /// transaction); a transaction is never split. Default 10000.
 pub static CAPTURA_LOTE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+/// `audit.captura_comprimir_wal`: whether the capture worker compresses the
+/// full-page images of its own WAL (lz4) while the server's
+/// `wal_compression` is off. Default on.
+pub static CAPTURA_COMPRIMIR_WAL: GucSetting<bool> = GucSetting::<bool>::new(true);
 
 /// One string setting.
 struct Definition {
@@ -224,6 +228,14 @@ pub fn init() {
         &CAPTURA_LOTE,
         1,
         1_000_000,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"audit.captura_comprimir_wal",
+        c"Whether the capture worker compresses the full-page images of its own WAL (lz4) while wal_compression is off.",
+        c"Only the worker's writes to the log; the server's wal_compression is left as it is (docs/capture.md).",
+        &CAPTURA_COMPRIMIR_WAL,
         GucContext::Sighup,
         GucFlags::default(),
     );

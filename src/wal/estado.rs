@@ -76,14 +76,20 @@ fn estado_captura() -> Jsonb {
     } else {
         None
     };
-    let (aplicado, pid, ultimo) = entry.map_or((0, 0, 0), |e| (e.aplicado, e.pid, e.ultimo_commit));
+    let (aplicado, pid, ultimo, compresion) = entry.map_or((0, 0, 0, 0), |e| {
+        (e.aplicado, e.pid, e.ultimo_commit, e.compresion_wal)
+    });
     let worker_running = super::preloaded() && shmem::served(db);
     let actual = flushed();
     Jsonb::from_value(&json!({
         "slot": slot_name,
         "slot_existe": slot.is_some(),
         "slot_estado": slot,
-        "worker": { "en_marcha": worker_running, "pid": (worker_running && pid != 0).then_some(pid) },
+        "worker": {
+            "en_marcha": worker_running,
+            "pid": (worker_running && pid != 0).then_some(pid),
+            "compresion_wal": worker_running.then(|| super::compresion::name(compresion)),
+        },
         "tablas": tablas,
         "lsn_aplicado": (aplicado != 0).then(|| lsn_text(aplicado)),
         "lsn_actual": lsn_text(actual),

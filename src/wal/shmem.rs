@@ -34,6 +34,8 @@ pub struct Worker {
     /// The worker has found the database's slot complete (created, at its
     /// consistent point, persistent): what commits from now on is decoded.
     pub slot_listo: bool,
+    /// The worker's own `wal_compression` (PostgreSQL's `WalCompression`).
+    pub compresion_wal: i32,
 }
 
 #[derive(Copy, Clone)]
@@ -119,6 +121,14 @@ pub fn set_slot_ready(db: pg_sys::Oid) {
     let mut entradas = ENTRADAS.exclusive();
     if let Some(e) = entradas.0.iter_mut().find(|e| e.db == db.to_u32()) {
         e.slot_listo = true;
+    }
+}
+
+/// The worker of `db` writes its WAL with this `wal_compression`.
+pub fn set_compression(db: pg_sys::Oid, compresion_wal: i32) {
+    let mut entradas = ENTRADAS.exclusive();
+    if let Some(e) = entradas.0.iter_mut().find(|e| e.db == db.to_u32()) {
+        e.compresion_wal = compresion_wal;
     }
 }
 

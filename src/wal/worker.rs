@@ -158,6 +158,7 @@ pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
             )
         };
     }
+    super::compresion::apply(db);
     super::allow_plugin(false);
     pgrx::log!(
         "audit: capture from the WAL started for database {}",
@@ -195,6 +196,7 @@ pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: what a background worker does on SIGHUP.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            super::compresion::apply(db);
         }
         if stopping() {
             break Ending::Shutdown;

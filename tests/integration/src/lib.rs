@@ -380,6 +380,30 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("connect to {dbname} on port {}: {e}", self.port))
     }
 
+    /// `pg_waldump -b` of the WAL from `start` to `end` (positions as
+    /// `pg_current_wal_insert_lsn()` gives them): one line per record and
+    /// one per block it references, full-page images with their compression.
+    pub fn waldump(&self, start: &str, end: &str) -> String {
+        let out = as_postgres(
+            &format!("{}/pg_waldump", self.bin),
+            &[
+                "-b",
+                "-p",
+                &format!("{}/data/pg_wal", self.dir),
+                "-s",
+                start,
+                "-e",
+                end,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_waldump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The last `lines` lines of the server's log, to explain a failure.
     pub fn log_tail(&self, lines: usize) -> String {
         let Ok(out) = postgres_command("cat", &[&format!("{}/server.log", self.dir)]).output()

@@ -764,3 +764,131 @@ fn waiting_for_the_capture_right_after_a_segment_switch() {
     wait_for_capture(&mut c);
     assert_eq!(row_events(&mut c), 2);
 }
+
+/// How the full-page images written while the rows of `t` change (after a
+/// checkpoint, so every page touched gets one) are compressed: the methods
+/// of the images of the log's relations (written by the worker), and of
+/// `t`'s (written by the writer). `None` for an image not compressed.
+fn full_page_images(
+    cluster: &Cluster,
+    c: &mut Client,
+) -> (Vec<Option<String>>, Vec<Option<String>>) {
+    let position = |c: &mut Client| -> String {
+        c.query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
+            .unwrap()
+            .get(0)
+    };
+    let log: Vec<String> = texts(
+        c,
+        "SELECT pg_relation_filenode(r.oid)::text
+           FROM pg_class r
+          WHERE r.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'audit.historial_cambios'::regclass)
+             OR r.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN
+                            (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'audit.historial_cambios'::regclass))",
+    );
+    let table: Vec<String> = texts(c, "SELECT pg_relation_filenode('t')::text");
+    c.batch_execute("CHECKPOINT").unwrap();
+    let start = position(c);
+    c.batch_execute("UPDATE t SET v = v || 'x'").unwrap();
+    wait_for_capture(c);
+    // (Flushed to the end, which pg_waldump must find on disk.)
+    let end: String = c
+        .query_one("SELECT pg_switch_wal()::text", &[])
+        .unwrap()
+        .get(0);
+    let (mut of_log, mut of_table) = (Vec::new(), Vec::new());
+    for line in cluster.waldump(&start, &end).lines() {
+        let Some((reference, image)) = line.split_once("(FPW") else {
+            continue;
+        };
+        let relation = reference
+            .split("rel ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|r| r.rsplit('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        let method = image.split("method: ").nth(1).map(|m| m.trim().to_owned());
+        if log.contains(&relation) {
+            of_log.push(method);
+        } else if table.contains(&relation) {
+            of_table.push(method);
+        }
+    }
+    (of_log, of_table)
+}
+
+/// The worker's own WAL (the log's pages) is compressed with lz4 while the
+/// server's `wal_compression` is off, unless `audit.captura_comprimir_wal`
+/// is off; a server that compresses keeps its method; the writers' WAL is
+/// never touched.
+#[test]
+fn the_worker_compresses_the_full_page_images_of_its_own_wal() {
+    let cluster = Cluster::start(&["wal_level=logical", "shared_preload_libraries=audit"]);
+    let mut c = cluster.connect("postgres");
+    c.batch_execute("CREATE EXTENSION audit; CREATE TABLE t (id int PRIMARY KEY, v text);")
+        .unwrap();
+    c.batch_execute("SELECT audit.auditar('t', '{\"captura\": \"wal\"}')")
+        .unwrap();
+    c.batch_execute("INSERT INTO t SELECT g, 'v' FROM generate_series(1, 3000) g")
+        .unwrap();
+    wait_for_capture(&mut c);
+    for (setting, worker, log_method, table_method) in [
+        ("SELECT 1", "lz4", Some("lz4"), None),
+        (
+            "ALTER SYSTEM SET audit.captura_comprimir_wal = off",
+            "off",
+            None,
+            None,
+        ),
+        (
+            "ALTER SYSTEM RESET audit.captura_comprimir_wal",
+            "lz4",
+            Some("lz4"),
+            None,
+        ),
+        (
+            "ALTER SYSTEM SET wal_compression = pglz",
+            "pglz",
+            Some("pglz"),
+            Some("pglz"),
+        ),
+    ] {
+        c.batch_execute(setting).unwrap();
+        c.batch_execute("SELECT pg_reload_conf()").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let estado = json(&mut c, "audit.estado_captura()");
+            if estado["worker"]["compresion_wal"] == worker {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{setting}: {estado}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (of_log, of_table) = full_page_images(&cluster, &mut c);
+        assert!(
+            !of_log.is_empty() && !of_table.is_empty(),
+            "{setting}: no images"
+        );
+        // (An image that would not shrink is stored as it is, whatever the
+        // setting: what matters is which method the compressed ones used.)
+        let methods = |images: &[Option<String>]| {
+            let mut m: Vec<String> = images.iter().flatten().cloned().collect();
+            m.sort();
+            m.dedup();
+            m
+        };
+        let expected = |m: Option<&str>| m.map(str::to_owned).into_iter().collect::<Vec<_>>();
+        assert_eq!(
+            methods(&of_log),
+            expected(log_method),
+            "{setting}: {of_log:?}"
+        );
+        assert_eq!(
+            methods(&of_table),
+            expected(table_method),
+            "{setting}: {of_table:?}"
+        );
+    }
+    assert_eq!(row_events(&mut c), 3000 + 4 * 3000);
+}
