@@ -130,18 +130,24 @@ for run in $(seq "$PGBENCH_RUNS"); do
         [ "$v" = walsolo ] && t=wal
         for op in update insert; do
             "${psql[@]}" -c "CHECKPOINT" >/dev/null
+            start="$("${psql[@]}" -At -c "SELECT pg_current_wal_insert_lsn()")"
             [ "$v" = walsolo ] && pause_worker STOP
             case $op in
-                update) samples[pgupdate_$v]+="$(pgbench_tps "\\set id random(1, $ROWS)" "UPDATE bench_$t SET saldo = saldo + 1 WHERE id = :id;") " ;;
-                insert) samples[pginsert_$v]+="$(pgbench_tps "INSERT INTO bench_$t VALUES (nextval('bench_ids'), 'e0000000-0000-4000-8000-00000000000a', 'nuevo', 1, now());") " ;;
+                update) tps="$(pgbench_tps "\\set id random(1, $ROWS)" "UPDATE bench_$t SET saldo = saldo + 1 WHERE id = :id;")" ;;
+                insert) tps="$(pgbench_tps "INSERT INTO bench_$t VALUES (nextval('bench_ids'), 'e0000000-0000-4000-8000-00000000000a', 'nuevo', 1, now());")" ;;
             esac
+            samples[pg${op}_$v]+="$tps "
             [ "$v" = walsolo ] && pause_worker CONT
             [ "$t" = wal ] && drained >/dev/null
+            # WAL written per transaction, the capture worker's included.
+            bytes="$("${psql[@]}" -At -c "SELECT pg_current_wal_insert_lsn() - '$start'")"
+            samples[walpg${op}_$v]+="$(awk -v b="$bytes" -v tps="$tps" -v d="$DURATION" 'BEGIN { printf "%.0f", b / (tps * d) }') "
         done
     done
 done
 for key in pgupdate_bare pgupdate_plpgsql pgupdate_audit pgupdate_wal pgupdate_walsolo \
            pginsert_bare pginsert_plpgsql pginsert_audit pginsert_wal pginsert_walsolo \
+           walpgupdate_bare walpgupdate_plpgsql walpgupdate_audit walpgupdate_wal \
            drain_insert drain_update drain_delete; do
     result[$key]="$(tr ' ' '\n' <<<"${samples[$key]}" | grep . | median)"
 done
@@ -219,6 +225,8 @@ for op in update insert; do
         "${result[pg${op}_walsolo]}" "$(ratio "${result[pg${op}_walsolo]}" "${result[pg${op}_bare]}")" \
         "$(ratio "${result[pg${op}_wal]}" "${result[pg${op}_bare]}")"
 done
+printf '  WAL per pgbench UPDATE transaction, the capture worker'"'"'s included (bytes): bare %s, plpgsql %s, audit %s, wal %s\n' \
+    "$(value walpgupdate_bare)" "$(value walpgupdate_plpgsql)" "$(value walpgupdate_audit)" "$(value walpgupdate_wal)"
 if [ "$MEMORY_ROWS" -gt 0 ]; then
     printf 'UPDATE of %s rows, backend private memory (RssAnon): bare %s -> %s MB peak; audit %s -> %s MB peak (%s events); sentencia %s -> %s MB peak (%s events)\n' \
         "$MEMORY_ROWS" "$mem_bare_before" "$mem_bare_peak" "$mem_audit_before" "$mem_audit_peak" "$memory_events" \
