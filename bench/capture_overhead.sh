@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Capture overhead, in one run on one cluster: the same workloads on a bare
+# Capture overhead, in one run on one cluster (each variant in a database of
+# its own, with its own log): the same workloads on a bare
 # table, on a table audited by a PL/pgSQL trigger of the same design
 # (plpgsql_reference.sql), on a table audited by the extension (row capture,
 # the default), on a table captured from the WAL ("captura": "wal") and, for
@@ -44,43 +45,53 @@ bench_cluster shared_buffers=1GB max_wal_size=16GB checkpoint_timeout=30min \
 CLAIMS='{"sub":"a1111111-1111-4111-8111-111111111111","email":"bench@example.com","app_metadata":{"empresa_id":"e0000000-0000-4000-8000-00000000000a"}}'
 export PGOPTIONS="-c request.jwt.claims=$CLAIMS"
 
-say "creating bench_bare, bench_plpgsql, bench_audit, bench_sentencia and bench_wal ($ROWS rows of source data)"
-"${psql[@]}" -f bench/plpgsql_reference.sql
-"${psql[@]}" <<SQL
-CREATE EXTENSION audit;
+# Each variant in a database of its own, with its own log: one shared log
+# held the events of the three audited variants (three times the PL/pgSQL
+# reference's, and its random record index as much larger), and the capture
+# worker decoded every variant's changes.
+psql_in() {
+    local v="$1"
+    shift
+    psql -h 127.0.0.1 -p "$port" -U postgres -X -q -v ON_ERROR_STOP=1 -d "bench_$v" "$@"
+}
+say "creating databases bench_bare, bench_plpgsql, bench_audit, bench_sentencia and bench_wal ($ROWS rows of source data each)"
+for v in "${VARIANTS[@]}"; do
+    "${psql[@]}" -c "CREATE DATABASE bench_$v"
+    case $v in
+        plpgsql) psql_in "$v" -f bench/plpgsql_reference.sql ;;
+        audit | sentencia | wal) psql_in "$v" -c "CREATE EXTENSION audit" ;;
+    esac
+    psql_in "$v" <<SQL
 CREATE TABLE bench_source (id int PRIMARY KEY, empresa_id uuid NOT NULL, nombre text NOT NULL, saldo numeric(12,2) NOT NULL, actualizado timestamptz NOT NULL);
 INSERT INTO bench_source SELECT g, 'e0000000-0000-4000-8000-00000000000a', 'cliente ' || g, g % 1000, '2026-01-01'::timestamptz + g * interval '1 minute'
   FROM generate_series(1, $ROWS) g;
-CREATE TABLE bench_bare (LIKE bench_source INCLUDING ALL);
-CREATE TABLE bench_plpgsql (LIKE bench_source INCLUDING ALL);
-CREATE TABLE bench_audit (LIKE bench_source INCLUDING ALL);
-CREATE TABLE bench_sentencia (LIKE bench_source INCLUDING ALL);
-CREATE TABLE bench_wal (LIKE bench_source INCLUDING ALL);
-CREATE TRIGGER ref_capture AFTER INSERT OR UPDATE OR DELETE ON bench_plpgsql FOR EACH ROW EXECUTE FUNCTION ref.registrar_cambio();
-SELECT audit.auditar('bench_audit');
-SELECT audit.auditar('bench_sentencia', '{"captura": "sentencia"}');
-SQL
-# (In a transaction of its own: it creates the database's capture slot.)
-"${psql[@]}" -c "SELECT audit.auditar('bench_wal', '{\"captura\": \"wal\"}')"
-"${psql[@]}" <<SQL
+CREATE TABLE bench_$v (LIKE bench_source INCLUDING ALL);
 -- pgbench INSERT takes its ids from here, above the loaded ones.
 CREATE SEQUENCE bench_ids START $((ROWS + 1));
-VACUUM ANALYZE;
 SQL
-
+    # (auditar with "wal" in a transaction of its own: it creates the
+    # database's capture slot.)
+    case $v in
+        plpgsql) psql_in "$v" -c "CREATE TRIGGER ref_capture AFTER INSERT OR UPDATE OR DELETE ON bench_plpgsql FOR EACH ROW EXECUTE FUNCTION ref.registrar_cambio()" ;;
+        audit) psql_in "$v" -c "SELECT audit.auditar('bench_audit')" >/dev/null ;;
+        sentencia) psql_in "$v" -c "SELECT audit.auditar('bench_sentencia', '{\"captura\": \"sentencia\"}')" >/dev/null ;;
+        wal) psql_in "$v" -c "SELECT audit.auditar('bench_wal', '{\"captura\": \"wal\"}')" >/dev/null ;;
+    esac
+    psql_in "$v" -c "VACUUM ANALYZE"
+done
 
 # timed SQL: milliseconds of one statement, as psql's \timing reports them,
 # after a VACUUM and a CHECKPOINT (each statement starts from the same state).
 timed() {
-    local table="$1" sql="$2"
-    "${psql[@]}" -c "VACUUM ANALYZE $table" -c "CHECKPOINT" >/dev/null
-    printf '\\timing on\n%s;\n' "$sql" | "${psql[@]}" | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p'
+    local v="$1" sql="$2"
+    psql_in "$v" -c "VACUUM ANALYZE bench_$v" -c "CHECKPOINT" >/dev/null
+    printf '\\timing on\n%s;\n' "$sql" | psql_in "$v" | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p'
 }
 
 # drained: milliseconds until the capture from the WAL has applied everything
 # committed so far.
 drained() {
-    printf '\\timing on\nSELECT audit.esperar_captura(%s);\n' "'1 hour'" | "${psql[@]}" | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p'
+    printf '\\timing on\nSELECT audit.esperar_captura(%s);\n' "'1 hour'" | psql_in wal | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p'
 }
 
 declare -A samples
@@ -94,7 +105,7 @@ for run in $(seq "$RUNS"); do
                 update) sql="UPDATE bench_$v SET saldo = saldo + 1" ;;
                 delete) sql="DELETE FROM bench_$v" ;;
             esac
-            samples[${op}_$v]+="$(timed "bench_$v" "$sql") "
+            samples[${op}_$v]+="$(timed "$v" "$sql") "
             if [ "$v" = wal ]; then samples[drain_$op]+="$(drained) "; fi
         done
     done
@@ -104,23 +115,25 @@ for key in "${!samples[@]}"; do
     result[$key]="$(tr ' ' '\n' <<<"${samples[$key]}" | grep . | median)"
 done
 
-# pgbench: transactions per second of one single-statement script.
+# pgbench VARIANT LINE...: transactions per second of one single-statement
+# script in the variant's database.
 pgbench_tps() {
-    local script
+    local v="$1" script
+    shift
     script="$(mktemp)"
     printf '%s\n' "$@" >"$script"
     chmod 644 "$script"
-    "$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -c "$CLIENTS" -j 2 -T "$DURATION" -f "$script" bench 2>/dev/null \
+    "$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -c "$CLIENTS" -j 2 -T "$DURATION" -f "$script" "bench_$v" 2>/dev/null \
         | sed -nE 's/^tps = ([0-9.]+) .*/\1/p'
     rm -f "$script"
 }
 for v in bare plpgsql audit wal; do
-    "${psql[@]}" -c "INSERT INTO bench_$v SELECT * FROM bench_source" -c "VACUUM ANALYZE bench_$v" >/dev/null
+    psql_in "$v" -c "INSERT INTO bench_$v SELECT * FROM bench_source" -c "VACUUM ANALYZE bench_$v" >/dev/null
 done
-# pause_worker STOP|CONT: the capture worker of the bench database.
+# pause_worker STOP|CONT: the capture worker of database bench_wal.
 pause_worker() {
     local pid
-    pid="$("${psql[@]}" -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'audit capture worker' AND datname = current_database()")"
+    pid="$(psql_in wal -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'audit capture worker' AND datname = current_database()")"
     [ -n "$pid" ] && $SUDO kill "-$1" "$pid"
 }
 for run in $(seq "$PGBENCH_RUNS"); do
@@ -129,18 +142,18 @@ for run in $(seq "$PGBENCH_RUNS"); do
         t="$v"
         [ "$v" = walsolo ] && t=wal
         for op in update insert; do
-            "${psql[@]}" -c "CHECKPOINT" >/dev/null
-            start="$("${psql[@]}" -At -c "SELECT pg_current_wal_insert_lsn()")"
+            psql_in "$t" -c "CHECKPOINT" >/dev/null
+            start="$(psql_in "$t" -At -c "SELECT pg_current_wal_insert_lsn()")"
             [ "$v" = walsolo ] && pause_worker STOP
             case $op in
-                update) tps="$(pgbench_tps "\\set id random(1, $ROWS)" "UPDATE bench_$t SET saldo = saldo + 1 WHERE id = :id;")" ;;
-                insert) tps="$(pgbench_tps "INSERT INTO bench_$t VALUES (nextval('bench_ids'), 'e0000000-0000-4000-8000-00000000000a', 'nuevo', 1, now());")" ;;
+                update) tps="$(pgbench_tps "$t" "\\set id random(1, $ROWS)" "UPDATE bench_$t SET saldo = saldo + 1 WHERE id = :id;")" ;;
+                insert) tps="$(pgbench_tps "$t" "INSERT INTO bench_$t VALUES (nextval('bench_ids'), 'e0000000-0000-4000-8000-00000000000a', 'nuevo', 1, now());")" ;;
             esac
             samples[pg${op}_$v]+="$tps "
             [ "$v" = walsolo ] && pause_worker CONT
             [ "$t" = wal ] && drained >/dev/null
             # WAL written per transaction, the capture worker's included.
-            bytes="$("${psql[@]}" -At -c "SELECT pg_current_wal_insert_lsn() - '$start'")"
+            bytes="$(psql_in "$t" -At -c "SELECT pg_current_wal_insert_lsn() - '$start'")"
             samples[walpg${op}_$v]+="$(awk -v b="$bytes" -v tps="$tps" -v d="$DURATION" 'BEGIN { printf "%.0f", b / (tps * d) }') "
         done
     done
@@ -156,11 +169,11 @@ done
 # from /proc while it runs. Prints "before peak" in MB.
 memory_of() {
     local sql="$1" pid peak before kb
-    "${psql[@]}" -c "SET application_name = 'bench_memory'" -c "SELECT pg_sleep(1)" -c "$sql" >/dev/null &
+    psql_in audit -c "SET application_name = 'bench_memory'" -c "SELECT pg_sleep(1)" -c "$sql" >/dev/null &
     local client=$!
     pid=""
     while [ -z "$pid" ]; do
-        pid="$("${psql[@]}" -At -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'bench_memory'")"
+        pid="$(psql_in audit -At -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'bench_memory'")"
     done
     before="$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status")"
     peak="$before"
@@ -174,7 +187,7 @@ memory_of() {
 }
 if [ "$MEMORY_ROWS" -gt 0 ]; then
     say "memory: UPDATE of $MEMORY_ROWS rows, bare and audited (row and statement capture)"
-    "${psql[@]}" <<SQL
+    psql_in audit <<SQL
 CREATE TABLE bench_memory_bare (LIKE bench_source INCLUDING ALL);
 INSERT INTO bench_memory_bare SELECT g, 'e0000000-0000-4000-8000-00000000000a', 'cliente ' || g, g % 1000, now() FROM generate_series(1, $MEMORY_ROWS) g;
 CREATE TABLE bench_memory_audit (LIKE bench_source INCLUDING ALL);
@@ -188,7 +201,7 @@ SQL
     read -r mem_bare_before mem_bare_peak <<<"$(memory_of "UPDATE bench_memory_bare SET saldo = saldo + 1")"
     read -r mem_audit_before mem_audit_peak <<<"$(memory_of "UPDATE bench_memory_audit SET saldo = saldo + 1")"
     read -r mem_sentencia_before mem_sentencia_peak <<<"$(memory_of "UPDATE bench_memory_sentencia SET saldo = saldo + 1")"
-    events_of() { "${psql[@]}" -At -c "SELECT count(*) FROM audit.historial_cambios WHERE tabla_afectada = '$1' AND accion = 'UPDATE'"; }
+    events_of() { psql_in audit -At -c "SELECT count(*) FROM audit.historial_cambios WHERE tabla_afectada = '$1' AND accion = 'UPDATE'"; }
     memory_events="$(events_of bench_memory_audit)"
     memory_events_sentencia="$(events_of bench_memory_sentencia)"
 fi
