@@ -5,9 +5,10 @@
 //! the record index `(registro_id, id)`, whose keys are random: every event
 //! touches a different leaf. The writers' commits flush that WAL along with
 //! their own (a flush goes up to the commit record), so its volume is what
-//! the writers feel. lz4 halves those images for little CPU. Only this
-//! process's setting changes, and only while the server's `wal_compression`
-//! is off: a DBA's own choice stands.
+//! the writers feel. lz4 cuts the worker's WAL by about a third after a
+//! checkpoint, for little CPU (docs/performance.md). Only this process's
+//! setting changes, and only while the server's `wal_compression` is off: a
+//! DBA's own choice stands.
 
 use super::shmem;
 use crate::guc;
@@ -22,7 +23,8 @@ static REPORTED: AtomicBool = AtomicBool::new(false);
 /// comes to is published for `audit.estado_captura()`.
 pub fn apply(db: pg_sys::Oid) {
     // SAFETY: plain settings of this process, outside any transaction (the
-    // worker calls this between batches), as ProcessConfigFile does.
+    // worker calls this at start and between batches), as ProcessConfigFile
+    // does.
     unsafe {
         // Back to the server's value (the configuration file's), then
         // decide from it.
