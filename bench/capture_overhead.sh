@@ -45,15 +45,10 @@ bench_cluster shared_buffers=1GB max_wal_size=16GB checkpoint_timeout=30min \
 CLAIMS='{"sub":"a1111111-1111-4111-8111-111111111111","email":"bench@example.com","app_metadata":{"empresa_id":"e0000000-0000-4000-8000-00000000000a"}}'
 export PGOPTIONS="-c request.jwt.claims=$CLAIMS"
 
-# Each variant in a database of its own, with its own log: one shared log
-# held the events of the three audited variants (three times the PL/pgSQL
-# reference's, and its random record index as much larger), and the capture
-# worker decoded every variant's changes.
-psql_in() {
-    local v="$1"
-    shift
-    psql -h 127.0.0.1 -p "$port" -U postgres -X -q -v ON_ERROR_STOP=1 -d "bench_$v" "$@"
-}
+# Each variant in a database of its own (bench_VARIANT), with its own log:
+# one shared log held the events of the three audited variants (three times
+# the PL/pgSQL reference's, and its random record index as much larger), and
+# the capture worker decoded every variant's changes.
 say "creating databases bench_bare, bench_plpgsql, bench_audit, bench_sentencia and bench_wal ($ROWS rows of source data each)"
 for v in "${VARIANTS[@]}"; do
     "${psql[@]}" -c "CREATE DATABASE bench_$v"
@@ -80,19 +75,9 @@ SQL
     psql_in "$v" -c "VACUUM ANALYZE"
 done
 
-# timed SQL: milliseconds of one statement, as psql's \timing reports them,
-# after a VACUUM and a CHECKPOINT (each statement starts from the same state).
-timed() {
-    local v="$1" sql="$2"
-    psql_in "$v" -c "VACUUM ANALYZE bench_$v" -c "CHECKPOINT" >/dev/null
-    printf '\\timing on\n%s;\n' "$sql" | psql_in "$v" | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p'
-}
-
 # drained: milliseconds until the capture from the WAL has applied everything
 # committed so far.
-drained() {
-    printf '\\timing on\nSELECT audit.esperar_captura(%s);\n' "'1 hour'" | psql_in wal | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p'
-}
+drained() { timing_ms wal "SELECT audit.esperar_captura('1 hour');"; }
 
 declare -A samples
 for run in $(seq "$RUNS"); do
@@ -105,7 +90,7 @@ for run in $(seq "$RUNS"); do
                 update) sql="UPDATE bench_$v SET saldo = saldo + 1" ;;
                 delete) sql="DELETE FROM bench_$v" ;;
             esac
-            samples[${op}_$v]+="$(timed "$v" "$sql") "
+            samples[${op}_$v]+="$(timed "$v" "bench_$v" "$sql;") "
             if [ "$v" = wal ]; then samples[drain_$op]+="$(drained) "; fi
         done
     done
@@ -115,18 +100,6 @@ for key in "${!samples[@]}"; do
     result[$key]="$(tr ' ' '\n' <<<"${samples[$key]}" | grep . | median)"
 done
 
-# pgbench VARIANT LINE...: transactions per second of one single-statement
-# script in the variant's database.
-pgbench_tps() {
-    local v="$1" script
-    shift
-    script="$(mktemp)"
-    printf '%s\n' "$@" >"$script"
-    chmod 644 "$script"
-    "$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -c "$CLIENTS" -j 2 -T "$DURATION" -f "$script" "bench_$v" 2>/dev/null \
-        | sed -nE 's/^tps = ([0-9.]+) .*/\1/p'
-    rm -f "$script"
-}
 for v in bare plpgsql audit wal; do
     psql_in "$v" -c "INSERT INTO bench_$v SELECT * FROM bench_source" -c "VACUUM ANALYZE bench_$v" >/dev/null
 done

@@ -25,15 +25,10 @@ bench_cluster shared_buffers=1GB max_wal_size=16GB checkpoint_timeout=30min
 CLAIMS='{"sub":"a1111111-1111-4111-8111-111111111111","email":"bench@example.com","app_metadata":{"empresa_id":"e0000000-0000-4000-8000-00000000000a"}}'
 export PGOPTIONS="-c request.jwt.claims=$CLAIMS"
 
-on() {
-    local db="$1"
-    shift
-    psql -h 127.0.0.1 -p "$port" -U postgres -X -q -v ON_ERROR_STOP=1 -d "bench_$db" "$@"
-}
 for db in "${DBS[@]}"; do
     say "creating database bench_$db ($ROWS rows)"
     "${psql[@]}" -c "CREATE DATABASE bench_$db"
-    on "$db" <<SQL
+    psql_in "$db" <<SQL
 CREATE EXTENSION audit;
 CREATE TABLE t (id int PRIMARY KEY, empresa_id uuid NOT NULL, nombre text NOT NULL, saldo numeric(12,2) NOT NULL, actualizado timestamptz NOT NULL);
 SELECT audit.auditar('t');
@@ -44,7 +39,7 @@ SQL
 done
 # The extension's own maintenance flag lets the index be dropped (the DDL
 # guard refuses it otherwise).
-on sin <<'SQL'
+psql_in sin <<'SQL'
 BEGIN;
 SET LOCAL audit.operacion_interna = 'bench';
 DO $$
@@ -59,15 +54,8 @@ END
 $$;
 COMMIT;
 SQL
-say "metadata indexes: con $(on con -At -c "SELECT count(*) FROM pg_class WHERE relname LIKE '%empresa_metadata_idx'"), sin $(on sin -At -c "SELECT count(*) FROM pg_class WHERE relname LIKE '%empresa_metadata_idx'")"
+say "metadata indexes: con $(psql_in con -At -c "SELECT count(*) FROM pg_class WHERE relname LIKE '%empresa_metadata_idx'"), sin $(psql_in sin -At -c "SELECT count(*) FROM pg_class WHERE relname LIKE '%empresa_metadata_idx'")"
 
-# timed DB SQL: milliseconds of the statements of SQL together (psql's
-# \timing of each, summed), after a VACUUM and a CHECKPOINT.
-timed() {
-    local db="$1" sql="$2"
-    on "$db" -c "VACUUM ANALYZE t" -c "CHECKPOINT" >/dev/null
-    printf '\\timing on\n%s\n' "$sql" | on "$db" | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p' | awk '{s += $1} END {print s}'
-}
 # The databases take turns, in the other order every other run, so that
 # neither always runs right after the other's checkpoint.
 turn() { if [ $(($1 % 2)) -eq 1 ]; then echo "${DBS[@]}"; else echo "${DBS[1]} ${DBS[0]}"; fi; }
@@ -75,24 +63,15 @@ declare -A samples
 for run in $(seq "$RUNS"); do
     say "bulk UPDATE of $ROWS rows, without and with a context: run $run of $RUNS"
     for db in $(turn "$run"); do
-        samples[bulk_$db]+="$(timed "$db" "UPDATE t SET saldo = saldo + 1;") "
-        samples[ctx_$db]+="$(timed "$db" "BEGIN; SELECT audit.establecer_contexto('{\"peticion\": \"r-1\"}'); UPDATE t SET saldo = saldo + 1; COMMIT;") "
+        samples[bulk_$db]+="$(timed "$db" t "UPDATE t SET saldo = saldo + 1;") "
+        samples[ctx_$db]+="$(timed "$db" t "BEGIN; SELECT audit.establecer_contexto('{\"peticion\": \"r-1\"}'); UPDATE t SET saldo = saldo + 1; COMMIT;") "
     done
 done
-pgbench_tps() {
-    local db="$1" script
-    script="$(mktemp)"
-    printf '%s\n' "\\set id random(1, $ROWS)" "UPDATE t SET saldo = saldo + 1 WHERE id = :id;" >"$script"
-    chmod 644 "$script"
-    "$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -c "$CLIENTS" -j 2 -T "$DURATION" -f "$script" "bench_$db" 2>/dev/null \
-        | sed -nE 's/^tps = ([0-9.]+) .*/\1/p'
-    rm -f "$script"
-}
 for run in $(seq "$PGBENCH_RUNS"); do
     say "pgbench single-row UPDATE, $CLIENTS clients, ${DURATION}s: run $run of $PGBENCH_RUNS"
     for db in $(turn "$run"); do
-        on "$db" -c "CHECKPOINT" >/dev/null
-        samples[pgbench_$db]+="$(pgbench_tps "$db") "
+        psql_in "$db" -c "CHECKPOINT" >/dev/null
+        samples[pgbench_$db]+="$(pgbench_tps "$db" "\\set id random(1, $ROWS)" "UPDATE t SET saldo = saldo + 1 WHERE id = :id;") "
     done
 done
 declare -A result
