@@ -217,17 +217,28 @@ fn row_events(c: &mut Client) -> i64 {
     )
 }
 
-/// The capture worker's process id (waits for it to run).
-fn worker_pid(c: &mut Client) -> i32 {
+/// The capture worker's state (`estado_captura()`'s `worker`) once `ready`
+/// says so; fails after 30 s with `waiting_for` and the last state.
+fn worker_once(
+    c: &mut Client,
+    waiting_for: &str,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let estado = json(c, "audit.estado_captura()");
-        if let Some(pid) = estado["worker"]["pid"].as_i64() {
-            return pid as i32;
+        if ready(&estado["worker"]) {
+            return estado["worker"].clone();
         }
-        assert!(Instant::now() < deadline, "no capture worker: {estado}");
+        assert!(Instant::now() < deadline, "{waiting_for}: {estado}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The capture worker's process id (waits for it to run).
+fn worker_pid(c: &mut Client) -> i32 {
+    let worker = worker_once(c, "no capture worker", |w| w["pid"].is_i64());
+    worker["pid"].as_i64().expect("checked above") as i32
 }
 
 #[test]
@@ -856,15 +867,7 @@ fn the_worker_compresses_the_full_page_images_of_its_own_wal() {
     ] {
         c.batch_execute(setting).unwrap();
         c.batch_execute("SELECT pg_reload_conf()").unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let estado = json(&mut c, "audit.estado_captura()");
-            if estado["worker"]["compresion_wal"] == worker {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{setting}: {estado}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        worker_once(&mut c, setting, |w| w["compresion_wal"] == worker);
         let (of_log, of_table) = full_page_images(&cluster, &mut c);
         assert!(
             !of_log.is_empty() && !of_table.is_empty(),
