@@ -17,7 +17,9 @@
 #            statement each (milliseconds, median of RUNS; the variants take
 #            turns within each run, so drift hits all three alike)
 #   pgbench: single-row UPDATE by random id and single-row INSERT, CLIENTS
-#            clients, DURATION s each (tps, median of PGBENCH_RUNS)
+#            clients, DURATION s each (tps, median of PGBENCH_RUNS; each
+#            variant's run next to a bare run, its ratio the median of the
+#            ratios of those pairs)
 #   memory:  one UPDATE of every row of a MEMORY_ROWS-row table, bare and
 #            audited: the backend's peak private memory (RssAnon, sampled
 #            every 50 ms) against its size before the statement
@@ -36,7 +38,7 @@ VARIANTS=(bare plpgsql audit sentencia wal)
 # the WAL variant again with its capture worker paused (SIGSTOP) for the
 # run and drained after it: what the writers pay alone, apart from the
 # worker's own writes to the log sharing the machine with them.
-PGBENCH_VARIANTS=(bare plpgsql audit wal walsolo)
+PGBENCH_VARIANTS=(plpgsql audit wal walsolo)
 
 bench_cluster shared_buffers=1GB max_wal_size=16GB checkpoint_timeout=30min \
     wal_level=logical shared_preload_libraries=audit
@@ -79,7 +81,7 @@ done
 # committed so far.
 drained() { timing_ms wal "SELECT audit.esperar_captura('1 hour');"; }
 
-declare -A samples
+declare -A samples pair_tps
 for run in $(seq "$RUNS"); do
     say "bulk INSERT, UPDATE, DELETE of $ROWS rows: run $run of $RUNS"
     # Each run ends with the tables empty again (the DELETE), as they start.
@@ -109,30 +111,53 @@ pause_worker() {
     pid="$(psql_in wal -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'audit capture worker' AND datname = current_database()")"
     [ -n "$pid" ] && $SUDO kill "-$1" "$pid"
 }
+# pgbench_run VARIANT OP: one pgbench run (after a checkpoint); sets tps and
+# adds its samples (tps, and the WAL written per transaction, the capture
+# worker's included).
+pgbench_run() {
+    local v="$1" op="$2" t="$1" start bytes
+    [ "$v" = walsolo ] && t=wal
+    psql_in "$t" -c "CHECKPOINT" >/dev/null
+    start="$(psql_in "$t" -At -c "SELECT pg_current_wal_insert_lsn()")"
+    [ "$v" = walsolo ] && pause_worker STOP
+    case $op in
+        update) tps="$(pgbench_tps "$t" "\\set id random(1, $ROWS)" "UPDATE bench_$t SET saldo = saldo + 1 WHERE id = :id;")" ;;
+        insert) tps="$(pgbench_tps "$t" "INSERT INTO bench_$t VALUES (nextval('bench_ids'), 'e0000000-0000-4000-8000-00000000000a', 'nuevo', 1, now());")" ;;
+    esac
+    samples[pg${op}_$v]+="$tps "
+    [ "$v" = walsolo ] && pause_worker CONT
+    [ "$t" = wal ] && drained >/dev/null
+    bytes="$(psql_in "$t" -At -c "SELECT pg_current_wal_insert_lsn() - '$start'")"
+    samples[walpg${op}_$v]+="$(awk -v b="$bytes" -v tps="$tps" -v d="$DURATION" 'BEGIN { printf "%.0f", b / (tps * d) }') "
+    # The run's dead rows and new events are vacuumed here, untimed, as the
+    # bulk statements' are: left to autovacuum, that work would land in
+    # whichever run comes next, often the bare run it is compared with.
+    psql_in "$t" -c "VACUUM ANALYZE" >/dev/null
+}
+# Each variant runs next to a bare run of its own (in turns: bare first in
+# one pair, second in the next), and its ratio is the median of those pairs'
+# ratios. This machine's speed drifts by 20-40% over minutes (bare measured
+# 5,484 tps in one run of this benchmark and 8,043 in the next): a ratio
+# between runs minutes apart measured the drift as much as the capture.
 for run in $(seq "$PGBENCH_RUNS"); do
-    say "pgbench single-row UPDATE and INSERT, $CLIENTS clients, ${DURATION}s each: run $run of $PGBENCH_RUNS"
+    say "pgbench single-row UPDATE and INSERT, $CLIENTS clients, ${DURATION}s each, each variant next to a bare run: run $run of $PGBENCH_RUNS"
+    pair=0
     for v in "${PGBENCH_VARIANTS[@]}"; do
-        t="$v"
-        [ "$v" = walsolo ] && t=wal
         for op in update insert; do
-            psql_in "$t" -c "CHECKPOINT" >/dev/null
-            start="$(psql_in "$t" -At -c "SELECT pg_current_wal_insert_lsn()")"
-            [ "$v" = walsolo ] && pause_worker STOP
-            case $op in
-                update) tps="$(pgbench_tps "$t" "\\set id random(1, $ROWS)" "UPDATE bench_$t SET saldo = saldo + 1 WHERE id = :id;")" ;;
-                insert) tps="$(pgbench_tps "$t" "INSERT INTO bench_$t VALUES (nextval('bench_ids'), 'e0000000-0000-4000-8000-00000000000a', 'nuevo', 1, now());")" ;;
-            esac
-            samples[pg${op}_$v]+="$tps "
-            [ "$v" = walsolo ] && pause_worker CONT
-            [ "$t" = wal ] && drained >/dev/null
-            # WAL written per transaction, the capture worker's included.
-            bytes="$(psql_in "$t" -At -c "SELECT pg_current_wal_insert_lsn() - '$start'")"
-            samples[walpg${op}_$v]+="$(awk -v b="$bytes" -v tps="$tps" -v d="$DURATION" 'BEGIN { printf "%.0f", b / (tps * d) }') "
+            pair=$((pair + 1))
+            if (((run + pair) % 2)); then order=(bare "$v"); else order=("$v" bare); fi
+            for w in "${order[@]}"; do
+                pgbench_run "$w" "$op"
+                pair_tps[$w]="$tps"
+            done
+            samples[pg${op}_pair_$v]+="$(awk -v a="${pair_tps[$v]}" -v b="${pair_tps[bare]}" 'BEGIN { printf "%.3f", a / b }') "
         done
     done
 done
 for key in pgupdate_bare pgupdate_plpgsql pgupdate_audit pgupdate_wal pgupdate_walsolo \
            pginsert_bare pginsert_plpgsql pginsert_audit pginsert_wal pginsert_walsolo \
+           pgupdate_pair_plpgsql pgupdate_pair_audit pgupdate_pair_wal pgupdate_pair_walsolo \
+           pginsert_pair_plpgsql pginsert_pair_audit pginsert_pair_wal pginsert_pair_walsolo \
            walpgupdate_bare walpgupdate_plpgsql walpgupdate_audit walpgupdate_wal \
            drain_insert drain_update drain_delete; do
     result[$key]="$(tr ' ' '\n' <<<"${samples[$key]}" | grep . | median)"
@@ -183,7 +208,17 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 # value KEY / ratio KEY: a variant's median and its ratio to bare, "-" when
 # the variant does not run that workload.
 value() { if [ -n "${result[$1]:-}" ]; then printf '%.0f' "${result[$1]}"; else printf -- '-'; fi; }
-ratio_to_bare() { if [ -n "${result[${1}_$2]:-}" ]; then ratio "${result[${1}_$2]}" "${result[${1}_bare]}"; else printf -- '-'; fi; }
+# (pgbench's: the median of the ratios of the variant's runs to the bare
+# runs next to them.)
+ratio_to_bare() {
+    if [ -n "${result[${1}_pair_$2]:-}" ]; then
+        printf '%.2fx' "${result[${1}_pair_$2]}"
+    elif [ -n "${result[${1}_$2]:-}" ]; then
+        ratio "${result[${1}_$2]}" "${result[${1}_bare]}"
+    else
+        printf -- '-'
+    fi
+}
 line() {
     local label="$1" key="$2"
     printf '%-34s %9s %9s %9s %9s %9s   %8s %8s %9s %8s\n' "$label" \
@@ -208,8 +243,12 @@ for op in insert update delete; do
 done
 for op in update insert; do
     printf '  wal: pgbench %-6s with the capture worker paused during the run: %8.0f tps (%s of bare; with the worker applying: %s)\n' "$op" \
-        "${result[pg${op}_walsolo]}" "$(ratio "${result[pg${op}_walsolo]}" "${result[pg${op}_bare]}")" \
-        "$(ratio "${result[pg${op}_wal]}" "${result[pg${op}_bare]}")"
+        "${result[pg${op}_walsolo]}" "$(ratio_to_bare "pg$op" walsolo)" "$(ratio_to_bare "pg$op" wal)"
+done
+for op in update insert; do
+    printf '  pgbench %-6s each run against the bare run next to it:' "$op"
+    for v in "${PGBENCH_VARIANTS[@]}"; do printf ' %s %s;' "$v" "$(xargs <<<"${samples[pg${op}_pair_$v]}")"; done
+    printf '\n'
 done
 printf '  WAL per pgbench UPDATE transaction, the capture worker'"'"'s included (bytes): bare %s, plpgsql %s, audit %s, wal %s\n' \
     "$(value walpgupdate_bare)" "$(value walpgupdate_plpgsql)" "$(value walpgupdate_audit)" "$(value walpgupdate_wal)"
