@@ -8,7 +8,11 @@
 //!
 //! The context message a writer's transaction puts into the WAL (once, and
 //! again whenever its identity or context changes) is [`WalContext`], as
-//! JSON: written once per transaction, read once per transaction.
+//! JSON: written once per transaction, read once per transaction. Its keys
+//! are one or two letters and what is empty is left out: it is in the WAL
+//! of every transaction that writes a captured table, and with full names
+//! and every field it was 324 bytes, more than a single-row UPDATE's own
+//! record. (The full names are still read.)
 
 use crate::notas::Traslado;
 use serde::{Deserialize, Serialize};
@@ -62,23 +66,88 @@ pub struct WalChange<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct WalContext {
     /// Top-level transaction id with epoch (`pg_current_xact_id()`).
+    #[serde(rename = "t", alias = "transaccion")]
     pub transaccion: i64,
     /// Transaction start, microseconds since 2000-01-01 UTC (`now()`).
+    #[serde(rename = "i", alias = "inicio")]
     pub inicio: i64,
+    #[serde(
+        rename = "u",
+        alias = "usuario_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub usuario_id: Option<String>,
+    #[serde(
+        rename = "n",
+        alias = "usuario_nombre",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub usuario_nombre: Option<String>,
     /// The session's tenant (events of rows without one are filed there).
+    #[serde(
+        rename = "e",
+        alias = "empresa_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub empresa_id: Option<String>,
+    #[serde(
+        rename = "x",
+        alias = "usuario_externo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub usuario_externo: Option<String>,
     /// Why the identity could not be read, as the WARNING said it.
-    #[serde(default)]
+    #[serde(
+        rename = "w",
+        alias = "avisos",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub avisos: Vec<String>,
-    /// The transaction context (`audit.establecer_contexto`).
+    /// The transaction context (`audit.establecer_contexto`): an object,
+    /// `{}` when none was set.
+    #[serde(
+        rename = "m",
+        alias = "metadata",
+        default = "empty_object",
+        skip_serializing_if = "is_empty_object"
+    )]
     pub metadata: serde_json::Value,
+    #[serde(rename = "r", alias = "rol_bd")]
     pub rol_bd: String,
+    #[serde(
+        rename = "s",
+        alias = "rol_sesion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rol_sesion: Option<String>,
+    #[serde(
+        rename = "a",
+        alias = "aplicacion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub aplicacion: Option<String>,
+    #[serde(
+        rename = "ip",
+        alias = "ip_cliente",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ip_cliente: Option<String>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+fn is_empty_object(v: &serde_json::Value) -> bool {
+    v.as_object().is_some_and(serde_json::Map::is_empty)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -367,7 +436,49 @@ mod tests {
     }
 
     #[test]
+    fn the_context_message_leaves_out_what_is_empty_and_keeps_every_fact() {
+        let full = WalContext {
+            transaccion: 5_700_511,
+            inicio: 849_940_704_071_001,
+            usuario_id: Some("a1111111-1111-4111-8111-111111111111".into()),
+            usuario_nombre: Some("bench@example.com".into()),
+            empresa_id: Some("e0000000-0000-4000-8000-00000000000a".into()),
+            usuario_externo: Some("ext-1".into()),
+            avisos: vec!["claims without sub".into()],
+            metadata: serde_json::json!({"motivo": "cierre"}),
+            rol_bd: "postgres".into(),
+            rol_sesion: Some("app".into()),
+            aplicacion: Some("pgbench".into()),
+            ip_cliente: Some("127.0.0.1".into()),
+        };
+        let text = serde_json::to_string(&full).unwrap();
+        assert_eq!(serde_json::from_str::<WalContext>(&text).unwrap(), full);
+        // The benchmark's writers: no external user, no warnings, no
+        // context, no SET ROLE.
+        let usual = WalContext {
+            usuario_externo: None,
+            avisos: Vec::new(),
+            metadata: empty_object(),
+            rol_sesion: None,
+            ..full
+        };
+        let text = serde_json::to_string(&usual).unwrap();
+        assert_eq!(
+            text,
+            r#"{"t":5700511,"i":849940704071001,"u":"a1111111-1111-4111-8111-111111111111","n":"bench@example.com","e":"e0000000-0000-4000-8000-00000000000a","r":"postgres","a":"pgbench","ip":"127.0.0.1"}"#
+        );
+        assert_eq!(serde_json::from_str::<WalContext>(&text).unwrap(), usual);
+        // The least a message holds.
+        let bare: WalContext = serde_json::from_str(r#"{"t":1,"i":2,"r":"app"}"#).unwrap();
+        assert_eq!(bare.metadata, serde_json::json!({}));
+        assert_eq!(bare.usuario_nombre, None);
+        assert!(bare.avisos.is_empty());
+        assert!(serde_json::from_str::<WalContext>(r#"{"t":1,"i":2}"#).is_err());
+    }
+
+    #[test]
     fn the_context_message_is_json_with_defaults_for_what_is_missing() {
+        // The full names, as the first builds of the WAL mode wrote them.
         let c: WalContext = serde_json::from_str(
             r#"{"transaccion": 5, "inicio": 6, "metadata": {}, "rol_bd": "app",
                 "usuario_id": null, "usuario_nombre": "Ana", "empresa_id": null,
