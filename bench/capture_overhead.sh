@@ -97,11 +97,6 @@ for run in $(seq "$RUNS"); do
         done
     done
 done
-declare -A result
-for key in "${!samples[@]}"; do
-    result[$key]="$(tr ' ' '\n' <<<"${samples[$key]}" | grep . | median)"
-done
-
 for v in bare plpgsql audit wal; do
     psql_in "$v" -c "INSERT INTO bench_$v SELECT * FROM bench_source" -c "VACUUM ANALYZE bench_$v" >/dev/null
 done
@@ -154,12 +149,9 @@ for run in $(seq "$PGBENCH_RUNS"); do
         done
     done
 done
-for key in pgupdate_bare pgupdate_plpgsql pgupdate_audit pgupdate_wal pgupdate_walsolo \
-           pginsert_bare pginsert_plpgsql pginsert_audit pginsert_wal pginsert_walsolo \
-           pgupdate_pair_plpgsql pgupdate_pair_audit pgupdate_pair_wal pgupdate_pair_walsolo \
-           pginsert_pair_plpgsql pginsert_pair_audit pginsert_pair_wal pginsert_pair_walsolo \
-           walpgupdate_bare walpgupdate_plpgsql walpgupdate_audit walpgupdate_wal \
-           drain_insert drain_update drain_delete; do
+# Every sample's median, bulk and pgbench alike.
+declare -A result
+for key in "${!samples[@]}"; do
     result[$key]="$(tr ' ' '\n' <<<"${samples[$key]}" | grep . | median)"
 done
 
