@@ -465,6 +465,7 @@ fn tie_to_extension(trigger: pg_sys::Oid) {
 
 fn on_table_changed(relid: pg_sys::Oid) {
     refuse_statement_capture_in_inheritance(relid);
+    refuse_unlogged_wal_capture(relid);
     // Cheap exit for the common case: tables that are not partitioned.
     // SAFETY: syscache lookups; a missing relation yields 0 / false.
     let (kind, is_partition) = unsafe {
@@ -534,6 +535,31 @@ fn refuse_statement_capture_in_inheritance(relid: pg_sys::Oid) {
         if let Some(rel) = Relation::load(table) {
             rel.check_plain_table(if wal { "wal" } else { "sentencia" });
         }
+    }
+}
+
+/// A table captured from the WAL must stay logged, as `auditar` requires:
+/// after `ALTER TABLE ... SET UNLOGGED` its changes would no longer reach
+/// the WAL, and the capture would lose them without a word. Refused for
+/// every role (the command fails, so nothing changes); the way out is to
+/// switch the table to another capture mode first.
+fn refuse_unlogged_wal_capture(relid: pg_sys::Oid) {
+    // Cheap exit for the common case: a logged table.
+    // SAFETY: syscache lookup; a missing relation yields 0.
+    if unsafe { pg_sys::get_rel_persistence(relid) } as u8 != pg_sys::RELPERSISTENCE_UNLOGGED {
+        return;
+    }
+    let captured = spi::value::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND tgfoid = $2)",
+        &[Regclass(relid).into(), catalog::ids().context_fn.into()],
+    )
+    .unwrap_or(false);
+    if captured {
+        AuditError::UnloggedNotWal {
+            table: catalog::regclass_text(relid),
+            already_captured: true,
+        }
+        .report();
     }
 }
 

@@ -54,8 +54,10 @@ pub enum AuditError {
     #[error("cannot create the capture slot {0} in a transaction that has already written")]
     WalSlotInWritingTransaction(String),
 
-    #[error("cannot capture unlogged table {0} from the WAL")]
-    UnloggedNotWal(String),
+    /// `already_captured`: the table is captured from the WAL and a command
+    /// would make it unlogged (rather than `auditar` finding it unlogged).
+    #[error("cannot capture unlogged table {table} from the WAL")]
+    UnloggedNotWal { table: String, already_captured: bool },
 
     #[error("capture from the WAL did not catch up within {tiempo}")]
     CaptureTimeout {
@@ -175,7 +177,7 @@ impl AuditError {
             AuditError::CaptureModeUnsupported { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             AuditError::WalCaptureUnavailable { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             AuditError::WalSlotInWritingTransaction(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            AuditError::UnloggedNotWal(_) => ERRCODE_FEATURE_NOT_SUPPORTED,
+            AuditError::UnloggedNotWal { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             AuditError::CaptureTimeout { .. } => ERRCODE_QUERY_CANCELED,
             AuditError::TriggerMisuse(_) => ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
             AuditError::InvalidTriggerDefinition(_) => ERRCODE_INVALID_OBJECT_DEFINITION,
@@ -229,7 +231,7 @@ impl AuditError {
             AuditError::WalSlotInWritingTransaction(_) => Some(
                 "PostgreSQL creates a logical replication slot only in a transaction that has not written anything yet, and the slot must exist before the first change it captures commits.".into(),
             ),
-            AuditError::UnloggedNotWal(_) => Some(
+            AuditError::UnloggedNotWal { .. } => Some(
                 "Changes of an unlogged table are not written to the WAL.".into(),
             ),
             AuditError::CaptureTimeout {
@@ -257,9 +259,15 @@ impl AuditError {
             AuditError::WalSlotInWritingTransaction(_) => Some(
                 "Call audit.auditar(table, '{\"captura\": \"wal\"}') at the start of a transaction of its own: the slot is created once per database.".into(),
             ),
-            AuditError::UnloggedNotWal(_) => Some(
+            AuditError::UnloggedNotWal {
+                already_captured: false,
+                ..
+            } => Some(
                 "Make it logged (ALTER TABLE ... SET LOGGED), or audit it with \"captura\": \"fila\".".into(),
             ),
+            AuditError::UnloggedNotWal { table, .. } => Some(format!(
+                "Switch its capture first: SELECT audit.auditar('{table}', '{{\"captura\": \"fila\"}}'); then make it unlogged."
+            )),
             AuditError::CaptureTimeout { .. } => Some(
                 "audit.estado_captura() shows the worker and its lag. Wait longer with audit.esperar_captura(tiempo_maximo).".into(),
             ),

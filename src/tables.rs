@@ -166,7 +166,11 @@ impl Relation {
     /// offered (see `check_plain_table`).
     pub fn check_wal_capture(&self) {
         if self.persistence == b'u' {
-            AuditError::UnloggedNotWal(self.qualified()).report();
+            AuditError::UnloggedNotWal {
+                table: self.qualified(),
+                already_captured: false,
+            }
+            .report();
         }
         self.check_plain_table("wal");
     }

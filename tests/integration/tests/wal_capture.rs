@@ -363,6 +363,27 @@ fn what_cannot_be_captured_from_the_wal_is_refused() {
         sqlstate_of(c.batch_execute("CREATE TABLE nieta () INHERITS (normal)")),
         "0A000"
     );
+    // Nor become unlogged, which would keep its changes out of the WAL
+    // (the owner included: the command fails and the table stays logged);
+    // switched to another mode first, it may.
+    let unlogged = c
+        .batch_execute("ALTER TABLE normal SET UNLOGGED")
+        .expect_err("a table captured from the WAL was made unlogged");
+    let db_error = unlogged.as_db_error().expect("a server error");
+    assert_eq!(db_error.code().code(), "0A000");
+    assert!(
+        db_error.hint().is_some_and(|h| h.contains("\"captura\": \"fila\"")),
+        "{db_error:?}"
+    );
+    assert_eq!(
+        texts(&mut c, "SELECT relpersistence::text FROM pg_class WHERE oid = 'normal'::regclass"),
+        ["p"]
+    );
+    c.batch_execute(
+        "SELECT audit.auditar('otra', '{\"captura\": \"fila\"}');
+         ALTER TABLE otra SET UNLOGGED;",
+    )
+    .unwrap();
     // Bad arguments.
     for (sql, state) in [
         ("SELECT audit.esperar_captura(NULL)", "22004"),
