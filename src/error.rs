@@ -57,7 +57,19 @@ pub enum AuditError {
     /// `already_captured`: the table is captured from the WAL and a command
     /// would make it unlogged (rather than `auditar` finding it unlogged).
     #[error("cannot capture unlogged table {table} from the WAL")]
-    UnloggedNotWal { table: String, already_captured: bool },
+    UnloggedNotWal {
+        table: String,
+        already_captured: bool,
+    },
+
+    /// The key that signs context messages (src/wal/clave.rs) cannot be
+    /// read or written; `damaged`: the file is there but is not a key.
+    #[error("the key of capture from the WAL, {file}, {problem}")]
+    WalKeyFile {
+        file: String,
+        problem: String,
+        damaged: bool,
+    },
 
     #[error("capture from the WAL did not catch up within {tiempo}")]
     CaptureTimeout {
@@ -178,6 +190,8 @@ impl AuditError {
             AuditError::WalCaptureUnavailable { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             AuditError::WalSlotInWritingTransaction(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             AuditError::UnloggedNotWal { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
+            AuditError::WalKeyFile { damaged: true, .. } => ERRCODE_DATA_CORRUPTED,
+            AuditError::WalKeyFile { .. } => ERRCODE_IO_ERROR,
             AuditError::CaptureTimeout { .. } => ERRCODE_QUERY_CANCELED,
             AuditError::TriggerMisuse(_) => ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
             AuditError::InvalidTriggerDefinition(_) => ERRCODE_INVALID_OBJECT_DEFINITION,
@@ -268,6 +282,12 @@ impl AuditError {
             AuditError::UnloggedNotWal { table, .. } => Some(format!(
                 "Switch its capture first: SELECT audit.auditar('{table}', '{{\"captura\": \"fila\"}}'); then make it unlogged."
             )),
+            AuditError::WalKeyFile { damaged: true, .. } => Some(
+                "Move the file away and run the statement again: a new key is created. Context messages signed with the old key and not yet recorded are then ignored (their events say the writer is unknown).".into(),
+            ),
+            AuditError::WalKeyFile { .. } => Some(
+                "The server's operating-system user must be able to create, read and write files in the data directory.".into(),
+            ),
             AuditError::CaptureTimeout { .. } => Some(
                 "audit.estado_captura() shows the worker and its lag. Wait longer with audit.esperar_captura(tiempo_maximo).".into(),
             ),

@@ -4,7 +4,8 @@
 //! `session_replication_role = replica`). It writes the facts the row
 //! triggers read from the session (identity, context, roles, application,
 //! address, transaction id and start time) into the WAL as a transactional
-//! logical message, prefix `audit`, for the changes that follow it. Once per
+//! logical message, prefix `audit`, signed (src/wal/clave.rs), for the
+//! changes that follow it. Once per
 //! transaction, and again only when something in it changed (a new
 //! `SET LOCAL audit.usuario_id`, an `establecer_contexto`, a SECURITY
 //! DEFINER function changing the current role...): a statement that changes
@@ -142,7 +143,11 @@ pub fn write_if_changed() {
         aplicacion: session::application(),
         ip_cliente: session::client_address_text(),
     };
-    let bytes = serde_json::to_vec(&message).expect("the context serializes");
+    let json = serde_json::to_vec(&message).expect("the context serializes");
+    // Signed (audit_model::wal_signing): any role may write a message with
+    // this prefix, and the output plugin believes only ours. Bound to the
+    // top-level transaction id, the one the decoder files the message under.
+    let bytes = super::clave::key().sign(message.transaccion as u32, &json);
     // SAFETY: a transactional message with a static prefix and our bytes;
     // PostgreSQL copies them into the WAL record.
     unsafe {

@@ -5,14 +5,11 @@ use super::shmem;
 use crate::error::AuditError;
 use crate::spi;
 use crate::sql_types::Jsonb;
+use audit_model::wal_posicion::lsn_text;
 use pgrx::datum::Interval;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use serde_json::json;
-
-fn lsn_text(lsn: u64) -> String {
-    format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff)
-}
 
 /// The WAL position up to which everything is flushed.
 fn flushed() -> u64 {

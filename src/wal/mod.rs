@@ -24,6 +24,7 @@
 //! Switching modes takes the table's strongest lock, so every transaction
 //! that touches the table does so wholly before or wholly after the switch.
 
+pub mod clave;
 pub mod compresion;
 pub mod contexto;
 pub mod decoder;

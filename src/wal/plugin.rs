@@ -17,6 +17,7 @@ use crate::capture::writer::{Change, Event};
 use crate::capture::{build_events, cache, RowChange};
 use crate::datums::varlena_image;
 use audit_model::options::Captura;
+use audit_model::wal_posicion::lsn_text;
 use audit_model::wal_wire::{Accion, Record, WalChange};
 use pgrx::pg_sys;
 use std::ffi::CStr;
@@ -162,7 +163,7 @@ unsafe extern "C-unwind" fn filter_by_origin(
 unsafe extern "C-unwind" fn message(
     ctx: *mut pg_sys::LogicalDecodingContext,
     txn: *mut pg_sys::ReorderBufferTXN,
-    _lsn: pg_sys::XLogRecPtr,
+    lsn: pg_sys::XLogRecPtr,
     transactional: bool,
     prefix: *const std::ffi::c_char,
     size: pg_sys::Size,
@@ -174,7 +175,19 @@ unsafe extern "C-unwind" fn message(
             return;
         }
         let bytes = std::slice::from_raw_parts(content.cast::<u8>(), size);
-        emit(ctx, txn, &Record::Context(bytes));
+        // Any role may write a message with our prefix: only a signed one
+        // (or an unsigned one older than the key) says who wrote the
+        // changes that follow. Anything else is left out, and the changes
+        // keep the transaction's last genuine context, which its context
+        // trigger wrote before its first change.
+        let xid = u32::from((*txn).xid);
+        match super::clave::key().verify(xid, lsn, bytes) {
+            Some(json) => emit(ctx, txn, &Record::Context(json)),
+            None => pgrx::warning!(
+                "audit: transaction {xid} wrote a logical message with prefix \"audit\" that the extension did not write (at {}); it was ignored",
+                lsn_text(lsn)
+            ),
+        }
     }
 }
 

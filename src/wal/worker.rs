@@ -23,6 +23,7 @@ use crate::guc;
 use crate::spi;
 use crate::sql_types::Jsonb;
 use audit_model::identity::Identity;
+use audit_model::wal_posicion::lsn_text;
 use audit_model::wal_wire::{Accion, Record, WalChange, WalContext};
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
@@ -160,6 +161,9 @@ pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
     }
     super::compresion::apply(db);
     super::allow_plugin(false);
+    // The key that signs context messages, created now if it is not yet
+    // (src/wal/clave.rs): from here on, an unsigned message is not ours.
+    super::clave::key();
     pgrx::log!(
         "audit: capture from the WAL started for database {}",
         db.to_u32()
@@ -516,10 +520,6 @@ fn set_origin(db: pg_sys::Oid) {
     );
 }
 
-fn lsn_text(lsn: u64) -> String {
-    format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff)
-}
-
 /// The worker's stored position, or 0.
 fn stored_position(slot: &str) -> u64 {
     spi::value::<i64>(
@@ -650,11 +650,18 @@ impl Batch {
             }
             Record::Context(bytes) => {
                 if let Some(txn) = self.txn.as_mut().filter(|t| !t.skip) {
-                    let contexto: WalContext = serde_json::from_slice(bytes)
-                        .unwrap_or_else(|e| panic!("audit: a context message cannot be read: {e}"));
-                    // Kept for the transaction's events: in the batch's
-                    // memory, not the per-event memory.
-                    txn.facts = Some(facts_from(&contexto));
+                    // The plugin passes only messages it believes; one that
+                    // still cannot be read must not stop the capture (the
+                    // worker would stop at it again on every start).
+                    match serde_json::from_slice::<WalContext>(bytes) {
+                        // Kept for the transaction's events: in the batch's
+                        // memory, not the per-event memory.
+                        Ok(contexto) => txn.facts = Some(facts_from(&contexto)),
+                        Err(e) => warning!(
+                            "audit: a context message of transaction {} cannot be read ({e}); it was ignored",
+                            txn.xid
+                        ),
+                    }
                 }
             }
             Record::Change(cambio) => {

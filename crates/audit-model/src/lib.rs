@@ -26,6 +26,7 @@ pub mod resumen;
 pub mod retencion;
 pub mod seguimiento;
 pub mod wal_posicion;
+pub mod wal_signing;
 pub mod wal_wire;
 
 /// "an array", "a string"...: a JSON value's kind, for error messages.

@@ -1,4 +1,4 @@
-//! WAL positions that can be flushed.
+//! WAL positions: as PostgreSQL prints them, and which can be flushed.
 //!
 //! PostgreSQL's insert position (`GetXLogInsertRecPtr`) on a page that no
 //! record has started yet points past the page's header: right after a
@@ -7,6 +7,11 @@
 //! fails ("xlog flush request ... is not satisfied"). The last byte written
 //! is then the page's start: what a record ending at the boundary reports
 //! as its end.
+
+/// A WAL position as PostgreSQL prints a `pg_lsn` (`1/F557F530`).
+pub fn lsn_text(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff)
+}
 
 /// The position to flush for insert position `insert`, with `block` the WAL
 /// page size, `segment` the segment size and the two page header sizes.
@@ -32,7 +37,14 @@ pub fn flushable(
 
 #[cfg(test)]
 mod tests {
-    use super::flushable;
+    use super::{flushable, lsn_text};
+
+    #[test]
+    fn positions_print_as_pg_lsn_does() {
+        assert_eq!(lsn_text(0), "0/0");
+        assert_eq!(lsn_text(0x1_F557_F530), "1/F557F530");
+        assert_eq!(lsn_text(0x0000_0010_0000_00AB), "10/AB");
+    }
 
     const BLOCK: u64 = 8192;
     const SEGMENT: u64 = 16 << 20;

@@ -372,11 +372,16 @@ fn what_cannot_be_captured_from_the_wal_is_refused() {
     let db_error = unlogged.as_db_error().expect("a server error");
     assert_eq!(db_error.code().code(), "0A000");
     assert!(
-        db_error.hint().is_some_and(|h| h.contains("\"captura\": \"fila\"")),
+        db_error
+            .hint()
+            .is_some_and(|h| h.contains("\"captura\": \"fila\"")),
         "{db_error:?}"
     );
     assert_eq!(
-        texts(&mut c, "SELECT relpersistence::text FROM pg_class WHERE oid = 'normal'::regclass"),
+        texts(
+            &mut c,
+            "SELECT relpersistence::text FROM pg_class WHERE oid = 'normal'::regclass"
+        ),
         ["p"]
     );
     c.batch_execute(
@@ -426,6 +431,67 @@ fn the_server_prerequisites_are_named() {
         0
     );
     assert_eq!(count(&mut c, "SELECT count(*) FROM audit.tablas_config"), 0);
+}
+
+#[test]
+fn a_context_message_the_extension_did_not_write_is_ignored() {
+    // Any role may write a logical message with the extension's prefix
+    // (pg_logical_emit_message is PUBLIC's): one naming another role and
+    // another time must not be believed, and bytes that are no message at
+    // all must not stop the capture.
+    let cluster = Cluster::start(&["wal_level=logical", "shared_preload_libraries=audit"]);
+    let mut c = cluster.connect("postgres");
+    c.batch_execute(
+        "CREATE EXTENSION audit; CREATE TABLE t (id int PRIMARY KEY, v text);
+         CREATE ROLE escritor; GRANT INSERT ON t TO escritor;",
+    )
+    .unwrap();
+    c.batch_execute("SELECT audit.auditar('t', '{\"captura\": \"wal\"}')")
+        .unwrap();
+    let pid = worker_pid(&mut c);
+    // The key that signs the extension's messages: the server's alone.
+    let key = std::fs::metadata(format!("{}/data/audit_captura_wal.clave", cluster.dir))
+        .expect("the key file");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    assert_eq!(key.len(), 48);
+    c.batch_execute(
+        r#"SET ROLE escritor;
+           BEGIN;
+           INSERT INTO t VALUES (1, 'a');
+           SELECT pg_logical_emit_message(true, 'audit', pg_catalog.format(
+               '{"t": %s, "i": 0, "r": "postgres", "s": "postgres", "n": "El Jefe", "a": "psql"}',
+               pg_current_xact_id()));
+           INSERT INTO t VALUES (2, 'b');
+           SELECT pg_logical_emit_message(true, 'audit', 'no JSON');
+           SELECT pg_logical_emit_message(true, 'audit', '{no JSON either');
+           INSERT INTO t VALUES (3, 'c');
+           COMMIT;
+           RESET ROLE;"#,
+    )
+    .unwrap();
+    wait_for_capture(&mut c);
+    let events = texts(
+        &mut c,
+        "SELECT concat_ws(' ', registro_pk ->> 'id', rol_bd, coalesce(usuario_nombre, '-'),
+                          \"timestamp\" > '2020-01-01', \"timestamp\" = min(\"timestamp\") OVER ())
+           FROM audit.historial_cambios WHERE accion = 'INSERT' ORDER BY id",
+    );
+    assert_eq!(
+        events,
+        ["1 escritor - t t", "2 escritor - t t", "3 escritor - t t"]
+    );
+    let log = cluster.log_tail(200);
+    assert_eq!(
+        log.matches(
+            "wrote a logical message with prefix \"audit\" that the extension did not write"
+        )
+        .count(),
+        3,
+        "{log}"
+    );
+    // The same worker, never stopped by them.
+    assert_eq!(worker_pid(&mut c), pid);
 }
 
 #[test]
