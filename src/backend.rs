@@ -37,6 +37,13 @@ pub fn init() {
             Some(on_role_change),
             0.into(),
         );
+        // A cast created or dropped changes which tables' snapshots may run
+        // SQL (TableState::runs_sql).
+        pg_sys::CacheRegisterSyscacheCallback(
+            pg_sys::SysCacheIdentifier::CASTSOURCETARGET as i32,
+            Some(on_cast_change),
+            0.into(),
+        );
         pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
         log_insert::install_utility_hook();
@@ -55,6 +62,11 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
         cache::forget_table(relid);
     }
     crate::alertas::forget_if(relid);
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_cast_change(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
+    cache::forget_all();
 }
 
 #[pgrx::pg_guard]

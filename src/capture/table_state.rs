@@ -47,6 +47,49 @@ pub struct TableState {
     /// Recorded columns whose values `to_jsonb` may not render exactly
     /// (arrays, and types that can hold one): see `exact_values.rs`.
     pub exact: Vec<ExactColumn>,
+    /// Captured from the WAL, and `to_jsonb` of a row may call a cast to
+    /// json written in SQL or a procedural language (see [`runs_sql`]).
+    pub runs_sql: bool,
+}
+
+/// Whether `to_jsonb` of a row of `relid` may run SQL written by a user: it
+/// renders a value of a type created in the database (also inside a domain,
+/// an array or a composite) through that type's cast to json, if there is
+/// one, and a cast function may be written in SQL or PL/pgSQL by the
+/// type's owner. In a row trigger that is the writer's business; while the
+/// WAL is decoded such a function may fail (reading a table, for one, is
+/// not allowed then), and the output plugin must not stop at it
+/// (src/wal/plugin.rs). C and internal functions are the server's own or
+/// a superuser's.
+const RUNS_SQL: &str = "\
+WITH RECURSIVE tipos(t) AS (
+    SELECT a.atttypid FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+  UNION
+    SELECT s.x
+      FROM tipos JOIN pg_catalog.pg_type ty ON ty.oid = tipos.t
+     CROSS JOIN LATERAL (
+         SELECT ty.typbasetype WHERE ty.typtype = 'd'
+         UNION ALL
+         SELECT ty.typelem
+          WHERE ty.typelem <> 0 AND ty.typsubscript = 'pg_catalog.array_subscript_handler'::pg_catalog.regproc
+         UNION ALL
+         SELECT a.atttypid FROM pg_catalog.pg_attribute a
+          WHERE ty.typrelid <> 0 AND a.attrelid = ty.typrelid AND a.attnum > 0 AND NOT a.attisdropped) s(x)
+)
+SELECT EXISTS (
+    SELECT FROM tipos
+      JOIN pg_catalog.pg_cast c ON c.castsource = tipos.t
+      JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
+      JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+     WHERE c.casttarget = 'pg_catalog.json'::pg_catalog.regtype
+       AND tipos.t >= 16384 -- FirstNormalObjectId: made after initdb
+       AND l.lanname NOT IN ('c', 'internal'))";
+
+fn runs_sql(relid: pg_sys::Oid) -> bool {
+    // Read-only: while the WAL is decoded, nothing may take a transaction id.
+    crate::spi::read_value::<bool>(RUNS_SQL, &[crate::sql_types::Regclass(relid).into()])
+        .unwrap_or(false)
 }
 
 const TABLE_INFO: &str = "\
@@ -240,6 +283,7 @@ impl TableState {
             key,
             tenant,
             exact,
+            runs_sql: options.captura == Captura::Wal && runs_sql(relid),
         }
     }
 

@@ -126,7 +126,34 @@ unsafe fn emit(
 ) {
     // SAFETY: this decoding context and transaction, for this call.
     unsafe {
-        if !estado(ctx).iniciada && !matches!(registro, Record::Commit { .. }) {
+        if !matches!(registro, Record::Commit { .. }) {
+            start_output(ctx, txn);
+        }
+        write(ctx, registro);
+    }
+}
+
+/// Writes one encoded change record, as [`emit`] does.
+unsafe fn emit_encoded(
+    ctx: *mut pg_sys::LogicalDecodingContext,
+    txn: *mut pg_sys::ReorderBufferTXN,
+    bytes: &[u8],
+) {
+    // SAFETY: this decoding context and transaction, for this call.
+    unsafe {
+        start_output(ctx, txn);
+        write_bytes(ctx, bytes);
+    }
+}
+
+/// Writes the transaction's start record, unless it is out already.
+unsafe fn start_output(
+    ctx: *mut pg_sys::LogicalDecodingContext,
+    txn: *mut pg_sys::ReorderBufferTXN,
+) {
+    // SAFETY: this decoding context and transaction, for this call.
+    unsafe {
+        if !estado(ctx).iniciada {
             estado(ctx).iniciada = true;
             let inicio = Record::Begin {
                 xid: (*txn).xid.into(),
@@ -135,18 +162,26 @@ unsafe fn emit(
             };
             write(ctx, &inicio);
         }
-        write(ctx, registro);
     }
 }
 
 unsafe fn write(ctx: *mut pg_sys::LogicalDecodingContext, registro: &Record) {
     // SAFETY: the caller's guarantee: this decoding context, inside a callback.
     unsafe {
-        let e = estado(ctx);
-        e.buffer.clear();
-        registro.encode(&mut e.buffer);
+        let mut buffer = std::mem::take(&mut estado(ctx).buffer);
+        buffer.clear();
+        registro.encode(&mut buffer);
+        write_bytes(ctx, &buffer);
+        estado(ctx).buffer = buffer;
+    }
+}
+
+/// Writes one encoded record.
+unsafe fn write_bytes(ctx: *mut pg_sys::LogicalDecodingContext, bytes: &[u8]) {
+    // SAFETY: the caller's guarantee: this decoding context, inside a callback.
+    unsafe {
         pg_sys::OutputPluginPrepareWrite(ctx, true);
-        pg_sys::appendBinaryStringInfo((*ctx).out, e.buffer.as_ptr().cast(), e.buffer.len() as i32);
+        pg_sys::appendBinaryStringInfo((*ctx).out, bytes.as_ptr().cast(), bytes.len() as i32);
         pg_sys::OutputPluginWrite(ctx, true);
     }
 }
@@ -287,19 +322,107 @@ unsafe fn change_as_of(
                     return;
                 }
             };
-            build_events(&state, desc, row_change, None, &mut |event| {
+            let with_record = |event: &Event, f: &mut dyn FnMut(&Record)| {
                 let text = |m: &Option<serde_json::Map<String, serde_json::Value>>| {
                     m.as_ref().map(|m| serde_json::Value::Object(m.clone()).to_string())
                 };
                 let (anteriores, nuevos) = (text(&event.exactos_anteriores), text(&event.exactos_nuevos));
-                let cambio = WalChange {
+                f(&Record::Change(WalChange {
                     exactos_anteriores: anteriores.as_deref(),
                     exactos_nuevos: nuevos.as_deref(),
                     ..wire(event)
-                };
-                emit(ctx, txn, &Record::Change(cambio));
+                }));
+            };
+            if !state.runs_sql {
+                build_events(&state, desc, row_change, None, &mut |event| {
+                    with_record(event, &mut |r| emit(ctx, txn, r));
+                });
+                return;
+            }
+            // The snapshot may run a user's SQL (TableState::runs_sql),
+            // which may fail here: in a subtransaction, the records kept
+            // until it is over (the worker writes what it receives at once,
+            // and that must not be rolled back with it).
+            let mut records: Vec<Vec<u8>> = Vec::new();
+            let built = in_subtransaction(|| {
+                build_events(&state, desc, row_change, None, &mut |event| {
+                    with_record(event, &mut |r| {
+                        let mut bytes = Vec::new();
+                        r.encode(&mut bytes);
+                        records.push(bytes);
+                    });
+                });
             });
+            match built {
+                Ok(()) => {
+                    for bytes in &records {
+                        emit_encoded(ctx, txn, bytes);
+                    }
+                }
+                Err(error) => {
+                    // Not a silent loss: the server log now, and the
+                    // technical log with the events of the same batch.
+                    let xid = u32::from((*txn).xid);
+                    let lsn = lsn_text((*change).lsn);
+                    pgrx::warning!(
+                        "audit: a change of table {}.{} in transaction {xid} (at {lsn}) was not recorded: its snapshot failed: {error}",
+                        state.schema,
+                        state.table
+                    );
+                    let detalle = serde_json::json!({
+                        "esquema": state.schema,
+                        "tabla": state.table,
+                        "transaccion": xid,
+                        "lsn": lsn,
+                        "error": error,
+                    });
+                    emit(ctx, txn, &Record::Omission(detalle.to_string().as_bytes()));
+                }
+            }
         });
+    }
+}
+
+/// Runs `f` in a subtransaction, as PL/pgSQL runs a block with an
+/// EXCEPTION clause: an ERROR rolls back what `f` did and comes back as its
+/// message. A cancel or a shutdown goes on as itself.
+unsafe fn in_subtransaction(f: impl FnOnce()) -> Result<(), String> {
+    use pgrx::pg_sys::panic::CaughtError;
+    use pgrx::PgSqlErrorCode::*;
+    // SAFETY: the caller's guarantee: inside a (decoding) transaction.
+    unsafe {
+        let memoria = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(memoria);
+        // What `f` leaves half done is the subtransaction's to undo.
+        let f = std::panic::AssertUnwindSafe(f);
+        let result = pgrx::PgTryBuilder::new(move || {
+            let f = f;
+            (f.0)();
+            Ok(())
+        })
+        .catch_others(|e| match e {
+            CaughtError::PostgresError(ref r) | CaughtError::ErrorReport(ref r)
+                if !matches!(
+                    r.sql_error_code(),
+                    ERRCODE_QUERY_CANCELED | ERRCODE_ADMIN_SHUTDOWN | ERRCODE_OUT_OF_MEMORY
+                ) =>
+            {
+                Err(r.message().to_string())
+            }
+            other => other.rethrow(),
+        })
+        .execute();
+        pg_sys::MemoryContextSwitchTo(memoria);
+        if result.is_ok() {
+            pg_sys::ReleaseCurrentSubTransaction();
+        } else {
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        }
+        pg_sys::MemoryContextSwitchTo(memoria);
+        pg_sys::CurrentResourceOwner = owner;
+        result
     }
 }
 

@@ -599,6 +599,26 @@ fn check_lag(db: pg_sys::Oid, decoder: &mut Decoder) {
     });
 }
 
+/// A change the plugin could not turn into an event (`Record::Omission`):
+/// a row in `audit.log_tecnico`, in the batch's transaction, so that it is
+/// written exactly once, as the events are.
+fn record_omission(detalle: &[u8]) {
+    let detalle = String::from_utf8_lossy(detalle);
+    let parsed: serde_json::Value = serde_json::from_str(&detalle).unwrap_or_default();
+    let mensaje = format!(
+        "a change of table {}.{} was not recorded: its snapshot failed: {}",
+        parsed["esquema"].as_str().unwrap_or("?"),
+        parsed["tabla"].as_str().unwrap_or("?"),
+        parsed["error"].as_str().unwrap_or("?"),
+    );
+    as_log_owner(|| {
+        spi::run(
+            "SELECT audit._escribir_log_tecnico('ERROR', 'captura', $1, $2::pg_catalog.jsonb)",
+            &[mensaje.as_str().into(), detalle.as_ref().into()],
+        )
+    });
+}
+
 /// The records of one batch, applied as they are read.
 struct Batch {
     /// Transactions ending at or before this were applied before.
@@ -671,6 +691,11 @@ impl Batch {
                     }
                     let facts = txn.facts.as_ref().expect("set above");
                     self.memoria.run(|| write_event(&cambio, facts));
+                }
+            }
+            Record::Omission(detalle) => {
+                if self.txn.as_ref().is_some_and(|t| !t.skip) {
+                    record_omission(detalle);
                 }
             }
             Record::Commit { lsn_fin, commit } => {

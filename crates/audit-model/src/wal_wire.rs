@@ -28,6 +28,9 @@ pub enum Record<'a> {
     Context(&'a [u8]),
     /// One change of a table captured from the WAL.
     Change(WalChange<'a>),
+    /// A change whose event could not be built (its snapshot ran a user's
+    /// SQL that failed): what the technical log says of it, as JSON.
+    Omission(&'a [u8]),
     /// The transaction ends.
     Commit { lsn_fin: u64, commit: i64 },
 }
@@ -164,6 +167,7 @@ const BEGIN: u8 = b'B';
 const CONTEXT: u8 = b'M';
 const CHANGE: u8 = b'E';
 const COMMIT: u8 = b'C';
+const OMISSION: u8 = b'O';
 
 impl Record<'_> {
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -186,6 +190,10 @@ impl Record<'_> {
                 out.push(CHANGE);
                 c.encode(out);
             }
+            Record::Omission(bytes) => {
+                out.push(OMISSION);
+                out.extend_from_slice(bytes);
+            }
             Record::Commit { lsn_fin, commit } => {
                 out.push(COMMIT);
                 out.extend_from_slice(&lsn_fin.to_le_bytes());
@@ -204,6 +212,7 @@ impl Record<'_> {
                 commit: r.i64()?,
             },
             CONTEXT => return Ok(Record::Context(rest)),
+            OMISSION => return Ok(Record::Omission(rest)),
             CHANGE => Record::Change(WalChange::decode(&mut r)?),
             COMMIT => Record::Commit {
                 lsn_fin: r.u64()?,
@@ -371,6 +380,9 @@ mod tests {
             commit: -5,
         });
         roundtrip(Record::Context(br#"{"transaccion": 7}"#));
+        roundtrip(Record::Omission(
+            br#"{"tabla": "t", "error": "division by zero"}"#,
+        ));
         roundtrip(Record::Commit {
             lsn_fin: 1,
             commit: 817_000_000_000_000,

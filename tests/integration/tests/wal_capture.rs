@@ -495,6 +495,66 @@ fn a_context_message_the_extension_did_not_write_is_ignored() {
 }
 
 #[test]
+fn a_snapshot_that_fails_while_decoding_is_logged_and_the_capture_goes_on() {
+    // to_jsonb renders a value of a type made in the database through the
+    // type's cast to json, which its owner may write in SQL: it runs while
+    // the WAL is decoded, and may fail there. Such a change is written to
+    // the technical log instead of stopping the capture for good; the
+    // cast's other results are recorded as the row triggers record them.
+    let db = wal_table("wal_conversion");
+    let mut c = db.connect();
+    c.batch_execute(
+        "CREATE TYPE humor AS ENUM ('feliz', 'triste');
+         CREATE FUNCTION humor_json(humor) RETURNS json LANGUAGE sql AS
+           $$SELECT CASE WHEN $1 = 'triste' THEN to_json(1 / (ascii($1::text) - ascii('t')))
+                       ELSE to_json('<' || $1 || '>') END$$;
+         CREATE TABLE h (id int PRIMARY KEY, v humor);
+         SELECT audit.auditar('h', '{\"captura\": \"wal\"}');",
+    )
+    .unwrap();
+    let pid = worker_pid(&mut c);
+    // Everything below in one pass of the worker: the cast appears between
+    // two changes of the table it decodes.
+    let mut locker = db.connect();
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE audit.historial_cambios IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    for sql in [
+        "INSERT INTO h VALUES (1, 'feliz')",
+        "CREATE CAST (humor AS json) WITH FUNCTION humor_json(humor)",
+        "INSERT INTO h VALUES (2, 'feliz')",
+        "INSERT INTO h VALUES (3, 'triste')",
+        "INSERT INTO t VALUES (1, 'after')",
+    ] {
+        c.batch_execute(sql).unwrap();
+    }
+    lock.rollback().unwrap();
+    wait_for_capture(&mut c);
+    assert_eq!(
+        texts(
+            &mut c,
+            "SELECT tabla_afectada || ' ' || datos_nuevos::text FROM audit.historial_cambios
+              WHERE accion = 'INSERT' ORDER BY id"
+        ),
+        [
+            r#"h {"v": "feliz", "id": 1}"#,
+            r#"h {"v": "<feliz>", "id": 2}"#,
+            r#"t {"v": "after", "id": 1, "empresa_id": null}"#
+        ]
+    );
+    let logged = texts(
+        &mut c,
+        "SELECT concat_ws(' ', nivel, categoria, mensaje, detalle ->> 'tabla', detalle ->> 'error')
+           FROM audit.log_tecnico ORDER BY id",
+    );
+    assert_eq!(
+        logged,
+        ["ERROR captura a change of table public.h was not recorded: its snapshot failed: division by zero h division by zero"]
+    );
+    assert_eq!(worker_pid(&mut c), pid, "the worker never stopped");
+}
+
+#[test]
 fn the_owner_cannot_take_what_capture_from_the_wal_needs() {
     let db = TestDb::new("wal_guardas");
     let owner = TestRole::new(&db, "owner");
