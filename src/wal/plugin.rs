@@ -298,6 +298,10 @@ unsafe fn change_as_of(
             (!b.is_null()).then(|| &raw mut (*b).tuple)
         };
         let (old, new) = (tuple(tp.oldtuple), tuple(tp.newtuple));
+        // Whether building the events may fail on what the row holds (see
+        // `in_subtransaction` below).
+        let risky =
+            state.runs_sql || old.is_some_and(|t| large(t)) || new.is_some_and(|t| large(t));
         let memoria = &estado(ctx).memoria;
         memoria.run(|| {
             let row_change = match ((*change).action, old, new) {
@@ -333,14 +337,17 @@ unsafe fn change_as_of(
                     ..wire(event)
                 }));
             };
-            if !state.runs_sql {
+            if !risky {
                 build_events(&state, desc, row_change, None, &mut |event| {
                     with_record(event, &mut |r| emit(ctx, txn, r));
                 });
                 return;
             }
-            // The snapshot may run a user's SQL (TableState::runs_sql),
-            // which may fail here: in a subtransaction, the records kept
+            // The snapshot may run a user's SQL (TableState::runs_sql) or
+            // exceed what jsonb holds (a value of 300 MB: the writer's
+            // change committed, and with row capture it would have failed).
+            // Either fails here, and the worker would stop at this change
+            // on every start. So: in a subtransaction, the records kept
             // until it is over (the worker writes what it receives at once,
             // and that must not be rolled back with it).
             let mut records: Vec<Vec<u8>> = Vec::new();
@@ -380,6 +387,20 @@ unsafe fn change_as_of(
                 }
             }
         });
+    }
+}
+
+/// Whether a decoded row may hold a value too large for a jsonb snapshot
+/// (256 MB a string; bytea doubles as hex): it has a toasted value, or it
+/// is a large tuple of its own (an old row written whole for REPLICA
+/// IDENTITY FULL, values compressed inline). A row without either holds at
+/// most 128 kB of compressed values, a few tens of MB once expanded. Two
+/// header reads: most rows pay nothing more.
+unsafe fn large(tuple: pg_sys::HeapTuple) -> bool {
+    // SAFETY: the caller's guarantee: a decoded tuple, valid for the call.
+    unsafe {
+        (*tuple).t_len > 128 * 1024
+            || u32::from((*(*tuple).t_data).t_infomask) & pg_sys::HEAP_HASEXTERNAL != 0
     }
 }
 

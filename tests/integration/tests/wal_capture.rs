@@ -498,7 +498,8 @@ fn a_context_message_the_extension_did_not_write_is_ignored() {
 fn a_snapshot_that_fails_while_decoding_is_logged_and_the_capture_goes_on() {
     // to_jsonb renders a value of a type made in the database through the
     // type's cast to json, which its owner may write in SQL: it runs while
-    // the WAL is decoded, and may fail there. Such a change is written to
+    // the WAL is decoded, and may fail there; and a committed value may be
+    // larger than a jsonb snapshot can hold. Such a change is written to
     // the technical log instead of stopping the capture for good; the
     // cast's other results are recorded as the row triggers record them.
     let db = wal_table("wal_conversion");
@@ -509,7 +510,9 @@ fn a_snapshot_that_fails_while_decoding_is_logged_and_the_capture_goes_on() {
            $$SELECT CASE WHEN $1 = 'triste' THEN to_json(1 / (ascii($1::text) - ascii('t')))
                        ELSE to_json('<' || $1 || '>') END$$;
          CREATE TABLE h (id int PRIMARY KEY, v humor);
-         SELECT audit.auditar('h', '{\"captura\": \"wal\"}');",
+         SELECT audit.auditar('h', '{\"captura\": \"wal\"}');
+         CREATE TABLE grande (id int PRIMARY KEY, v text);
+         SELECT audit.auditar('grande', '{\"captura\": \"wal\"}');",
     )
     .unwrap();
     let pid = worker_pid(&mut c);
@@ -524,6 +527,10 @@ fn a_snapshot_that_fails_while_decoding_is_logged_and_the_capture_goes_on() {
         "CREATE CAST (humor AS json) WITH FUNCTION humor_json(humor)",
         "INSERT INTO h VALUES (2, 'feliz')",
         "INSERT INTO h VALUES (3, 'triste')",
+        // One byte more than a jsonb string holds (a row trigger would
+        // have failed the INSERT), and a toasted value that fits.
+        "INSERT INTO grande VALUES (1, repeat('x', 256 * 1024 * 1024))",
+        "INSERT INTO grande VALUES (2, repeat('y', 300000))",
         "INSERT INTO t VALUES (1, 'after')",
     ] {
         c.batch_execute(sql).unwrap();
@@ -533,23 +540,28 @@ fn a_snapshot_that_fails_while_decoding_is_logged_and_the_capture_goes_on() {
     assert_eq!(
         texts(
             &mut c,
-            "SELECT tabla_afectada || ' ' || datos_nuevos::text FROM audit.historial_cambios
-              WHERE accion = 'INSERT' ORDER BY id"
+            "SELECT tabla_afectada || ' ' || left(datos_nuevos::text, 40)
+                    || ' ' || length(datos_nuevos ->> 'v')
+               FROM audit.historial_cambios WHERE accion = 'INSERT' ORDER BY id"
         ),
         [
-            r#"h {"v": "feliz", "id": 1}"#,
-            r#"h {"v": "<feliz>", "id": 2}"#,
-            r#"t {"v": "after", "id": 1, "empresa_id": null}"#
+            r#"h {"v": "feliz", "id": 1} 5"#,
+            r#"h {"v": "<feliz>", "id": 2} 7"#,
+            r#"grande {"v": "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy 300000"#,
+            r#"t {"v": "after", "id": 1, "empresa_id": nu 5"#
         ]
     );
     let logged = texts(
         &mut c,
         "SELECT concat_ws(' ', nivel, categoria, mensaje, detalle ->> 'tabla', detalle ->> 'error')
-           FROM audit.log_tecnico ORDER BY id",
+           FROM audit.log_tecnico WHERE nivel = 'ERROR' ORDER BY id",
     );
     assert_eq!(
         logged,
-        ["ERROR captura a change of table public.h was not recorded: its snapshot failed: division by zero h division by zero"]
+        [
+            "ERROR captura a change of table public.h was not recorded: its snapshot failed: division by zero h division by zero",
+            "ERROR captura a change of table public.grande was not recorded: its snapshot failed: string too long to represent as jsonb string grande string too long to represent as jsonb string"
+        ]
     );
     assert_eq!(worker_pid(&mut c), pid, "the worker never stopped");
 }
