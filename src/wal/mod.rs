@@ -179,6 +179,8 @@ pub fn ensure_slot() {
     // SAFETY: plain global.
     let db = unsafe { pg_sys::MyDatabaseId };
     if slot_ready(db) {
+        // (If no worker slot is free, the launcher says so and starts the
+        // worker once one is: the slot keeps every change meanwhile.)
         worker::start_for(db);
         return;
     }
@@ -187,7 +189,17 @@ pub fn ensure_slot() {
     if wrote {
         AuditError::WalSlotInWritingTransaction(slot_name()).report();
     }
-    worker::start_for(db);
+    // The worker creates the slot: without one, nothing would, and this
+    // would wait a minute to say so unclearly.
+    if !worker::start_for(db) {
+        // SAFETY: a setting of this process, read by value.
+        let limit = unsafe { pg_sys::max_worker_processes };
+        AuditError::WalCaptureUnavailable {
+            what: format!("a free background worker slot (max_worker_processes = {limit}, all in use)"),
+            hint: "Each database with tables captured from the WAL has a capture worker of its own, besides the launcher: raise max_worker_processes in postgresql.conf and restart the server.".into(),
+        }
+        .report();
+    }
     let deadline = shmem::timestamp_now().saturating_add(60_000_000);
     while !slot_ready(db) {
         if shmem::timestamp_now() > deadline {

@@ -48,9 +48,10 @@ pub fn register_launcher() {
 }
 
 /// Starts the worker of database `db` (it exits at once if one runs).
-pub fn start_for(db: pg_sys::Oid) {
+/// False when no background worker slot is free (`max_worker_processes`).
+pub fn start_for(db: pg_sys::Oid) -> bool {
     if !super::preloaded() || shmem::served(db) {
-        return;
+        return true;
     }
     let started = BackgroundWorkerBuilder::new(&format!(
         "audit capture worker for database {}",
@@ -64,12 +65,7 @@ pub fn start_for(db: pg_sys::Oid) {
     .set_start_time(BgWorkerStartTime::RecoveryFinished)
     .set_restart_time(None)
     .load_dynamic();
-    if started.is_err() {
-        pgrx::warning!(
-            "audit: no background worker slot is free to start the capture of database {}",
-            db.to_u32()
-        );
-    }
+    started.is_ok()
 }
 
 /// The databases that have a capture slot (the slots are in shared memory,
@@ -105,11 +101,24 @@ fn databases_with_slot() -> Vec<pg_sys::Oid> {
 #[no_mangle]
 pub unsafe extern "C-unwind" fn audit_captura_lanzador(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    // Databases told to be waiting for a worker slot: said once (not every
+    // second), and again after a worker of theirs has started.
+    let mut waiting = std::collections::BTreeSet::new();
     while BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
         let with_slot = databases_with_slot();
         shmem::prune(&with_slot);
         for db in with_slot {
-            start_for(db);
+            if start_for(db) {
+                waiting.remove(&db.to_u32());
+            } else if waiting.insert(db.to_u32()) {
+                // SAFETY: a setting of this process, read by value.
+                let limit = unsafe { pg_sys::max_worker_processes };
+                pgrx::warning!(
+                    "audit: no background worker slot is free to start the capture of database {} (max_worker_processes = {}); it starts as soon as one is",
+                    db.to_u32(),
+                    limit
+                );
+            }
         }
     }
 }

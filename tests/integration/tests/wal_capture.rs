@@ -431,6 +431,52 @@ fn the_server_prerequisites_are_named() {
         0
     );
     assert_eq!(count(&mut c, "SELECT count(*) FROM audit.tablas_config"), 0);
+    drop(c);
+    drop(replica);
+    // Room for the launcher and one database's worker only.
+    let small = Cluster::start(&[
+        "wal_level=logical",
+        "shared_preload_libraries=audit",
+        "max_worker_processes=2",
+        "max_logical_replication_workers=0",
+    ]);
+    let mut c = small.connect("postgres");
+    for sql in [
+        "CREATE EXTENSION audit; CREATE TABLE t (id int PRIMARY KEY)",
+        "SELECT audit.auditar('t', '{\"captura\": \"wal\"}')",
+        "CREATE DATABASE otra",
+    ] {
+        c.batch_execute(sql).unwrap();
+    }
+    let mut otra = small.connect("otra");
+    otra.batch_execute("CREATE EXTENSION audit; CREATE TABLE t (id int PRIMARY KEY)")
+        .unwrap();
+    let started = Instant::now();
+    let refused = otra
+        .batch_execute("SELECT audit.auditar('t', '{\"captura\": \"wal\"}')")
+        .unwrap_err();
+    let db = refused.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "55000");
+    assert!(db.message().contains("max_worker_processes = 2"), "{db:?}");
+    assert!(db.hint().unwrap_or_default().contains("restart"), "{db:?}");
+    // At once, not after waiting for a slot that nothing would create.
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(
+        count(
+            &mut otra,
+            "SELECT count(*) FROM pg_replication_slots s JOIN pg_database d ON d.oid = s.datoid
+              WHERE d.datname = current_database()"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&mut otra, "SELECT count(*) FROM audit.tablas_config"),
+        0
+    );
+    // The first database's capture is unaffected.
+    c.batch_execute("INSERT INTO t VALUES (1)").unwrap();
+    wait_for_capture(&mut c);
+    assert_eq!(row_events(&mut c), 1);
 }
 
 #[test]
