@@ -54,6 +54,14 @@ pub enum AuditError {
     #[error("cannot create the capture slot {0} in a transaction that has already written")]
     WalSlotInWritingTransaction(String),
 
+    /// A table captured from the WAL is written in a database without its
+    /// capture slot, in a transaction that cannot create it.
+    #[error("this database has no capture slot ({0}) for its tables captured from the WAL")]
+    WalSlotMissing(String),
+
+    #[error("the capture slot {0} was not ready within 1 minute")]
+    SlotCreationTimeout(String),
+
     /// `already_captured`: the table is captured from the WAL and a command
     /// would make it unlogged (rather than `auditar` finding it unlogged).
     #[error("cannot capture unlogged table {table} from the WAL")]
@@ -189,6 +197,8 @@ impl AuditError {
             AuditError::CaptureModeUnsupported { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             AuditError::WalCaptureUnavailable { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             AuditError::WalSlotInWritingTransaction(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            AuditError::WalSlotMissing(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            AuditError::SlotCreationTimeout(_) => ERRCODE_QUERY_CANCELED,
             AuditError::UnloggedNotWal { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             AuditError::WalKeyFile { damaged: true, .. } => ERRCODE_DATA_CORRUPTED,
             AuditError::WalKeyFile { .. } => ERRCODE_IO_ERROR,
@@ -245,6 +255,12 @@ impl AuditError {
             AuditError::WalSlotInWritingTransaction(_) => Some(
                 "PostgreSQL creates a logical replication slot only in a transaction that has not written anything yet, and the slot must exist before the first change it captures commits.".into(),
             ),
+            AuditError::WalSlotMissing(_) => Some(
+                "The slot is not there after a failover (PostgreSQL 15 keeps it on the old primary), a restore or a copy of the database. The change cannot be recorded without it, and PostgreSQL creates a slot only in a transaction that has not written yet.".into(),
+            ),
+            AuditError::SlotCreationTimeout(_) => Some(
+                "Creating a logical replication slot waits for every transaction running at that moment to end.".into(),
+            ),
             AuditError::UnloggedNotWal { .. } => Some(
                 "Changes of an unlogged table are not written to the WAL.".into(),
             ),
@@ -272,6 +288,12 @@ impl AuditError {
             AuditError::WalCaptureUnavailable { hint, .. } => Some(hint.clone()),
             AuditError::WalSlotInWritingTransaction(_) => Some(
                 "Call audit.auditar(table, '{\"captura\": \"wal\"}') at the start of a transaction of its own: the slot is created once per database.".into(),
+            ),
+            AuditError::WalSlotMissing(_) => Some(
+                "Run the transaction again: its first change to a table captured from the WAL creates the slot (or call audit.auditar on one such table, in a transaction of its own).".into(),
+            ),
+            AuditError::SlotCreationTimeout(_) => Some(
+                "A long transaction delays it (pg_stat_activity shows them); run the statement again once it has ended.".into(),
             ),
             AuditError::UnloggedNotWal {
                 already_captured: false,

@@ -79,6 +79,11 @@ fn _contexto_wal(fcinfo: pg_sys::FunctionCallInfo) {
     {
         crate::capture::misuse("audit._contexto_wal() must be fired BEFORE ... FOR EACH STATEMENT");
     }
+    // The first statement of the transaction (or since a rolled-back
+    // savepoint): the changes about to be made need the capture slot.
+    if ESCRITO.with(|e| e.borrow().is_none()) {
+        super::ensure_slot_for_writer();
+    }
     write_if_changed();
 }
 

@@ -203,12 +203,7 @@ pub fn ensure_slot() {
     let deadline = shmem::timestamp_now().saturating_add(60_000_000);
     while !slot_ready(db) {
         if shmem::timestamp_now() > deadline {
-            AuditError::CaptureTimeout {
-                tiempo: "1 minute (creating the capture slot)".into(),
-                esperado: slot_name(),
-                aplicado: "no slot".into(),
-            }
-            .report();
+            AuditError::SlotCreationTimeout(slot_name()).report();
         }
         // SAFETY: waiting on this backend's latch, as any backend may.
         unsafe {
@@ -222,6 +217,36 @@ pub fn ensure_slot() {
         }
         pgrx::check_for_interrupts!();
     }
+}
+
+/// Before the first change a transaction makes to a table captured from
+/// the WAL (its context trigger): the database's capture slot must exist,
+/// or the change would never be recorded. It does not after a failover
+/// (PostgreSQL 15 slots stay on the old primary), a restore of a dump or
+/// a copy of the database: then the first such transaction has the worker
+/// create it and waits (as `auditar` does), and one that has already
+/// written, which PostgreSQL cannot create a slot for, is refused (55000)
+/// rather than let through uncaptured. The usual case is one look at
+/// shared memory.
+pub fn ensure_slot_for_writer() {
+    // SAFETY: plain global.
+    let db = unsafe { pg_sys::MyDatabaseId };
+    if preloaded() {
+        if shmem::get(db).is_some_and(|e| e.slot_listo) {
+            return;
+        }
+    } else if worker::databases_with_slot().contains(&db) {
+        // No worker without the library preloaded, but the slot keeps
+        // every change until one runs.
+        return;
+    }
+    check_prerequisites();
+    // SAFETY: plain accessor.
+    let wrote = unsafe { pg_sys::GetTopTransactionIdIfAny() } != pg_sys::InvalidTransactionId;
+    if wrote && !slot_ready(db) {
+        AuditError::WalSlotMissing(slot_name()).report();
+    }
+    ensure_slot();
 }
 
 /// Whether the database's slot is complete: the worker says so, or the

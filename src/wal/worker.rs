@@ -70,7 +70,7 @@ pub fn start_for(db: pg_sys::Oid) -> bool {
 
 /// The databases that have a capture slot (the slots are in shared memory,
 /// readable without a database connection).
-fn databases_with_slot() -> Vec<pg_sys::Oid> {
+pub(super) fn databases_with_slot() -> Vec<pg_sys::Oid> {
     let mut found = Vec::new();
     // SAFETY: the slot array is read under ReplicationSlotControlLock
     // (lwlocknames.h: MainLWLockArray[37] in PostgreSQL 15), as

@@ -212,6 +212,49 @@ pub fn drop_replication_slots(admin: &mut Client, db: &str) {
     }
 }
 
+/// A PostgreSQL client program (`PG_BIN`, or Debian's PostgreSQL 15).
+fn pg_tool(name: &str) -> String {
+    let bin = env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
+    format!("{bin}/{name}")
+}
+
+/// Restores a pg_dump of `source` into `target`, which must be empty (no
+/// extension: drop the one `TestDb::new` put there).
+pub fn dump_into(source: &TestDb, target: &TestDb) {
+    let (host, port, user) = server();
+    let connection = ["-h", &host, "-p", &port, "-U", &user];
+    let dump = Command::new(pg_tool("pg_dump"))
+        .args(connection)
+        .args(["-Fc", "-d", &source.name])
+        .output()
+        .expect("run pg_dump");
+    assert!(
+        dump.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let mut restore = Command::new(pg_tool("pg_restore"))
+        .args(connection)
+        .args(["--exit-on-error", "-d", &target.name])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run pg_restore");
+    use std::io::Write;
+    restore
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(&dump.stdout)
+        .expect("write the dump to pg_restore");
+    let out = restore.wait_with_output().expect("wait for pg_restore");
+    assert!(
+        out.status.success(),
+        "pg_restore: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A command to run as the `postgres` OS user: PostgreSQL refuses to run as
 /// root, and the tests run as root in CI (as scripts/lib.sh `as_postgres`).
 fn postgres_command(program: &str, args: &[&str]) -> Command {

@@ -1,12 +1,6 @@
 //! pg_dump and restore keep the history, the options and the auditing itself.
 
-use audit_integration_tests::{conninfo, server, texts, TestDb};
-use std::process::Command;
-
-fn pg_tool(name: &str) -> String {
-    let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
-    format!("{bin}/{name}")
-}
+use audit_integration_tests::{conninfo, dump_into, texts, TestDb};
 
 #[test]
 fn dump_and_restore_keep_history_options_and_capture() {
@@ -67,55 +61,7 @@ fn dump_and_restore_keep_history_options_and_capture() {
         .connect()
         .batch_execute("DROP EXTENSION audit; DROP SCHEMA audit")
         .unwrap();
-    let (host, port, user) = server();
-    let dump = Command::new(pg_tool("pg_dump"))
-        .args([
-            "-h",
-            &host,
-            "-p",
-            &port,
-            "-U",
-            &user,
-            "-Fc",
-            "-d",
-            &source.name,
-        ])
-        .output()
-        .expect("run pg_dump");
-    assert!(
-        dump.status.success(),
-        "pg_dump: {}",
-        String::from_utf8_lossy(&dump.stderr)
-    );
-    let mut restore = Command::new(pg_tool("pg_restore"))
-        .args([
-            "-h",
-            &host,
-            "-p",
-            &port,
-            "-U",
-            &user,
-            "--exit-on-error",
-            "-d",
-            &target.name,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run pg_restore");
-    use std::io::Write;
-    restore
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&dump.stdout)
-        .unwrap();
-    let out = restore.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "pg_restore: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    dump_into(&source, &target);
 
     let mut t = postgres::Client::connect(&conninfo(&target.name, None), postgres::NoTls).unwrap();
     assert_eq!(

@@ -7,7 +7,9 @@
 //! is compared, except what differs by nature (the id, the transaction, its
 //! time and the hash that covers them).
 
-use audit_integration_tests::{count, json, sqlstate_of, texts, Cluster, TestDb, TestRole};
+use audit_integration_tests::{
+    count, dump_into, json, sqlstate_of, texts, Cluster, TestDb, TestRole,
+};
 use postgres::Client;
 use std::time::{Duration, Instant};
 
@@ -601,6 +603,58 @@ fn a_snapshot_that_fails_while_decoding_is_logged_and_the_capture_goes_on() {
         ]
     );
     assert_eq!(worker_pid(&mut c), pid, "the worker never stopped");
+}
+
+#[test]
+fn a_database_without_its_slot_refuses_or_makes_it_before_the_first_change() {
+    // A restore (as a failover, or a copy of the database) brings the
+    // tables, their options and context triggers, but not the slot: a
+    // change that nothing would ever record must not be let through.
+    let source = wal_table("wal_sin_slot_origen");
+    source
+        .connect()
+        .batch_execute("CREATE TABLE libre (id int PRIMARY KEY)")
+        .unwrap();
+    let target = TestDb::new("wal_sin_slot_destino");
+    target
+        .connect()
+        .batch_execute("DROP EXTENSION audit; DROP SCHEMA audit")
+        .unwrap();
+    dump_into(&source, &target);
+    let mut c = target.connect();
+    assert_eq!(
+        texts(
+            &mut c,
+            "SELECT captura_activa::text FROM audit.tablas_auditadas"
+        ),
+        ["false"]
+    );
+    // A transaction that has written cannot create the slot: refused.
+    c.batch_execute("BEGIN; INSERT INTO libre VALUES (1)")
+        .unwrap();
+    let refused = c
+        .batch_execute("INSERT INTO t VALUES (1, 'a')")
+        .expect_err("a change of a WAL-captured table without a slot");
+    let db = refused.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "55000", "{db:?}");
+    assert!(
+        db.hint()
+            .unwrap_or_default()
+            .contains("Run the transaction again"),
+        "{db:?}"
+    );
+    c.batch_execute("ROLLBACK").unwrap();
+    // The next one has the worker create it first, and is recorded.
+    c.batch_execute("INSERT INTO t VALUES (1, 'a')").unwrap();
+    wait_for_capture(&mut c);
+    assert_eq!(row_events(&mut c), 1);
+    assert_eq!(
+        texts(
+            &mut c,
+            "SELECT captura_activa::text FROM audit.tablas_auditadas"
+        ),
+        ["true"]
+    );
 }
 
 #[test]
