@@ -308,29 +308,36 @@ unsafe fn change_as_of(
                 (pg_sys::ReorderBufferChangeType::REORDER_BUFFER_CHANGE_INSERT, _, Some(n)) => {
                     RowChange::Insert(n)
                 }
-                (pg_sys::ReorderBufferChangeType::REORDER_BUFFER_CHANGE_UPDATE, Some(o), Some(n)) => {
-                    RowChange::Update(o, with_unchanged_toast(desc, o, n))
-                }
+                (
+                    pg_sys::ReorderBufferChangeType::REORDER_BUFFER_CHANGE_UPDATE,
+                    Some(o),
+                    Some(n),
+                ) => RowChange::Update(o, with_unchanged_toast(desc, o, n)),
                 (pg_sys::ReorderBufferChangeType::REORDER_BUFFER_CHANGE_DELETE, Some(o), _) => {
                     RowChange::Delete(o)
                 }
-                (action, _, _) => {
+                _ => {
                     // The table's replica identity is FULL while it is
                     // captured from the WAL (the DDL guard holds it): an
                     // UPDATE or DELETE without its old row means the guards
                     // were switched off. Say so rather than invent a row.
-                    pgrx::warning!(
-                        "audit: a change of table {} (action {action}) came without the row it changed (REPLICA IDENTITY is not FULL) and was not recorded",
-                        state.table
+                    omit(
+                        ctx,
+                        txn,
+                        &state,
+                        (*change).lsn,
+                        "it came without the row it changed (REPLICA IDENTITY is not FULL)",
                     );
                     return;
                 }
             };
             let with_record = |event: &Event, f: &mut dyn FnMut(&Record)| {
                 let text = |m: &Option<serde_json::Map<String, serde_json::Value>>| {
-                    m.as_ref().map(|m| serde_json::Value::Object(m.clone()).to_string())
+                    m.as_ref()
+                        .map(|m| serde_json::Value::Object(m.clone()).to_string())
                 };
-                let (anteriores, nuevos) = (text(&event.exactos_anteriores), text(&event.exactos_nuevos));
+                let (anteriores, nuevos) =
+                    (text(&event.exactos_anteriores), text(&event.exactos_nuevos));
                 f(&Record::Change(WalChange {
                     exactos_anteriores: anteriores.as_deref(),
                     exactos_nuevos: nuevos.as_deref(),
@@ -366,28 +373,45 @@ unsafe fn change_as_of(
                         emit_encoded(ctx, txn, bytes);
                     }
                 }
-                Err(error) => {
-                    // Not a silent loss: the server log now, and the
-                    // technical log with the events of the same batch.
-                    let xid = u32::from((*txn).xid);
-                    let lsn = lsn_text((*change).lsn);
-                    pgrx::warning!(
-                        "audit: a change of table {}.{} in transaction {xid} (at {lsn}) was not recorded: its snapshot failed: {error}",
-                        state.schema,
-                        state.table
-                    );
-                    let detalle = serde_json::json!({
-                        "esquema": state.schema,
-                        "tabla": state.table,
-                        "transaccion": xid,
-                        "lsn": lsn,
-                        "error": error,
-                    });
-                    emit(ctx, txn, &Record::Omission(detalle.to_string().as_bytes()));
-                }
+                Err(error) => omit(
+                    ctx,
+                    txn,
+                    &state,
+                    (*change).lsn,
+                    &format!("its snapshot failed: {error}"),
+                ),
             }
         });
     }
+}
+
+/// A change that gets no event, and why: not a silent loss, but a WARNING
+/// in the server log now and a row in `audit.log_tecnico` with the events
+/// of the same batch (the worker writes it).
+unsafe fn omit(
+    ctx: *mut pg_sys::LogicalDecodingContext,
+    txn: *mut pg_sys::ReorderBufferTXN,
+    state: &crate::capture::table_state::TableState,
+    lsn: pg_sys::XLogRecPtr,
+    motivo: &str,
+) {
+    // SAFETY: this decoding context and transaction, for this call.
+    let xid = u32::from(unsafe { (*txn).xid });
+    let lsn = lsn_text(lsn);
+    pgrx::warning!(
+        "audit: a change of table {}.{} in transaction {xid} (at {lsn}) was not recorded: {motivo}",
+        state.schema,
+        state.table
+    );
+    let detalle = serde_json::json!({
+        "esquema": state.schema,
+        "tabla": state.table,
+        "transaccion": xid,
+        "lsn": lsn,
+        "motivo": motivo,
+    });
+    // SAFETY: as above.
+    unsafe { emit(ctx, txn, &Record::Omission(detalle.to_string().as_bytes())) };
 }
 
 /// Whether a decoded row may hold a value too large for a jsonb snapshot

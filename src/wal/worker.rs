@@ -608,17 +608,18 @@ fn check_lag(db: pg_sys::Oid, decoder: &mut Decoder) {
     });
 }
 
-/// A change the plugin could not turn into an event (`Record::Omission`):
+/// A change the plugin could not turn into an event (`Record::Omission`,
+/// with why):
 /// a row in `audit.log_tecnico`, in the batch's transaction, so that it is
 /// written exactly once, as the events are.
 fn record_omission(detalle: &[u8]) {
     let detalle = String::from_utf8_lossy(detalle);
     let parsed: serde_json::Value = serde_json::from_str(&detalle).unwrap_or_default();
     let mensaje = format!(
-        "a change of table {}.{} was not recorded: its snapshot failed: {}",
+        "a change of table {}.{} was not recorded: {}",
         parsed["esquema"].as_str().unwrap_or("?"),
         parsed["tabla"].as_str().unwrap_or("?"),
-        parsed["error"].as_str().unwrap_or("?"),
+        parsed["motivo"].as_str().unwrap_or("?"),
     );
     as_log_owner(|| {
         spi::run(

@@ -28,8 +28,8 @@ pub enum Record<'a> {
     Context(&'a [u8]),
     /// One change of a table captured from the WAL.
     Change(WalChange<'a>),
-    /// A change whose event could not be built (its snapshot ran a user's
-    /// SQL that failed): what the technical log says of it, as JSON.
+    /// A change that gets no event (its snapshot failed, or it came without
+    /// its old row): what the technical log says of it, as JSON.
     Omission(&'a [u8]),
     /// The transaction ends.
     Commit { lsn_fin: u64, commit: i64 },

@@ -592,14 +592,14 @@ fn a_snapshot_that_fails_while_decoding_is_logged_and_the_capture_goes_on() {
     );
     let logged = texts(
         &mut c,
-        "SELECT concat_ws(' ', nivel, categoria, mensaje, detalle ->> 'tabla', detalle ->> 'error')
+        "SELECT concat_ws(' ', nivel, categoria, mensaje, detalle ->> 'tabla', detalle ->> 'motivo')
            FROM audit.log_tecnico WHERE nivel = 'ERROR' ORDER BY id",
     );
     assert_eq!(
         logged,
         [
-            "ERROR captura a change of table public.h was not recorded: its snapshot failed: division by zero h division by zero",
-            "ERROR captura a change of table public.grande was not recorded: its snapshot failed: string too long to represent as jsonb string grande string too long to represent as jsonb string"
+            "ERROR captura a change of table public.h was not recorded: its snapshot failed: division by zero h its snapshot failed: division by zero",
+            "ERROR captura a change of table public.grande was not recorded: its snapshot failed: string too long to represent as jsonb string grande its snapshot failed: string too long to represent as jsonb string"
         ]
     );
     assert_eq!(worker_pid(&mut c), pid, "the worker never stopped");
@@ -717,6 +717,19 @@ fn the_owner_cannot_take_what_capture_from_the_wal_needs() {
             "SELECT count(*) FROM audit.historial_cambios WHERE accion = 'DDL' AND metadata->'cambios' ? 'REPLICA IDENTITY'"
         ),
         1
+    );
+    // A change then comes without its old row: no event is made up, and the
+    // technical log names it.
+    c.batch_execute("UPDATE t SET v = 'y' WHERE id = 1")
+        .unwrap();
+    wait_for_capture(&mut c);
+    assert_eq!(row_events(&mut c), 1);
+    assert_eq!(
+        texts(
+            &mut c,
+            "SELECT concat_ws(' ', nivel, detalle ->> 'tabla', detalle ->> 'motivo') FROM audit.log_tecnico"
+        ),
+        ["ERROR t it came without the row it changed (REPLICA IDENTITY is not FULL)"]
     );
 }
 
