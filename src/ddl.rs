@@ -389,6 +389,9 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
     if !may_audit {
         AuditError::NotAllowedToAudit(rel.qualified()).report();
     }
+    if captures_rows && !replaced && !ddl_guard::internal_for_audited_tables() && !loading_dump() {
+        refuse_second_capture(table, trigger, tgtype, &rel.qualified());
+    }
 
     // DROP EXTENSION audit removes triggers tied to it like this; without the
     // tie it would refuse, because the trigger depends on its function.
@@ -425,6 +428,39 @@ fn on_trigger_created(trigger: pg_sys::Oid, replaced: bool) {
     // without part of its capture.
     if let Some(root) = ddl_guard::audited_root(table).filter(|_| replaced) {
         ddl_guard::after_audited_change(root, "CREATE OR REPLACE TRIGGER", None);
+    }
+}
+
+/// A capture trigger attached by hand to a table whose changes another one
+/// already captures (one for the same INSERT, UPDATE or DELETE events, or
+/// the table's capture from the WAL) would record every change twice:
+/// refused (42710). Single-event triggers for different events, as
+/// `"sentencia"` uses, do not overlap.
+fn refuse_second_capture(table: pg_sys::Oid, trigger: pg_sys::Oid, tgtype: i32, qualified: &str) {
+    let ids = catalog::ids();
+    let events = tgtype & (TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE);
+    let other = spi::read_value::<String>(
+        "SELECT g.tgname::pg_catalog.text FROM pg_catalog.pg_trigger g
+          WHERE g.tgrelid = $1 AND g.oid <> $2
+            AND ((g.tgfoid = $3
+                  AND ((g.tgtype::pg_catalog.int4 & 1) <> 0 OR g.tgoldtable IS NOT NULL OR g.tgnewtable IS NOT NULL)
+                  AND (g.tgtype::pg_catalog.int4 & $4) <> 0)
+                 OR g.tgfoid = $5)
+          ORDER BY g.tgname LIMIT 1",
+        &[
+            table.into(),
+            trigger.into(),
+            ids.capture_fn.into(),
+            events.into(),
+            ids.context_fn.into(),
+        ],
+    );
+    if let Some(by) = other {
+        AuditError::CapturedTwice {
+            table: qualified.to_owned(),
+            by,
+        }
+        .report();
     }
 }
 

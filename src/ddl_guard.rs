@@ -69,7 +69,7 @@ pub fn internal() -> bool {
 
 /// Checks on audited tables are skipped only for the extension's scripts
 /// and its own Rust functions: a table's owner could set the setting.
-fn internal_for_audited_tables() -> bool {
+pub fn internal_for_audited_tables() -> bool {
     in_extension_script() || OWN_DDL.with(std::cell::Cell::get)
 }
 

@@ -94,6 +94,11 @@ pub enum AuditError {
     #[error("{0}")]
     InvalidTriggerDefinition(String),
 
+    /// A second capture of the same changes (at CREATE TRIGGER): `by` is
+    /// the trigger that captures them already.
+    #[error("table {table} is already captured by trigger \"{by}\"")]
+    CapturedTwice { table: String, by: String },
+
     /// A regclass given as a bare OID that names no relation.
     #[error("relation with OID {0} does not exist")]
     UndefinedTable(u32),
@@ -205,6 +210,7 @@ impl AuditError {
             AuditError::CaptureTimeout { .. } => ERRCODE_QUERY_CANCELED,
             AuditError::TriggerMisuse(_) => ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
             AuditError::InvalidTriggerDefinition(_) => ERRCODE_INVALID_OBJECT_DEFINITION,
+            AuditError::CapturedTwice { .. } => ERRCODE_DUPLICATE_OBJECT,
             AuditError::NotAllowedToAudit(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
             AuditError::UndefinedTable(_) => ERRCODE_UNDEFINED_TABLE,
             AuditError::NullArgument { .. } => ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -255,6 +261,9 @@ impl AuditError {
             AuditError::WalSlotInWritingTransaction(_) => Some(
                 "PostgreSQL creates a logical replication slot only in a transaction that has not written anything yet, and the slot must exist before the first change it captures commits.".into(),
             ),
+            AuditError::CapturedTwice { .. } => Some(
+                "A second capture trigger for the same changes would record each of them twice.".into(),
+            ),
             AuditError::WalSlotMissing(_) => Some(
                 "The slot is not there after a failover (PostgreSQL 15 keeps it on the old primary), a restore or a copy of the database. The change cannot be recorded without it, and PostgreSQL creates a slot only in a transaction that has not written yet.".into(),
             ),
@@ -288,6 +297,9 @@ impl AuditError {
             AuditError::WalCaptureUnavailable { hint, .. } => Some(hint.clone()),
             AuditError::WalSlotInWritingTransaction(_) => Some(
                 "Call audit.auditar(table, '{\"captura\": \"wal\"}') at the start of a transaction of its own: the slot is created once per database.".into(),
+            ),
+            AuditError::CapturedTwice { .. } => Some(
+                "To change how the table is captured, call audit.auditar(table, options); to attach this trigger instead, drop the other one first.".into(),
             ),
             AuditError::WalSlotMissing(_) => Some(
                 "Run the transaction again: its first change to a table captured from the WAL creates the slot (or call audit.auditar on one such table, in a transaction of its own).".into(),

@@ -38,6 +38,63 @@ fn a_change_that_cannot_be_recorded_does_not_happen() {
 }
 
 #[test]
+fn a_change_is_never_captured_twice() {
+    // A capture trigger attached by hand to a table whose changes are
+    // already captured (by a row trigger, or from the WAL) would record each
+    // of them twice: refused, and nothing changes.
+    let db = audited(
+        "adv_c_dos_veces",
+        "CREATE TABLE t (id int PRIMARY KEY, v text)",
+    );
+    let mut c = db.connect();
+    c.batch_execute(
+        "CREATE TABLE w (id int PRIMARY KEY, v text);
+         CREATE TABLE s (id int PRIMARY KEY, v text);",
+    )
+    .unwrap();
+    c.batch_execute("SELECT audit.auditar('w', '{\"captura\": \"wal\"}')")
+        .unwrap();
+    let triggers = "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal";
+    let before = count(&mut c, triggers);
+    for table in ["t", "w"] {
+        let refused = c
+            .batch_execute(&format!(
+                "CREATE TRIGGER otra AFTER UPDATE ON {table}
+                     FOR EACH ROW EXECUTE FUNCTION audit.registrar_cambio()"
+            ))
+            .expect_err("a second capture of the same changes");
+        let e = refused.as_db_error().expect("a server error");
+        assert_eq!(e.code().code(), "42710", "{table}: {e:?}");
+        assert!(
+            e.message().contains("is already captured by trigger"),
+            "{e:?}"
+        );
+    }
+    assert_eq!(count(&mut c, triggers), before);
+    // Triggers for different events do not overlap (as "sentencia" has
+    // them): attached by hand one by one, each is accepted.
+    c.batch_execute(
+        "CREATE TRIGGER s_ins AFTER INSERT ON s REFERENCING NEW TABLE AS nuevas
+             FOR EACH STATEMENT EXECUTE FUNCTION audit.registrar_cambio();
+         CREATE TRIGGER s_upd AFTER UPDATE ON s REFERENCING OLD TABLE AS viejas NEW TABLE AS nuevas
+             FOR EACH STATEMENT EXECUTE FUNCTION audit.registrar_cambio();",
+    )
+    .unwrap();
+    c.batch_execute(
+        "INSERT INTO t VALUES (1, 'a'); INSERT INTO s VALUES (1, 'a'); UPDATE s SET v = 'b';",
+    )
+    .unwrap();
+    assert_eq!(
+        texts(
+            &mut c,
+            "SELECT tabla_afectada || ' ' || accion FROM audit.historial_cambios
+              WHERE accion <> 'DDL' ORDER BY id"
+        ),
+        ["t INSERT", "s INSERT", "s UPDATE"]
+    );
+}
+
+#[test]
 fn copy_upsert_cte_and_multi_row_statements_are_all_recorded() {
     let db = audited("adv_c_forms", "CREATE TABLE t (id int PRIMARY KEY, v text)");
     let mut c = db.connect();
