@@ -218,9 +218,20 @@ fn pg_tool(name: &str) -> String {
     format!("{bin}/{name}")
 }
 
-/// Restores a pg_dump of `source` into `target`, which must be empty (no
-/// extension: drop the one `TestDb::new` put there).
-pub fn dump_into(source: &TestDb, target: &TestDb) {
+/// A new database `name` holding what pg_dump and pg_restore bring of
+/// `source` (restored into an empty database: without the extension that
+/// `TestDb::new` installs).
+pub fn restored_copy(source: &TestDb, name: &str) -> TestDb {
+    let target = TestDb::new(name);
+    target
+        .connect()
+        .batch_execute("DROP EXTENSION audit; DROP SCHEMA audit")
+        .expect("empty the new database");
+    dump_into(source, &target);
+    target
+}
+
+fn dump_into(source: &TestDb, target: &TestDb) {
     let (host, port, user) = server();
     let connection = ["-h", &host, "-p", &port, "-U", &user];
     let dump = Command::new(pg_tool("pg_dump"))

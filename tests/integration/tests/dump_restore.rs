@@ -1,6 +1,6 @@
 //! pg_dump and restore keep the history, the options and the auditing itself.
 
-use audit_integration_tests::{conninfo, dump_into, texts, TestDb};
+use audit_integration_tests::{conninfo, restored_copy, texts, TestDb};
 
 #[test]
 fn dump_and_restore_keep_history_options_and_capture() {
@@ -55,13 +55,7 @@ fn dump_and_restore_keep_history_options_and_capture() {
     let config_before = config(&mut c);
     assert_eq!(config_before.len(), 5 + 3, "{config_before:?}");
 
-    let target = TestDb::new("dump_destino");
-    // Restore into an empty database: drop the extension CREATE EXTENSION put there.
-    target
-        .connect()
-        .batch_execute("DROP EXTENSION audit; DROP SCHEMA audit")
-        .unwrap();
-    dump_into(&source, &target);
+    let target = restored_copy(&source, "dump_destino");
 
     let mut t = postgres::Client::connect(&conninfo(&target.name, None), postgres::NoTls).unwrap();
     assert_eq!(

@@ -8,7 +8,7 @@
 //! time and the hash that covers them).
 
 use audit_integration_tests::{
-    count, dump_into, json, sqlstate_of, texts, Cluster, TestDb, TestRole,
+    count, json, restored_copy, sqlstate_of, texts, Cluster, TestDb, TestRole,
 };
 use postgres::Client;
 use std::time::{Duration, Instant};
@@ -615,12 +615,7 @@ fn a_database_without_its_slot_refuses_or_makes_it_before_the_first_change() {
         .connect()
         .batch_execute("CREATE TABLE libre (id int PRIMARY KEY)")
         .unwrap();
-    let target = TestDb::new("wal_sin_slot_destino");
-    target
-        .connect()
-        .batch_execute("DROP EXTENSION audit; DROP SCHEMA audit")
-        .unwrap();
-    dump_into(&source, &target);
+    let target = restored_copy(&source, "wal_sin_slot_destino");
     let mut c = target.connect();
     assert_eq!(
         texts(
