@@ -226,7 +226,8 @@ pub fn ensure_slot() {
 /// a copy of the database: then the first such transaction has the worker
 /// create it and waits (as `auditar` does), and one that has already
 /// written, which PostgreSQL cannot create a slot for, is refused (55000)
-/// rather than let through uncaptured. The usual case is one look at
+/// rather than let through uncaptured, while the worker makes the slot for
+/// the next try. The usual case is one look at
 /// shared memory.
 pub fn ensure_slot_for_writer() {
     // SAFETY: plain global.
@@ -244,6 +245,10 @@ pub fn ensure_slot_for_writer() {
     // SAFETY: plain accessor.
     let wrote = unsafe { pg_sys::GetTopTransactionIdIfAny() } != pg_sys::InvalidTransactionId;
     if wrote && !slot_ready(db) {
+        // The worker makes the slot meanwhile (once this transaction ends:
+        // a slot waits for the transactions running when it is created),
+        // so that running this transaction again finds it.
+        worker::start_for(db);
         AuditError::WalSlotMissing(slot_name()).report();
     }
     ensure_slot();
