@@ -430,7 +430,8 @@ unsafe fn large(tuple: pg_sys::HeapTuple) -> bool {
 
 /// Runs `f` in a subtransaction, as PL/pgSQL runs a block with an
 /// EXCEPTION clause: an ERROR rolls back what `f` did and comes back as its
-/// message. A cancel or a shutdown goes on as itself.
+/// message. Anything else (a cancel, a shutdown, out of memory, a bug's
+/// panic) goes on as itself, once the subtransaction is rolled back.
 unsafe fn in_subtransaction(f: impl FnOnce()) -> Result<(), String> {
     use pgrx::pg_sys::panic::CaughtError;
     use pgrx::PgSqlErrorCode::*;
@@ -447,17 +448,7 @@ unsafe fn in_subtransaction(f: impl FnOnce()) -> Result<(), String> {
             (f.0)();
             Ok(())
         })
-        .catch_others(|e| match e {
-            CaughtError::PostgresError(ref r) | CaughtError::ErrorReport(ref r)
-                if !matches!(
-                    r.sql_error_code(),
-                    ERRCODE_QUERY_CANCELED | ERRCODE_ADMIN_SHUTDOWN | ERRCODE_OUT_OF_MEMORY
-                ) =>
-            {
-                Err(r.message().to_string())
-            }
-            other => other.rethrow(),
-        })
+        .catch_others(|caught| Err(Box::new(caught)))
         .execute();
         pg_sys::MemoryContextSwitchTo(memoria);
         if result.is_ok() {
@@ -467,7 +458,17 @@ unsafe fn in_subtransaction(f: impl FnOnce()) -> Result<(), String> {
         }
         pg_sys::MemoryContextSwitchTo(memoria);
         pg_sys::CurrentResourceOwner = owner;
-        result
+        result.map_err(|caught| match *caught {
+            CaughtError::PostgresError(ref r) | CaughtError::ErrorReport(ref r)
+                if !matches!(
+                    r.sql_error_code(),
+                    ERRCODE_QUERY_CANCELED | ERRCODE_ADMIN_SHUTDOWN | ERRCODE_OUT_OF_MEMORY
+                ) =>
+            {
+                r.message().to_string()
+            }
+            other => other.rethrow(),
+        })
     }
 }
 
