@@ -5,11 +5,12 @@
 //! triggers read from the session (identity, context, roles, application,
 //! address, transaction id and start time) into the WAL as a transactional
 //! logical message, prefix `audit`, signed (src/wal/clave.rs), for the
-//! changes that follow it. Once per
-//! transaction, and again only when something in it changed (a new
-//! `SET LOCAL audit.usuario_id`, an `establecer_contexto`, a SECURITY
-//! DEFINER function changing the current role...): a statement that changes
-//! nothing of it costs a few comparisons.
+//! changes that follow it. Once per transaction, and again only when
+//! something in it changed (a new `SET LOCAL audit.usuario_id`, an
+//! `establecer_contexto`, a SECURITY DEFINER function changing the current
+//! role...): a statement that changes nothing of it costs a few
+//! comparisons. Before the first one, the database's capture slot must be
+//! there (`ensure_slot_for_writer`).
 
 use crate::capture::session;
 use crate::guc;

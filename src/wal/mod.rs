@@ -227,8 +227,7 @@ pub fn ensure_slot() {
 /// create it and waits (as `auditar` does), and one that has already
 /// written, which PostgreSQL cannot create a slot for, is refused (55000)
 /// rather than let through uncaptured, while the worker makes the slot for
-/// the next try. The usual case is one look at
-/// shared memory.
+/// the next try. The usual case is one look at shared memory.
 pub fn ensure_slot_for_writer() {
     // SAFETY: plain global.
     let db = unsafe { pg_sys::MyDatabaseId };
