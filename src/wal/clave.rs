@@ -42,18 +42,23 @@ fn data_directory() -> PathBuf {
 }
 
 fn load_or_create() -> Result<Key, AuditError> {
-    let path = data_directory().join(FILE_NAME);
+    let directory = data_directory();
+    let path = directory.join(FILE_NAME);
     let failed = |problem: String, damaged: bool| AuditError::WalKeyFile {
         file: path.display().to_string(),
         problem,
         damaged,
     };
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            return Key::from_bytes(&bytes).map_err(|e| failed(format!("is damaged: {e}"), true))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(failed(format!("cannot be read: {e}"), false)),
+    // The key in the file, or None when there is no file yet.
+    let read = || match std::fs::read(&path) {
+        Ok(bytes) => Key::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|e| failed(format!("is damaged: {e}"), true)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(failed(format!("cannot be read: {e}"), false)),
+    };
+    if let Some(key) = read()? {
+        return Ok(key);
     }
     let mut secret = [0u8; SECRET_LEN];
     // SAFETY: fills the buffer we pass, of the length we pass.
@@ -68,7 +73,7 @@ fn load_or_create() -> Result<Key, AuditError> {
     let created = Key::new(secret, since);
     // SAFETY: plain accessor.
     let pid = unsafe { pg_sys::MyProcPid };
-    let own = data_directory().join(format!("{FILE_NAME}.{pid}"));
+    let own = directory.join(format!("{FILE_NAME}.{pid}"));
     let write = || -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -83,11 +88,10 @@ fn load_or_create() -> Result<Key, AuditError> {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
-        std::fs::File::open(data_directory())?.sync_all()
+        std::fs::File::open(&directory)?.sync_all()
     };
     let result = write();
     let _ = std::fs::remove_file(&own);
     result.map_err(|e| failed(format!("cannot be created: {e}"), false))?;
-    let bytes = std::fs::read(&path).map_err(|e| failed(format!("cannot be read: {e}"), false))?;
-    Key::from_bytes(&bytes).map_err(|e| failed(format!("is damaged: {e}"), true))
+    read()?.ok_or_else(|| failed("cannot be read: it is gone".into(), false))
 }

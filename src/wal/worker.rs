@@ -598,20 +598,12 @@ fn check_lag(db: pg_sys::Oid, decoder: &mut Decoder) {
     let detalle =
         serde_json::json!({ "segundos": lag, "limite": limit, "slot": super::slot_name_for(db) });
     decoder.after_transaction();
-    BackgroundWorker::transaction(|| {
-        as_log_owner(|| {
-            spi::run(
-                "SELECT audit._escribir_log_tecnico('ADVERTENCIA', 'captura', $1, $2::pg_catalog.jsonb)",
-                &[mensaje.as_str().into(), detalle.to_string().as_str().into()],
-            )
-        })
-    });
+    BackgroundWorker::transaction(|| log_tecnico("ADVERTENCIA", &mensaje, &detalle.to_string()));
 }
 
 /// A change the plugin could not turn into an event (`Record::Omission`,
-/// with why):
-/// a row in `audit.log_tecnico`, in the batch's transaction, so that it is
-/// written exactly once, as the events are.
+/// with why): a row in `audit.log_tecnico`, in the batch's transaction, so
+/// that it is written exactly once, as the events are.
 fn record_omission(detalle: &[u8]) {
     let detalle = String::from_utf8_lossy(detalle);
     let parsed: serde_json::Value = serde_json::from_str(&detalle).unwrap_or_default();
@@ -621,10 +613,16 @@ fn record_omission(detalle: &[u8]) {
         parsed["tabla"].as_str().unwrap_or("?"),
         parsed["motivo"].as_str().unwrap_or("?"),
     );
+    log_tecnico("ERROR", &mensaje, &detalle);
+}
+
+/// A row of category `captura` in `audit.log_tecnico` (`detalle`: a JSON
+/// object's text), in the current transaction.
+fn log_tecnico(nivel: &str, mensaje: &str, detalle: &str) {
     as_log_owner(|| {
         spi::run(
-            "SELECT audit._escribir_log_tecnico('ERROR', 'captura', $1, $2::pg_catalog.jsonb)",
-            &[mensaje.as_str().into(), detalle.as_ref().into()],
+            "SELECT audit._escribir_log_tecnico($1, 'captura', $2, $3::pg_catalog.jsonb)",
+            &[nivel.into(), mensaje.into(), detalle.into()],
         )
     });
 }

@@ -381,7 +381,7 @@ mod tests {
         });
         roundtrip(Record::Context(br#"{"transaccion": 7}"#));
         roundtrip(Record::Omission(
-            br#"{"tabla": "t", "error": "division by zero"}"#,
+            br#"{"tabla": "t", "motivo": "its snapshot failed: division by zero"}"#,
         ));
         roundtrip(Record::Commit {
             lsn_fin: 1,
