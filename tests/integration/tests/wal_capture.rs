@@ -478,7 +478,7 @@ fn a_context_message_the_extension_did_not_write_is_ignored() {
     // (pg_logical_emit_message is PUBLIC's): one naming another role and
     // another time must not be believed, and bytes that are no message at
     // all must not stop the capture.
-    let cluster = Cluster::start(&["wal_level=logical", "shared_preload_libraries=audit"]);
+    let mut cluster = Cluster::start(&["wal_level=logical", "shared_preload_libraries=audit"]);
     let mut c = cluster.connect("postgres");
     c.batch_execute(
         "CREATE EXTENSION audit; CREATE TABLE t (id int PRIMARY KEY, v text);
@@ -489,8 +489,8 @@ fn a_context_message_the_extension_did_not_write_is_ignored() {
         .unwrap();
     let pid = worker_pid(&mut c);
     // The key that signs the extension's messages: the server's alone.
-    let key = std::fs::metadata(format!("{}/data/audit_captura_wal.clave", cluster.dir))
-        .expect("the key file");
+    let key_file = format!("{}/data/audit_captura_wal.clave", cluster.dir);
+    let key = std::fs::metadata(&key_file).expect("the key file");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(key.permissions().mode() & 0o777, 0o600);
     assert_eq!(key.len(), 48);
@@ -531,6 +531,27 @@ fn a_context_message_the_extension_did_not_write_is_ignored() {
     );
     // The same worker, never stopped by them.
     assert_eq!(worker_pid(&mut c), pid);
+    // A damaged key is an error that names the file (XX001), not a new key
+    // made in silence: the change is not made.
+    drop(c);
+    cluster.stop("fast");
+    std::fs::write(&key_file, b"not a key").unwrap();
+    cluster.start_again();
+    let mut c = cluster.connect("postgres");
+    let refused = c
+        .batch_execute("INSERT INTO t VALUES (4, 'd')")
+        .expect_err("a write signed with a damaged key");
+    let db = refused.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "XX001", "{db:?}");
+    assert!(
+        db.message().contains("audit_captura_wal.clave") && db.message().contains("is damaged"),
+        "{db:?}"
+    );
+    assert!(
+        db.hint().unwrap_or_default().contains("Move the file away"),
+        "{db:?}"
+    );
+    assert_eq!(count(&mut c, "SELECT count(*) FROM t"), 3);
 }
 
 #[test]
