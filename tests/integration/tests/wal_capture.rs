@@ -552,6 +552,30 @@ fn a_context_message_the_extension_did_not_write_is_ignored() {
         "{db:?}"
     );
     assert_eq!(count(&mut c, "SELECT count(*) FROM t"), 3);
+    // A key file that cannot be read (here a directory in its place) is an
+    // I/O error naming it (58030), not a new key either.
+    drop(c);
+    cluster.stop("fast");
+    std::fs::remove_file(&key_file).unwrap();
+    std::fs::create_dir(&key_file).unwrap();
+    cluster.start_again();
+    let mut c = cluster.connect("postgres");
+    let refused = c
+        .batch_execute("INSERT INTO t VALUES (4, 'd')")
+        .expect_err("a write signed with a key that cannot be read");
+    let db = refused.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "58030", "{db:?}");
+    assert!(
+        db.message().contains("audit_captura_wal.clave") && db.message().contains("cannot be read"),
+        "{db:?}"
+    );
+    assert!(
+        db.hint()
+            .unwrap_or_default()
+            .contains("operating-system user"),
+        "{db:?}"
+    );
+    assert_eq!(count(&mut c, "SELECT count(*) FROM t"), 3);
 }
 
 #[test]
