@@ -153,7 +153,13 @@ pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
     // function of the extension pins it, so the SQL the worker shares with
     // them (capture, catalog reads) runs under the same rule
     // (docs/development.md, "SQL"), whatever the database's default path.
+    // The database's and the bootstrap role's defaults for transactions
+    // would be the worker's too: a database put in read-only mode for a
+    // while (its writers ask for READ WRITE) would stop the capture, and
+    // batches are written as read committed, as they were designed.
     for (name, value) in [
+        (c"default_transaction_read_only", c"off"),
+        (c"default_transaction_isolation", c"read committed"),
         (c"lock_timeout", c"5s"),
         (c"synchronous_commit", c"off"),
         (c"search_path", c"pg_catalog, pg_temp"),

@@ -791,6 +791,49 @@ fn the_owner_cannot_take_what_capture_from_the_wal_needs() {
 }
 
 #[test]
+fn the_databases_defaults_for_transactions_do_not_stop_the_worker() {
+    // The owner of a database who puts it in read-only mode for a while
+    // (writers then ask for READ WRITE), or makes every transaction
+    // serializable, sets it for the worker too: its sessions' defaults are
+    // the database's and the bootstrap role's. Its batches must still be
+    // written, in its own isolation level: the database's owner is not a
+    // role that may stop the capture.
+    let db = wal_table("wal_defaults_bd");
+    let owner = TestRole::new(&db, "duena");
+    let mut c = db.connect();
+    c.batch_execute(&format!(
+        "ALTER DATABASE {} OWNER TO {}",
+        db.name, owner.name
+    ))
+    .unwrap();
+    db.connect_as(&owner.name)
+        .batch_execute(&format!(
+            "ALTER DATABASE {0} SET default_transaction_read_only = on;
+             ALTER DATABASE {0} SET default_transaction_isolation = serializable;",
+            db.name
+        ))
+        .unwrap();
+    let pid = worker_pid(&mut c);
+    c.batch_execute(&format!("SELECT pg_terminate_backend({pid})"))
+        .unwrap();
+    worker_once(&mut c, "a new worker", |w| {
+        w["pid"].as_i64().is_some_and(|p| p != i64::from(pid))
+    });
+    let mut writer = db.connect();
+    writer
+        .batch_execute(
+            "BEGIN READ WRITE; INSERT INTO t SELECT g, 'v' FROM generate_series(1, 100) g; COMMIT;",
+        )
+        .unwrap();
+    wait_for_capture(&mut c);
+    assert_eq!(row_events(&mut c), 100);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM audit.log_tecnico"), 0);
+    // (A role that owns a database cannot be dropped.)
+    c.batch_execute(&format!("ALTER DATABASE {} OWNER TO postgres", db.name))
+        .unwrap();
+}
+
+#[test]
 fn killing_the_worker_mid_batch_loses_and_duplicates_nothing() {
     let db = wal_table("wal_matar_worker");
     let mut c = db.connect();
