@@ -123,6 +123,31 @@ pub unsafe extern "C-unwind" fn audit_captura_lanzador(_arg: pg_sys::Datum) {
     }
 }
 
+/// The worker runs as the bootstrap superuser, as it connected; but its
+/// session starts with the database's settings, and the database's owner
+/// may set `session_authorization` or `role` there (both apply to
+/// superusers), which would run its batches as a role that cannot write the
+/// log. In a transaction: the role is looked up by name.
+fn run_as_bootstrap_superuser() {
+    // SAFETY: a catalog lookup of a role that always exists, in a
+    // transaction; the name is copied by SetConfigOption.
+    unsafe {
+        let name =
+            pg_sys::GetUserNameFromId(pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID), false);
+        for (setting, value) in [
+            (c"session_authorization".as_ptr(), name.cast_const()),
+            (c"role".as_ptr(), c"none".as_ptr()),
+        ] {
+            pg_sys::SetConfigOption(
+                setting,
+                value,
+                pg_sys::GucContext::PGC_SUSET,
+                pg_sys::GucSource::PGC_S_OVERRIDE,
+            );
+        }
+    }
+}
+
 /// # Safety
 /// The entry point of a database's worker, called by PostgreSQL with the
 /// database's OID as argument.
@@ -174,6 +199,7 @@ pub unsafe extern "C-unwind" fn audit_captura_trabajador(arg: pg_sys::Datum) {
             )
         };
     }
+    BackgroundWorker::transaction(run_as_bootstrap_superuser);
     super::compresion::apply(db);
     super::allow_plugin(false);
     // The key that signs context messages, created now if it is not yet

@@ -791,13 +791,14 @@ fn the_owner_cannot_take_what_capture_from_the_wal_needs() {
 }
 
 #[test]
-fn the_databases_defaults_for_transactions_do_not_stop_the_worker() {
-    // The owner of a database who puts it in read-only mode for a while
-    // (writers then ask for READ WRITE), or makes every transaction
-    // serializable, sets it for the worker too: its sessions' defaults are
-    // the database's and the bootstrap role's. Its batches must still be
-    // written, in its own isolation level: the database's owner is not a
-    // role that may stop the capture.
+fn the_database_owners_settings_do_not_stop_the_worker() {
+    // What the owner of a database sets for it (ALTER DATABASE ... SET) is
+    // set for the worker too: its sessions start with the database's and
+    // the bootstrap role's settings. A database kept read-only for a while
+    // (writers then ask for READ WRITE), every transaction serializable, or
+    // every session under another role (`role`, `session_authorization`,
+    // which apply to superusers too) must not stop the capture: the
+    // database's owner is not a role that may stop it.
     let db = wal_table("wal_defaults_bd");
     let owner = TestRole::new(&db, "duena");
     let mut c = db.connect();
@@ -809,8 +810,10 @@ fn the_databases_defaults_for_transactions_do_not_stop_the_worker() {
     db.connect_as(&owner.name)
         .batch_execute(&format!(
             "ALTER DATABASE {0} SET default_transaction_read_only = on;
-             ALTER DATABASE {0} SET default_transaction_isolation = serializable;",
-            db.name
+             ALTER DATABASE {0} SET default_transaction_isolation = serializable;
+             ALTER DATABASE {0} SET role = {1};
+             ALTER DATABASE {0} SET session_authorization = {1};",
+            db.name, owner.name
         ))
         .unwrap();
     let pid = worker_pid(&mut c);
@@ -822,7 +825,8 @@ fn the_databases_defaults_for_transactions_do_not_stop_the_worker() {
     let mut writer = db.connect();
     writer
         .batch_execute(
-            "BEGIN READ WRITE; INSERT INTO t SELECT g, 'v' FROM generate_series(1, 100) g; COMMIT;",
+            "SET SESSION AUTHORIZATION postgres; SET ROLE NONE;
+             BEGIN READ WRITE; INSERT INTO t SELECT g, 'v' FROM generate_series(1, 100) g; COMMIT;",
         )
         .unwrap();
     wait_for_capture(&mut c);
