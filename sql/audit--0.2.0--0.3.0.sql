@@ -38,3 +38,21 @@ AS $modulos$
 $modulos$;
 COMMENT ON FUNCTION audit.listar_modulos() IS
     'Every module with its tables and its marks (newest first).';
+
+-- 2. The restores render the live rows they compare with the snapshots as
+--    the snapshots are rendered, whatever the caller's TimeZone,
+--    IntervalStyle, bytea_output, extra_float_digits or DateStyle: a
+--    timestamptz, interval or bytea column otherwise looked changed since
+--    every event (false conflicts in deshacer, rows twice in estado_en).
+ALTER FUNCTION audit.deshacer(bigint, boolean, boolean, boolean)
+    SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres'
+    SET extra_float_digits = 1 SET bytea_output = 'hex';
+ALTER FUNCTION audit.restaurar_registro(regclass, uuid, timestamptz, boolean, boolean)
+    SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres'
+    SET extra_float_digits = 1 SET bytea_output = 'hex';
+ALTER FUNCTION audit.estado_en(regclass, timestamptz)
+    SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres'
+    SET extra_float_digits = 1 SET bytea_output = 'hex';
+ALTER FUNCTION audit.revertir_modulo(text, text, boolean, boolean)
+    SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres'
+    SET extra_float_digits = 1 SET bytea_output = 'hex';

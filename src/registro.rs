@@ -9,6 +9,7 @@
 //! renders them, so `{"id": "7"}` and `{"id": 7}` name the same row of an
 //! integer key.
 
+use crate::capture::row::Deformed;
 use crate::capture::table_state::{Key, TableState};
 use crate::error::AuditError;
 use crate::sql_types::{Jsonb, Regclass};
@@ -60,28 +61,22 @@ pub fn id_of(relid: pg_sys::Oid, pk: Jsonb, argument: &'static str) -> pgrx::Uui
         .report();
     }
     check_keys(&pk, &names, &qualified, argument);
-    let columns = names
-        .iter()
-        .map(|(n, _)| format!("r.{}", crate::catalog::quote_ident(n)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let from = format!("pg_catalog.jsonb_populate_record(NULL::{qualified}, $1) AS r");
-    let id = match state.key {
-        Key::Uuid { .. } => crate::spi::read_value::<pgrx::Uuid>(
-            &format!("SELECT {columns} FROM {from}"),
-            &[pk.into()],
-        ),
-        _ => {
-            let text = crate::spi::read_value::<String>(
-                &format!("SELECT pg_catalog.to_jsonb(k)::pg_catalog.text FROM (SELECT {columns} FROM {from}) AS k"),
-                &[pk.into()],
-            );
-            text.map(|t| {
-                let id = record_id::registro_id(&state.schema, &state.table, t.as_bytes());
-                pgrx::Uuid::from_bytes(*id.as_bytes())
-            })
-        }
-    };
+    // The values are read into a row of the table (each cast to its
+    // column's type, in this session's settings, as the caller wrote them)
+    // and the key taken from that row by the capture's own projection,
+    // which renders it with the capture's fixed output settings.
+    let sql = format!("SELECT pg_catalog.jsonb_populate_record(NULL::{qualified}, $1)");
+    let id = Spi::connect(|client| -> Result<Option<pgrx::Uuid>, pgrx::spi::Error> {
+        let found = client.select(&sql, Some(1), &[pk.into()])?.first();
+        let Some(datum) = found.get_datum_by_ordinal(1)? else {
+            return Ok(None);
+        };
+        // SAFETY: `datum` is a row of the table's own type, alive until
+        // SPI finishes (after this closure); the table is open under
+        // AccessShareLock while its descriptor deforms the row.
+        Ok(unsafe { key_id(&state, root, datum) })
+    })
+    .unwrap_or_else(|e| panic!("internal query failed ({sql}): {e}"));
     // Only a single uuid key can come back NULL, and it is NOT NULL
     // (a primary key) or was refused above when it could not be null.
     id.unwrap_or_else(|| {
@@ -91,6 +86,44 @@ pub fn id_of(relid: pg_sys::Oid, pk: Jsonb, argument: &'static str) -> pgrx::Uui
         }
         .report()
     })
+}
+
+/// The id the capture gives the row `datum` (of the table's row type).
+///
+/// # Safety
+/// `datum` must be a non-null composite datum of table `root`'s row type.
+unsafe fn key_id(
+    state: &TableState,
+    root: pg_sys::Oid,
+    datum: pg_sys::Datum,
+) -> Option<pgrx::Uuid> {
+    // SAFETY: the caller's guarantee; the header is the datum's detoasted
+    // body, and its length the varlena's.
+    unsafe {
+        let rel = pg_sys::relation_open(root, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let header =
+            pg_sys::pg_detoast_datum(datum.cast_mut_ptr()).cast::<pg_sys::HeapTupleHeaderData>();
+        let mut tuple = pg_sys::HeapTupleData {
+            t_len: pgrx::varlena::varsize_any(header.cast()) as u32,
+            t_self: pg_sys::ItemPointerData::default(),
+            t_tableOid: root,
+            t_data: header,
+        };
+        let row = Deformed::new(&mut tuple, (*rel).rd_att);
+        let id = match &state.key {
+            Key::Uuid { index, .. } => (!row.nulls[*index])
+                .then(|| pgrx::Uuid::from_bytes(crate::datums::uuid_of(row.values[*index]))),
+            Key::Columns(pk) => {
+                let text = Jsonb::from_datum_unchecked(pk.to_jsonb(&row)).to_text_bytes();
+                let id = record_id::registro_id(&state.schema, &state.table, &text);
+                Some(pgrx::Uuid::from_bytes(*id.as_bytes()))
+            }
+            // Refused by the caller: a table without a key.
+            Key::WholeRow => None,
+        };
+        pg_sys::relation_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        id
+    }
 }
 
 /// The table whose events a table's rows are filed under: a partition's

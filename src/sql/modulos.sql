@@ -23,6 +23,13 @@ CREATE FUNCTION audit.revertir_modulo(
     estricto boolean DEFAULT false) RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    -- Live rows are rendered as the snapshots are (src/capture/snapshot.rs),
+    -- whatever the caller's settings, so that they compare equal.
+    SET TimeZone = 'UTC'
+    SET DateStyle = 'ISO, YMD'
+    SET IntervalStyle = 'postgres'
+    SET extra_float_digits = 1
+    SET bytea_output = 'hex'
 AS $rollback$
 DECLARE
     m record;

@@ -14,6 +14,13 @@ CREATE FUNCTION audit.deshacer(
     estricto boolean DEFAULT false) RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    -- Live rows are rendered as the snapshots are (src/capture/snapshot.rs),
+    -- whatever the caller's settings, so that they compare equal.
+    SET TimeZone = 'UTC'
+    SET DateStyle = 'ISO, YMD'
+    SET IntervalStyle = 'postgres'
+    SET extra_float_digits = 1
+    SET bytea_output = 'hex'
 AS $undo$
 DECLARE
     ev record;
@@ -191,6 +198,13 @@ CREATE FUNCTION audit.restaurar_registro(
     estricto boolean DEFAULT false) RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    -- Live rows are rendered as the snapshots are (src/capture/snapshot.rs),
+    -- whatever the caller's settings, so that they compare equal.
+    SET TimeZone = 'UTC'
+    SET DateStyle = 'ISO, YMD'
+    SET IntervalStyle = 'postgres'
+    SET extra_float_digits = 1
+    SET bytea_output = 'hex'
 AS $restore$
 DECLARE
     info record;
@@ -290,6 +304,13 @@ $restore$;
 CREATE FUNCTION audit.estado_en(tabla regclass, instante timestamptz) RETURNS SETOF jsonb
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    -- Live rows are rendered as the snapshots are (src/capture/snapshot.rs),
+    -- whatever the caller's settings, so that they compare equal.
+    SET TimeZone = 'UTC'
+    SET DateStyle = 'ISO, YMD'
+    SET IntervalStyle = 'postgres'
+    SET extra_float_digits = 1
+    SET bytea_output = 'hex'
 AS $asof$
 DECLARE
     info record;
