@@ -699,8 +699,14 @@ pub unsafe fn after_grant(cmd: *mut pg_sys::CollectedCommand) {
         {
             return;
         }
-        let only_select =
-            !(*g).all_privs && (*g).privileges & !(pg_sys::ACL_SELECT as pg_sys::AclMode) == 0;
+        // Column privileges (`GRANT UPDATE (col) ON ...`) are not in
+        // `privileges` but in `col_privs`, one node per privilege (no name:
+        // ALL).
+        let only_select = !(*g).all_privs
+            && (*g).privileges & !(pg_sys::ACL_SELECT as pg_sys::AclMode) == 0
+            && column_privileges((*g).col_privs)
+                .iter()
+                .all(|p| p.as_deref() == Some("select"));
         if (*g).objects.is_null() {
             return;
         }
@@ -726,6 +732,29 @@ pub unsafe fn after_grant(cmd: *mut pg_sys::CollectedCommand) {
                 );
             }
         }
+    }
+}
+
+/// The privileges named by a GRANT's column privileges (`AccessPriv`
+/// nodes), lower case; None for ALL.
+///
+/// # Safety
+/// `list` is null or a list of `AccessPriv` nodes.
+unsafe fn column_privileges(list: *mut pg_sys::List) -> Vec<Option<String>> {
+    if list.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: the caller's guarantee.
+    unsafe {
+        (0..(*list).length as usize)
+            .map(|i| {
+                let privilege = (*(*list).elements.add(i))
+                    .ptr_value
+                    .cast::<pg_sys::AccessPriv>();
+                let name = (*privilege).priv_name;
+                (!name.is_null()).then(|| catalog::cstr_to_string(name).to_lowercase())
+            })
+            .collect()
     }
 }
 

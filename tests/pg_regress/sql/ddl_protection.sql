@@ -56,6 +56,16 @@ GRANT UPDATE, DELETE ON audit.bloques TO otro_duenio;
 \echo :LAST_ERROR_SQLSTATE
 GRANT ALL ON audit.historial_cambios_id_seq TO otro_duenio;
 \echo :LAST_ERROR_SQLSTATE
+-- Column privileges too: writing a table's options or the capture's
+-- position would switch capture off without a trace.
+GRANT UPDATE (opciones) ON audit.tablas_config TO otro_duenio;
+\echo :LAST_ERROR_SQLSTATE
+GRANT SELECT (tabla), INSERT (tabla) ON audit.tablas_config TO otro_duenio;
+\echo :LAST_ERROR_SQLSTATE
+GRANT ALL (lsn_aplicado) ON audit.captura_wal TO otro_duenio;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS privilegios_de_columna FROM pg_attribute
+ WHERE attrelid IN ('audit.tablas_config'::regclass, 'audit.captura_wal'::regclass) AND attacl IS NOT NULL;
 DROP ROLE otro_duenio;
 SELECT pg_temp.rechazo(format('DROP TABLE %s', :'particion'));
 DROP TRIGGER historial_cambios_solo_insercion ON audit.historial_cambios;
@@ -84,6 +94,8 @@ ALTER TABLE :particion RESET (autovacuum_vacuum_scale_factor);
 CREATE ROLE lector_ddl NOLOGIN;
 GRANT SELECT ON audit.historial_cambios TO lector_ddl;
 REVOKE SELECT ON audit.historial_cambios FROM lector_ddl;
+GRANT SELECT (tabla) ON audit.tablas_config TO lector_ddl;
+REVOKE SELECT (tabla) ON audit.tablas_config FROM lector_ddl;
 DROP ROLE lector_ddl;
 
 -- 2. Audited tables: their owner cannot switch capture off; a role that may
