@@ -56,3 +56,98 @@ ALTER FUNCTION audit.estado_en(regclass, timestamptz)
 ALTER FUNCTION audit.revertir_modulo(text, text, boolean, boolean)
     SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres'
     SET extra_float_digits = 1 SET bytea_output = 'hex';
+
+-- 3. The installing role's default privileges (ALTER DEFAULT PRIVILEGES)
+--    reached the extension's objects: writes and reads on the log's
+--    partitions (which have no row-level security), writes on its tables
+--    and sequences, CREATE on the schema. A fresh install now resets every
+--    object to PostgreSQL's built-in privileges before granting its own
+--    (src/sql/finalize.sql), and each later partition as it is created.
+--    Here, what can only have come from default privileges goes: every
+--    privilege on a partition of the log (GRANT on one has always been
+--    refused), privileges other than SELECT on the other tables and
+--    sequences (refused likewise; audit.alertas excepted, on which a DBA
+--    grants writes) and CREATE on the schema. Privileges a DBA may have
+--    granted on purpose (SELECT, EXECUTE) are left: docs/security.md says
+--    how to check them.
+CREATE FUNCTION audit._privilegios_de_fabrica(solo regclass) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $fabrica$
+DECLARE
+    o record;
+    p record;
+BEGIN
+    FOR o IN
+        SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS clase,
+               c.oid::regclass::text AS nombre, c.relacl AS acl,
+               acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", c.relowner) AS fabrica
+          FROM pg_class c
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+           AND (c.oid = solo OR (solo IS NULL AND c.relnamespace = 'audit'::regnamespace))
+        UNION ALL
+        SELECT 'ROUTINE', f.oid::regprocedure::text, f.proacl, acldefault('f', f.proowner)
+          FROM pg_proc f
+         WHERE solo IS NULL AND f.pronamespace = 'audit'::regnamespace
+        UNION ALL
+        SELECT 'TYPE', t.oid::regtype::text, t.typacl, acldefault('T', t.typowner)
+          FROM pg_type t
+         WHERE solo IS NULL AND t.typnamespace = 'audit'::regnamespace
+           AND t.typacl IS NOT NULL
+        UNION ALL
+        SELECT 'SCHEMA', quote_ident(n.nspname), n.nspacl, acldefault('n', n.nspowner)
+          FROM pg_namespace n
+         WHERE solo IS NULL AND n.nspname = 'audit'
+    LOOP
+        CONTINUE WHEN o.acl IS NULL;
+        FOR p IN
+            SELECT 'REVOKE' AS orden, x.grantee, x.privilege_type, x.is_grantable
+              FROM (SELECT grantee, privilege_type, is_grantable FROM aclexplode(o.acl)
+                    EXCEPT SELECT grantee, privilege_type, is_grantable FROM aclexplode(o.fabrica)) x
+            UNION ALL
+            SELECT 'GRANT', x.grantee, x.privilege_type, x.is_grantable
+              FROM (SELECT grantee, privilege_type, is_grantable FROM aclexplode(o.fabrica)
+                    EXCEPT SELECT grantee, privilege_type, is_grantable FROM aclexplode(o.acl)) x
+             ORDER BY 1 DESC
+        LOOP
+            EXECUTE format('%s %s ON %s %s %s %s%s',
+                           p.orden, p.privilege_type, o.clase, o.nombre,
+                           CASE p.orden WHEN 'REVOKE' THEN 'FROM' ELSE 'TO' END,
+                           CASE p.grantee WHEN 0 THEN 'PUBLIC' ELSE p.grantee::regrole::text END,
+                           CASE WHEN p.orden = 'REVOKE' THEN ' CASCADE'
+                                WHEN p.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+        END LOOP;
+    END LOOP;
+END
+$fabrica$;
+REVOKE EXECUTE ON FUNCTION audit._privilegios_de_fabrica(regclass) FROM PUBLIC;
+
+SELECT audit._privilegios_de_fabrica(c.oid)
+  FROM pg_catalog.pg_class c
+ WHERE c.relispartition AND c.relnamespace = 'audit'::pg_catalog.regnamespace;
+
+DO $desde_privilegios_por_defecto$
+DECLARE
+    o record;
+BEGIN
+    FOR o IN
+        SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS clase,
+               c.oid::pg_catalog.regclass::pg_catalog.text AS nombre,
+               x.privilege_type,
+               CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE x.grantee::pg_catalog.regrole::pg_catalog.text END AS a
+          FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) x
+         WHERE c.relnamespace = 'audit'::pg_catalog.regnamespace
+           AND NOT c.relispartition
+           AND c.oid <> 'audit.alertas'::pg_catalog.regclass
+           AND x.grantee <> c.relowner
+           AND x.privilege_type <> 'SELECT'
+        UNION ALL
+        SELECT 'SCHEMA', 'audit', x.privilege_type,
+               CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE x.grantee::pg_catalog.regrole::pg_catalog.text END
+          FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) x
+         WHERE n.nspname = 'audit' AND x.grantee <> n.nspowner AND x.privilege_type = 'CREATE'
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE %s ON %s %s FROM %s CASCADE', o.privilege_type, o.clase, o.nombre, o.a);
+    END LOOP;
+END
+$desde_privilegios_por_defecto$;

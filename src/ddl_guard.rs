@@ -198,7 +198,33 @@ pub unsafe fn after_relation_command(relid: pg_sys::Oid, cmd: *mut pg_sys::Colle
     if in_audit_schema(relid) {
         if !internal() {
             check_protected(relid, &subs, tag);
+        } else if tag == Some(pg_sys::NodeTag::T_CreateStmt) {
+            // A partition of the log the maintenance creates: the
+            // installing role's default privileges are not for it (see
+            // audit._privilegios_de_fabrica in src/sql/finalize.sql; a
+            // database still at 0.2.0 has no such function).
+            let reset = spi::read_value::<bool>(
+                "SELECT pg_catalog.to_regprocedure('audit._privilegios_de_fabrica(regclass)') IS NOT NULL",
+                &[],
+            );
+            if reset == Some(true) {
+                spi::run(
+                    "SELECT audit._privilegios_de_fabrica($1::pg_catalog.regclass)",
+                    &[relid.into()],
+                );
+            }
         }
+        if subs.iter().any(|s| s.subtype == At::AT_AttachPartition) {
+            refuse_log_partitions_elsewhere(relid);
+        }
+    } else if tag == Some(pg_sys::NodeTag::T_CreateStmt) && partition_of_the_extension(relid) {
+        refuse(
+            format!(
+                "cannot create {} as a partition of a table of the extension outside schema audit",
+                catalog::regclass_text(relid)
+            ),
+            "The log's partitions are created by the extension, in schema audit (audit.mantenimiento()).",
+        );
     } else if let Some(root) = audited_root(relid) {
         // What can take capture away: a change to when capture triggers
         // fire, a partition detached (its rows leave the audited table), a
@@ -230,6 +256,35 @@ pub unsafe fn after_relation_command(relid: pg_sys::Oid, cmd: *mut pg_sys::Colle
         if let Some(command) = joined.filter(|_| !unsafe { pg_sys::get_rel_relispartition(relid) })
         {
             after_audited_change(root, command, None);
+        }
+    }
+}
+
+/// Whether `relid` is a partition (at any depth) of a table in schema audit.
+fn partition_of_the_extension(relid: pg_sys::Oid) -> bool {
+    spi::read_value::<bool>(
+        "SELECT c.relispartition AND pg_catalog.pg_partition_root(c.oid) IN (
+                SELECT r.oid FROM pg_catalog.pg_class r WHERE r.relnamespace = 'audit'::pg_catalog.regnamespace)
+           FROM pg_catalog.pg_class c WHERE c.oid = $1",
+        &[relid.into()],
+    )
+    .unwrap_or(false)
+}
+
+/// A table of the extension gets partitions from schema audit only: one
+/// elsewhere would be outside every check of its objects (their owner,
+/// their privileges, their triggers).
+fn refuse_log_partitions_elsewhere(parent: pg_sys::Oid) {
+    for partition in attached_in_this_transaction(parent) {
+        if !in_audit_schema(partition) {
+            refuse(
+                format!(
+                    "cannot attach {} to {}: it is outside schema audit",
+                    catalog::regclass_text(partition),
+                    catalog::regclass_text(parent)
+                ),
+                "The log's partitions are created by the extension, in schema audit (audit.mantenimiento()).",
+            );
         }
     }
 }

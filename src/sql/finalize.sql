@@ -256,6 +256,69 @@ CREATE POLICY escritura ON audit.config_versiones AS PERMISSIVE FOR INSERT TO PU
 -- when a partition of an audited table is created (cloning its row trigger),
 -- which any table owner may do. Attaching it by hand is refused by the
 -- CREATE TRIGGER event trigger unless the role may call audit.auditar.
+-- First, every object of the extension gets PostgreSQL's built-in
+-- privileges back: a DBA's default privileges (ALTER DEFAULT PRIVILEGES,
+-- for the installing role or for schema audit) are for the DBA's own
+-- objects, and would grant writes on the log, its partitions or its
+-- sequence, reads of every tenant through the partitions (which have no
+-- row-level security), or CREATE on the schema. The grants below are the
+-- design; the log's later partitions are reset the same way as they are
+-- created (src/ddl_guard.rs).
+-- audit._privilegios_de_fabrica(NULL) resets every object in schema audit
+-- (and the schema); with a relation, that relation only.
+CREATE FUNCTION audit._privilegios_de_fabrica(solo regclass) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $fabrica$
+DECLARE
+    o record;
+    p record;
+BEGIN
+    FOR o IN
+        SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS clase,
+               c.oid::regclass::text AS nombre, c.relacl AS acl,
+               acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", c.relowner) AS fabrica
+          FROM pg_class c
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+           AND (c.oid = solo OR (solo IS NULL AND c.relnamespace = 'audit'::regnamespace))
+        UNION ALL
+        SELECT 'ROUTINE', f.oid::regprocedure::text, f.proacl, acldefault('f', f.proowner)
+          FROM pg_proc f
+         WHERE solo IS NULL AND f.pronamespace = 'audit'::regnamespace
+        UNION ALL
+        SELECT 'TYPE', t.oid::regtype::text, t.typacl, acldefault('T', t.typowner)
+          FROM pg_type t
+         WHERE solo IS NULL AND t.typnamespace = 'audit'::regnamespace
+           AND t.typacl IS NOT NULL
+        UNION ALL
+        SELECT 'SCHEMA', quote_ident(n.nspname), n.nspacl, acldefault('n', n.nspowner)
+          FROM pg_namespace n
+         WHERE solo IS NULL AND n.nspname = 'audit'
+    LOOP
+        CONTINUE WHEN o.acl IS NULL;
+        FOR p IN
+            SELECT 'REVOKE' AS orden, x.grantee, x.privilege_type, x.is_grantable
+              FROM (SELECT grantee, privilege_type, is_grantable FROM aclexplode(o.acl)
+                    EXCEPT SELECT grantee, privilege_type, is_grantable FROM aclexplode(o.fabrica)) x
+            UNION ALL
+            SELECT 'GRANT', x.grantee, x.privilege_type, x.is_grantable
+              FROM (SELECT grantee, privilege_type, is_grantable FROM aclexplode(o.fabrica)
+                    EXCEPT SELECT grantee, privilege_type, is_grantable FROM aclexplode(o.acl)) x
+             ORDER BY 1 DESC
+        LOOP
+            EXECUTE format('%s %s ON %s %s %s %s%s',
+                           p.orden, p.privilege_type, o.clase, o.nombre,
+                           CASE p.orden WHEN 'REVOKE' THEN 'FROM' ELSE 'TO' END,
+                           CASE p.grantee WHEN 0 THEN 'PUBLIC' ELSE p.grantee::regrole::text END,
+                           CASE WHEN p.orden = 'REVOKE' THEN ' CASCADE'
+                                WHEN p.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+        END LOOP;
+    END LOOP;
+END
+$fabrica$;
+SELECT audit._privilegios_de_fabrica(NULL);
+REVOKE EXECUTE ON FUNCTION audit._privilegios_de_fabrica(regclass) FROM PUBLIC;
+
 GRANT USAGE ON SCHEMA audit TO PUBLIC;  -- not CREATE: nobody adds objects here
 
 REVOKE ALL ON TABLE audit.historial_cambios, audit.historial_cambios_default, audit.tablas_config FROM PUBLIC;

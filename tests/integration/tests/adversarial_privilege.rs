@@ -500,3 +500,126 @@ fn a_table_owner_cannot_hang_an_uncaptured_child_on_an_audited_table() {
     admin.batch_execute("SELECT audit.auditar('hija')").unwrap();
     assert!(capture_active(&db, "cuentas"));
 }
+
+/// The privileges of the extension's objects (an ACL as stored, or
+/// PostgreSQL's built-in one where none is, its items in order), with the
+/// owner's name left out, object by object (the log's partitions by their position: their
+/// names follow the month).
+const OBJECT_PRIVILEGES: &str = "
+    SELECT format('%s %s %s', kind, name,
+                  (SELECT string_agg(replace(i::text, current_user, 'OWNER'), ' ' ORDER BY i::text) FROM unnest(acl) i))
+      FROM (SELECT 'relation' AS kind,
+                   CASE WHEN c.relispartition THEN 'partition' ELSE c.relname::text END AS name,
+                   coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner)) AS acl
+              FROM pg_class c WHERE c.relnamespace = 'audit'::regnamespace AND c.relkind NOT IN ('i', 'I', 'c', 't')
+            UNION ALL
+            SELECT 'function', p.oid::regprocedure::text, coalesce(p.proacl, acldefault('f', p.proowner))
+              FROM pg_proc p WHERE p.pronamespace = 'audit'::regnamespace
+            UNION ALL
+            SELECT 'schema', n.nspname::text, coalesce(n.nspacl, acldefault('n', n.nspowner))
+              FROM pg_namespace n WHERE n.nspname = 'audit') o
+     ORDER BY 1";
+
+#[test]
+fn default_privileges_do_not_reach_the_extensions_objects() {
+    // A DBA's usual defaults ("the application may use every table I
+    // create", functions not executable by PUBLIC) are for the DBA's own
+    // objects: the extension's get its designed privileges only, at
+    // install and for every partition of the log made later. Otherwise an
+    // application role would read every tenant through a partition (no
+    // row-level security there) and write events that a seal then covers.
+    let db = TestDb::new("adv_p_default_acl");
+    let reference = TestDb::new("adv_p_default_acl_ref");
+    let app = TestRole::new(&db, "app");
+    let mut c = db.connect();
+    c.batch_execute(&format!(
+        "DROP EXTENSION audit CASCADE;
+         ALTER DEFAULT PRIVILEGES GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON TABLES TO {a};
+         ALTER DEFAULT PRIVILEGES GRANT ALL ON SEQUENCES TO {a};
+         ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO {a};
+         ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+         ALTER DEFAULT PRIVILEGES GRANT USAGE, CREATE ON SCHEMAS TO {a};
+         CREATE EXTENSION audit;",
+        a = app.name
+    ))
+    .unwrap();
+    let designed = texts(&mut reference.connect(), OBJECT_PRIVILEGES);
+    assert_eq!(texts(&mut c, OBJECT_PRIVILEGES), designed);
+    // The defaults for schema audit itself, set after the install, reach
+    // the partitions the maintenance creates months later: not any more.
+    c.batch_execute(&format!(
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA audit GRANT SELECT, INSERT ON TABLES TO {a};
+         SELECT audit._asegurar_particiones(6);",
+        a = app.name
+    ))
+    .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) x
+              WHERE c.relispartition AND c.relnamespace = 'audit'::regnamespace AND x.grantee <> c.relowner"
+        ),
+        0
+    );
+    assert!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM pg_class WHERE relispartition AND relnamespace = 'audit'::regnamespace"
+        ) >= 7
+    );
+    // And the role reads nothing and writes nothing.
+    let mut as_app = db.connect_as(&app.name);
+    assert_eq!(
+        sqlstate(as_app.execute("SELECT * FROM audit.historial_cambios_default", &[])),
+        "42501"
+    );
+    assert_eq!(
+        sqlstate(as_app.execute(
+            "INSERT INTO audit.historial_cambios_default (id, accion, transaccion, rol_bd) VALUES (-1, 'INSERT', 1, 'x')",
+            &[]
+        )),
+        "42501"
+    );
+    assert_eq!(
+        sqlstate(as_app.execute("CREATE TABLE audit.intrusa (id int)", &[])),
+        "42501"
+    );
+}
+
+#[test]
+fn the_log_has_no_partition_outside_schema_audit() {
+    // A partition elsewhere would be outside every check of the log's
+    // objects: its owner could be changed, its guard switched off.
+    let db = TestDb::new("adv_p_partition_elsewhere");
+    let mut c = db.connect();
+    assert_eq!(
+        sqlstate_of(c.batch_execute(
+            "CREATE TABLE public.hc_2031 PARTITION OF audit.historial_cambios
+                 FOR VALUES FROM ('2031-01-01 00:00+00') TO ('2031-02-01 00:00+00')"
+        )),
+        "42501"
+    );
+    c.batch_execute("CREATE TABLE public.hc_2032 (LIKE audit.historial_cambios)")
+        .unwrap();
+    assert_eq!(
+        sqlstate_of(c.batch_execute(
+            "ALTER TABLE audit.historial_cambios ATTACH PARTITION public.hc_2032
+                 FOR VALUES FROM ('2032-01-01 00:00+00') TO ('2032-02-01 00:00+00')"
+        )),
+        "42501"
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM pg_inherits WHERE inhrelid IN ('public.hc_2032'::regclass)"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM pg_class WHERE relname = 'hc_2031'"
+        ),
+        0
+    );
+}
