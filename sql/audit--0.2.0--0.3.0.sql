@@ -151,3 +151,29 @@ BEGIN
     END LOOP;
 END
 $desde_privilegios_por_defecto$;
+
+-- 4. An INSERT or COPY into the log or one of its partitions, which a
+--    superuser could make with every guard on, is refused like UPDATE and
+--    DELETE, except while a dump is loaded (check_function_bodies off).
+--    The capture and audit.registrar_evento write below the executor: no
+--    trigger fires for them. The trigger is cloned to every partition.
+CREATE FUNCTION audit._rechazar_insercion() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $insert_guard$
+BEGIN
+    IF NOT pg_catalog.current_setting('check_function_bodies')::boolean THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION USING
+        ERRCODE = 'insufficient_privilege',
+        MESSAGE = 'INSERT on audit.historial_cambios is not allowed',
+        DETAIL = 'Events enter the audit log only as they are captured, or through audit.registrar_evento.',
+        HINT = 'To record an application event, call audit.registrar_evento(tipo_operacion, metadata).';
+END
+$insert_guard$;
+REVOKE EXECUTE ON FUNCTION audit._rechazar_insercion() FROM PUBLIC;
+CREATE TRIGGER historial_cambios_sin_insercion
+    BEFORE INSERT ON audit.historial_cambios
+    FOR EACH ROW EXECUTE FUNCTION audit._rechazar_insercion();
+ALTER TABLE audit.historial_cambios ENABLE ALWAYS TRIGGER historial_cambios_sin_insercion;

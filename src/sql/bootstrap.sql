@@ -211,8 +211,34 @@ BEGIN
 END
 $guard$;
 
+-- Events enter the log only through the capture path and
+-- audit.registrar_evento, which write below the executor (no trigger
+-- fires for them): an INSERT or COPY into the log or a partition by a
+-- superuser is refused, as changing one is. The exception is loading a dump
+-- (pg_dump's output turns check_function_bodies off): it brings the log's
+-- rows back as they were, hashes included.
+CREATE FUNCTION audit._rechazar_insercion() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $insert_guard$
+BEGIN
+    IF NOT pg_catalog.current_setting('check_function_bodies')::boolean THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION USING
+        ERRCODE = 'insufficient_privilege',
+        MESSAGE = 'INSERT on audit.historial_cambios is not allowed',
+        DETAIL = 'Events enter the audit log only as they are captured, or through audit.registrar_evento.',
+        HINT = 'To record an application event, call audit.registrar_evento(tipo_operacion, metadata).';
+END
+$insert_guard$;
+
 -- Row triggers on a partitioned table are cloned to every partition, present
 -- and future; TRUNCATE triggers are not, so each partition gets its own.
+CREATE TRIGGER historial_cambios_sin_insercion
+    BEFORE INSERT ON audit.historial_cambios
+    FOR EACH ROW EXECUTE FUNCTION audit._rechazar_insercion();
+ALTER TABLE audit.historial_cambios ENABLE ALWAYS TRIGGER historial_cambios_sin_insercion;
 CREATE TRIGGER historial_cambios_solo_insercion
     BEFORE UPDATE OR DELETE ON audit.historial_cambios
     FOR EACH ROW EXECUTE FUNCTION audit._rechazar_modificacion();

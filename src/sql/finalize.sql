@@ -354,6 +354,7 @@ REVOKE EXECUTE ON FUNCTION audit.historial_config(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit.comparar_config(bigint, bigint) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit.restaurar_config(bigint, boolean, boolean, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._rechazar_modificacion() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit._rechazar_insercion() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._asegurar_particiones(integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._indexar_particion(regclass) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit._al_terminar_ddl() FROM PUBLIC;

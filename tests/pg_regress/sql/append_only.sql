@@ -29,6 +29,21 @@ UPDATE :particion SET accion = 'DELETE' WHERE tabla_afectada = 'cosas';
 \echo :LAST_ERROR_SQLSTATE
 TRUNCATE :particion;
 \echo :LAST_ERROR_SQLSTATE
+-- Nor can a superuser slip an event in, with INSERT or COPY, into the log or
+-- a partition, also under session_replication_role = replica.
+INSERT INTO audit.historial_cambios (id, accion, tabla_afectada, transaccion, rol_bd)
+    VALUES (-1, 'INSERT', 'cosas', 4611686018427387904, 'nadie');
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO :particion SELECT * FROM audit.historial_cambios WHERE tabla_afectada = 'cosas';
+\echo :LAST_ERROR_SQLSTATE
+SET session_replication_role = replica;
+INSERT INTO audit.historial_cambios_default SELECT * FROM audit.historial_cambios WHERE tabla_afectada = 'cosas';
+\echo :LAST_ERROR_SQLSTATE
+RESET session_replication_role;
+COPY audit.historial_cambios (id, accion, tabla_afectada, transaccion, rol_bd) FROM stdin;
+-2	INSERT	cosas	1	nadie
+\.
+\echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS intactos FROM audit.historial_cambios WHERE tabla_afectada = 'cosas';
 
 -- An ordinary role: writes to audited tables are recorded, but it can

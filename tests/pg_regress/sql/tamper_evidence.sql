@@ -30,6 +30,7 @@ SELECT audit.verificar(:'digest') -> 'valido' AS valido_con_digest;
 -- to go first).
 ALTER EVENT TRIGGER audit_al_terminar_ddl DISABLE;
 ALTER TABLE audit.historial_cambios DISABLE TRIGGER historial_cambios_solo_insercion;
+ALTER TABLE audit.historial_cambios DISABLE TRIGGER historial_cambios_sin_insercion;
 ALTER TABLE audit.bloques DISABLE TRIGGER bloques_solo_insercion;
 CREATE TEMP TABLE copia AS SELECT * FROM audit.historial_cambios WHERE id BETWEEN :primero AND :ultimo;
 
@@ -88,6 +89,7 @@ INSERT INTO audit.bloques SELECT * FROM bloques_copia;
 DELETE FROM audit.historial_cambios WHERE id = :primero + 2;
 INSERT INTO audit.historial_cambios SELECT * FROM copia WHERE id = :primero + 2;
 ALTER TABLE audit.historial_cambios ENABLE ALWAYS TRIGGER historial_cambios_solo_insercion;
+ALTER TABLE audit.historial_cambios ENABLE ALWAYS TRIGGER historial_cambios_sin_insercion;
 ALTER TABLE audit.bloques ENABLE ALWAYS TRIGGER bloques_solo_insercion;
 ALTER EVENT TRIGGER audit_al_terminar_ddl ENABLE;
 SELECT v -> 'valido' AS valido, v -> 'primer_error' AS primer_error FROM audit.verificar(:'digest') v;
@@ -96,6 +98,7 @@ SELECT v -> 'valido' AS valido, v -> 'primer_error' AS primer_error FROM audit.v
 -- against its own hash.
 ALTER EVENT TRIGGER audit_al_terminar_ddl DISABLE;
 ALTER TABLE audit.historial_cambios DISABLE TRIGGER historial_cambios_solo_insercion;
+ALTER TABLE audit.historial_cambios DISABLE TRIGGER historial_cambios_sin_insercion;
 INSERT INTO te VALUES (10, 'nuevo');
 SELECT max(id) AS sin_sellar FROM audit.historial_cambios \gset
 UPDATE audit.historial_cambios SET usuario_nombre = 'otra persona' WHERE id = :sin_sellar;
@@ -108,6 +111,7 @@ RESET client_min_messages;
 UPDATE audit.historial_cambios h SET usuario_nombre = c.usuario_nombre
   FROM (SELECT usuario_nombre FROM audit.historial_cambios WHERE id = :sin_sellar - 1) c WHERE h.id = :sin_sellar;
 ALTER TABLE audit.historial_cambios ENABLE ALWAYS TRIGGER historial_cambios_solo_insercion;
+ALTER TABLE audit.historial_cambios ENABLE ALWAYS TRIGGER historial_cambios_sin_insercion;
 ALTER EVENT TRIGGER audit_al_terminar_ddl ENABLE;
 SELECT audit.verificar() -> 'valido' AS valido;
 
