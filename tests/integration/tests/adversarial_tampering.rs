@@ -27,6 +27,7 @@ fn sealed(test: &str) -> TestDb {
 /// What a superuser has to do first to change the log at all.
 const GUARDS_OFF: &str = "ALTER EVENT TRIGGER audit_al_terminar_ddl DISABLE;
      ALTER TABLE audit.historial_cambios DISABLE TRIGGER historial_cambios_solo_insercion;
+     ALTER TABLE audit.historial_cambios DISABLE TRIGGER historial_cambios_sin_insercion;
      ALTER TABLE audit.bloques DISABLE TRIGGER bloques_solo_insercion;";
 
 #[test]
@@ -43,6 +44,10 @@ fn a_superuser_cannot_change_the_log_while_the_guards_are_on() {
         "UPDATE audit.historial_cambios SET usuario_nombre = 'otro'",
         "DELETE FROM audit.historial_cambios",
         "TRUNCATE audit.historial_cambios",
+        "INSERT INTO audit.historial_cambios SELECT * FROM audit.historial_cambios",
+        "SET session_replication_role = replica;
+         INSERT INTO audit.historial_cambios_default (id, accion, transaccion, rol_bd) VALUES (-1, 'INSERT', 1, 'x')",
+        "ALTER TABLE audit.historial_cambios DISABLE TRIGGER historial_cambios_sin_insercion",
         "DELETE FROM audit.bloques",
         "DELETE FROM audit.log_tecnico",
         "TRUNCATE audit.log_tecnico",
