@@ -91,6 +91,11 @@ extension_sql_file!("sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // Long computations on callers' input (audit_model::interrupcion) stop
+    // when the backend must: statement_timeout, a cancel, a shutdown.
+    audit_model::interrupcion::instalar(|| {
+        pgrx::check_for_interrupts!();
+    });
     guc::init();
     backend::init();
     // SAFETY: a flag PostgreSQL sets while it loads shared_preload_libraries.

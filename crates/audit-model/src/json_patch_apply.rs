@@ -155,6 +155,9 @@ fn parse_operation(index: usize, item: &Value) -> Result<PatchOperation, PatchFa
 pub fn apply(mut doc: Value, ops: &[PatchOperation]) -> Result<Value, PatchFailure> {
     let mut copied = 0usize;
     for (index, op) in ops.iter().enumerate() {
+        // Each operation may move a whole array: a patch's cost is its
+        // length times the document's, both the caller's to choose.
+        crate::interrupcion::comprobar();
         let failed = |reason: String| PatchFailure {
             index: Some(index),
             op: Some(op_name(op).to_string()),
@@ -491,6 +494,26 @@ mod tests {
             .collect();
         let message = err(r#"{"a": 1}"#, &format!("[{}]", copies.join(",")));
         assert!(message.contains("levels deep"), "{message}");
+    }
+
+    #[test]
+    fn a_long_patch_can_be_stopped_between_operations() {
+        use crate::interrupcion::prueba::con_limite;
+        let array = Value::Array((0..10_000).map(Value::from).collect());
+        let ops = parse_patch(&Value::Array(
+            (0..5_000)
+                .map(|_| serde_json::json!({"op": "remove", "path": "/0"}))
+                .collect(),
+        ))
+        .expect("a valid patch");
+        let (patched, pasos) =
+            con_limite(u64::MAX, || apply(array.clone(), &ops)).expect("not stopped");
+        assert_eq!(
+            patched.expect("applied").as_array().map(Vec::len),
+            Some(5_000)
+        );
+        assert_eq!(pasos, 5_000);
+        assert!(con_limite(100, || apply(array.clone(), &ops)).is_none());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod contexto;
 pub mod filtros;
 pub mod huella;
 pub mod identity;
+pub mod interrupcion;
 pub mod json_diff;
 pub mod json_doc;
 pub mod json_patch_apply;

@@ -12,9 +12,89 @@
 //! * Messages never include a document's values (the crate's masked
 //!   form), since a value may be a password: they name the path, the rule
 //!   and the schema's limit.
+//! * Checking a document can still take exponential time: a recursive
+//!   schema whose `oneOf`/`anyOf` branches each recurse (an ordinary tree
+//!   of menu items, each with a URL or children) doubles its cost with each
+//!   level of the document. Every subschema of the compiled copy carries a
+//!   keyword of ours, [`PASO`], whose only work is a step of
+//!   [`crate::interrupcion`]: a save that runs too long stops at
+//!   `statement_timeout` or a cancel, as any statement does.
 
-use jsonschema::{PatternOptions, Validator};
-use serde_json::Value;
+use jsonschema::{Keyword, PatternOptions, ValidationError, Validator};
+use serde_json::{Map, Value};
+
+/// The keyword added to every subschema of the compiled copy (the schema
+/// as defined and stored is unchanged).
+const PASO: &str = "x-audit-paso";
+
+/// [`PASO`]'s check: never fails, only lets the computation be stopped.
+struct Paso;
+
+impl<'i> Keyword<'i> for Paso {
+    fn validate(&self, _: &'i Value) -> Result<(), ValidationError<'i>> {
+        crate::interrupcion::comprobar();
+        Ok(())
+    }
+
+    fn is_valid(&self, _: &'i Value) -> bool {
+        crate::interrupcion::comprobar();
+        true
+    }
+}
+
+/// A copy of `schema` with [`PASO`] in every subschema: the values of the
+/// keywords that hold schemas (in every draft), not those that hold data
+/// (`enum`, `const`, `default`, `examples`).
+fn con_pasos(schema: &Value) -> Value {
+    fn marcar(schema: &mut Value) {
+        let Value::Object(map) = schema else {
+            return; // true / false: nothing to evaluate
+        };
+        let each = |v: &mut Value| {
+            if let Value::Object(m) = v {
+                m.values_mut().for_each(marcar)
+            }
+        };
+        for (keyword, value) in map.iter_mut() {
+            match keyword.as_str() {
+                "properties" | "patternProperties" | "$defs" | "definitions"
+                | "dependentSchemas" | "dependencies" => each(value),
+                "allOf" | "anyOf" | "oneOf" | "prefixItems" => {
+                    if let Value::Array(a) = value {
+                        a.iter_mut().for_each(marcar)
+                    }
+                }
+                "items" | "additionalItems" => match value {
+                    Value::Array(a) => a.iter_mut().for_each(marcar),
+                    other => marcar(other),
+                },
+                "additionalProperties"
+                | "contains"
+                | "if"
+                | "then"
+                | "else"
+                | "not"
+                | "propertyNames"
+                | "unevaluatedItems"
+                | "unevaluatedProperties"
+                | "contentSchema" => marcar(value),
+                _ => {}
+            }
+        }
+        map.insert(PASO.to_string(), Value::Bool(true));
+    }
+    let mut copy = schema.clone();
+    marcar(&mut copy);
+    copy
+}
+
+fn paso<'a>(
+    _: &'a Map<String, Value>,
+    _: &'a Value,
+    _: jsonschema::paths::Location,
+) -> Result<Box<dyn for<'i> Keyword<'i>>, ValidationError<'a>> {
+    Ok(Box::new(Paso))
+}
 
 /// One way a document fails its schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +165,8 @@ impl Esquema {
         jsonschema::options()
             .should_validate_formats(true)
             .with_pattern_options(PatternOptions::regex())
-            .build(schema)
+            .with_keyword(PASO, paso)
+            .build(&con_pasos(schema))
             .map(Esquema)
             .map_err(|e| EsquemaInvalido::NoCompila(e.to_string()))
     }
@@ -123,6 +204,47 @@ mod tests {
             }
         }))
         .expect("a valid schema")
+    }
+
+    /// A menu item has a URL or children, each an item: every level of a
+    /// document whose items have both makes both branches recurse.
+    fn menu() -> Esquema {
+        Esquema::compilar(&json!({
+            "type": "object",
+            "properties": {"menu": {"$ref": "#/$defs/item"}},
+            "$defs": {"item": {"oneOf": [
+                {"type": "object", "required": ["url"],
+                 "properties": {"url": {"type": "string"}, "hijos": {"type": "array", "items": {"$ref": "#/$defs/item"}}}},
+                {"type": "object", "required": ["hijos"],
+                 "properties": {"hijos": {"type": "array", "items": {"$ref": "#/$defs/item"}}}}
+            ]}}
+        }))
+        .expect("a valid schema")
+    }
+
+    fn nested(levels: usize) -> Value {
+        let text = format!(
+            "{{\"menu\": {}{{\"url\": \"u\"}}{}}}",
+            "{\"url\": \"u\", \"hijos\": [".repeat(levels),
+            "]}".repeat(levels)
+        );
+        serde_json::from_str(&text).expect("valid JSON")
+    }
+
+    #[test]
+    fn checking_a_document_can_be_stopped_at_any_subschema() {
+        use crate::interrupcion::prueba::con_limite;
+        let menu = menu();
+        // Shallow: checked as before (each level both branches match, which
+        // oneOf refuses), in steps that grow with each level.
+        let (v, pasos_4) =
+            con_limite(u64::MAX, || menu.violaciones(&nested(4))).expect("not stopped");
+        assert!(v.iter().any(|v| v.regla == "oneOf"), "{v:?}");
+        let (_, pasos_8) =
+            con_limite(u64::MAX, || menu.violaciones(&nested(8))).expect("not stopped");
+        assert!(pasos_8 > 8 * pasos_4, "{pasos_4} then {pasos_8} steps");
+        // Deep: years of work, stopped at the first step past the limit.
+        assert!(con_limite(100_000, || menu.violaciones(&nested(60))).is_none());
     }
 
     #[test]
