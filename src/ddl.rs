@@ -138,16 +138,39 @@ fn _al_empezar_ddl(fcinfo: pg_sys::FunctionCallInfo) {
         if data.is_null() {
             return;
         }
-        if pgrx::is_a((*data).parsetree, pg_sys::NodeTag::T_AlterSeqStmt) {
-            let rv = (*(*data).parsetree.cast::<pg_sys::AlterSeqStmt>()).sequence;
+        // ALTER SEQUENCE in every form: its options, and RENAME and SET
+        // SCHEMA (which the command's end does not see for sequences: its
+        // event trigger is for tables).
+        let tree = (*data).parsetree;
+        let sequence = if pgrx::is_a(tree, pg_sys::NodeTag::T_AlterSeqStmt) {
+            Some((*tree.cast::<pg_sys::AlterSeqStmt>()).sequence)
+        } else if pgrx::is_a(tree, pg_sys::NodeTag::T_RenameStmt)
+            && (*tree.cast::<pg_sys::RenameStmt>()).renameType
+                == pg_sys::ObjectType::OBJECT_SEQUENCE
+        {
+            Some((*tree.cast::<pg_sys::RenameStmt>()).relation)
+        } else if pgrx::is_a(tree, pg_sys::NodeTag::T_AlterObjectSchemaStmt)
+            && (*tree.cast::<pg_sys::AlterObjectSchemaStmt>()).objectType
+                == pg_sys::ObjectType::OBJECT_SEQUENCE
+        {
+            Some((*tree.cast::<pg_sys::AlterObjectSchemaStmt>()).relation)
+        } else {
+            None
+        };
+        if let Some(rv) = sequence {
             if !rv.is_null() {
-                let relid = pg_sys::RangeVarGetRelidExtended(
+                let mut relid = pg_sys::RangeVarGetRelidExtended(
                     rv,
                     pg_sys::NoLock as pg_sys::LOCKMODE,
                     pg_sys::RVROption::RVR_MISSING_OK,
                     None,
                     std::ptr::null_mut(),
                 );
+                if relid == pg_sys::InvalidOid && (*rv).schemaname.is_null() {
+                    // This function's pinned path does not reach schema
+                    // audit; the caller's may (`SET search_path = audit`).
+                    relid = ddl_guard::audit_relation_named((*rv).relname);
+                }
                 ddl_guard::before_alter_sequence(relid);
             }
             return;

@@ -81,6 +81,22 @@ fn in_audit_schema(relid: pg_sys::Oid) -> bool {
     }
 }
 
+/// The relation of schema audit named `name` (InvalidOid if none): what an
+/// unqualified name may mean to a caller whose path reaches schema audit.
+///
+/// # Safety
+/// `name` is a NUL-terminated string.
+pub unsafe fn audit_relation_named(name: *const std::ffi::c_char) -> pg_sys::Oid {
+    // SAFETY: syscache lookups; the caller's guarantee for `name`.
+    unsafe {
+        let schema = pg_sys::get_namespace_oid(c"audit".as_ptr(), true);
+        if schema == pg_sys::InvalidOid || name.is_null() {
+            return pg_sys::InvalidOid;
+        }
+        pg_sys::get_relname_relid(name, schema)
+    }
+}
+
 fn refuse(what: String, hint: &str) -> ! {
     AuditError::ProtectedObject {
         what,

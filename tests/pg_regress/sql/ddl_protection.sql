@@ -31,6 +31,19 @@ ALTER SEQUENCE audit.historial_cambios_id_seq CACHE 10;
 \echo :LAST_ERROR_SQLSTATE
 ALTER SEQUENCE audit.historial_cambios_id_seq RESTART WITH 1;
 \echo :LAST_ERROR_SQLSTATE
+ALTER SEQUENCE audit.historial_cambios_id_seq RENAME TO otra_secuencia;
+\echo :LAST_ERROR_SQLSTATE
+ALTER SEQUENCE audit.historial_cambios_id_seq SET SCHEMA public;
+\echo :LAST_ERROR_SQLSTATE
+-- Also named without its schema, under a path that reaches it.
+SET search_path = audit, public;
+ALTER SEQUENCE historial_cambios_id_seq RENAME TO otra_secuencia;
+\echo :LAST_ERROR_SQLSTATE
+ALTER SEQUENCE historial_cambios_id_seq RESTART WITH 1;
+\echo :LAST_ERROR_SQLSTATE
+RESET search_path;
+SELECT count(*) AS secuencia_intacta FROM pg_class
+ WHERE relname = 'historial_cambios_id_seq' AND relnamespace = 'audit'::regnamespace;
 ALTER TABLE audit.historial_cambios NO FORCE ROW LEVEL SECURITY;
 \echo :LAST_ERROR_SQLSTATE
 ALTER TABLE audit.historial_cambios SET UNLOGGED;
