@@ -87,6 +87,19 @@ fn guardar(g: Guardar<'_>) -> Resultado {
     let version_activa = actual.as_ref().map(|v| v.id);
     if let Some(base) = g.version_base {
         if version_activa != Some(base) {
+            // A base that is no version of this type the caller can see is
+            // a wrong id, not a race: retrying would never help. (One it
+            // cannot see is P0002 in `version`.)
+            let otro = super::version(base, g.empresa).tipo;
+            if otro != g.tipo.nombre {
+                fail::<()>(AuditError::InvalidArgument {
+                    name: "version_base",
+                    message: format!(
+                        "version {base} is a version of configuration \"{otro}\", not of \"{}\"",
+                        g.tipo.nombre
+                    ),
+                });
+            }
             fail::<()>(AuditError::StaleConfig {
                 tipo: g.tipo.nombre.clone(),
                 base,

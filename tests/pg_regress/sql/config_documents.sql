@@ -41,6 +41,14 @@ SELECT audit.guardar_config('smtp', '{"host": "mail.example.com", "port": 465, "
 SELECT audit.guardar_config('smtp', '{"host": "otro.example.com", "port": 25, "remitente": "a@example.com"}',
     'formulario viejo', version_base => 101);
 \echo :LAST_ERROR_SQLSTATE
+-- Built on no version of this type the caller can see: one that never
+-- existed (P0002, as another tenant's), or another type's (22023); a wrong
+-- id, not a race worth retrying (40001).
+SELECT audit.guardar_config('smtp', '{"host": "otro.example.com", "port": 25, "remitente": "a@example.com"}',
+    'id inventado', version_base => 999999);
+\echo :LAST_ERROR_SQLSTATE
+SELECT audit.guardar_config('doc_libre', '{"limite": 0}', 'id de otro tipo', version_base => 102);
+\echo :LAST_ERROR_SQLSTATE
 -- Built on the active version: saved.
 SELECT audit.guardar_config('smtp', '{"host": "mail.example.com", "port": 465, "remitente": "alertas@example.com",
     "usuario": "app", "password": "s3cret", "tls": "tls"}', 'remitente', version_base => 102) AS v3;
