@@ -69,6 +69,19 @@ BEGIN
             MESSAGE = pg_catalog.format('table %I.%I of event %s no longer exists', ev.esquema, ev.tabla_afectada, evento_id);
     END IF;
     info := audit._info_restauracion(tabla);
+    -- A table of that name audited only since after the event is not the
+    -- event's table: the event's was dropped (or renamed away) and another
+    -- made under its name, or auditing stopped and started again. Its rows
+    -- are not the event's. (Its first recorded structure is registered
+    -- when its auditing starts, after the last event then.)
+    IF ev.id <= (SELECT pg_catalog.min(s.desde_id) FROM audit.estructuras_tabla s
+                  WHERE s.tabla = pg_catalog.to_regclass(pg_catalog.format('%I.%I', ev.esquema, ev.tabla_afectada))) THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_table',
+            MESSAGE = pg_catalog.format('table %I.%I of event %s no longer exists', ev.esquema, ev.tabla_afectada, evento_id),
+            DETAIL = pg_catalog.format('Table %s, of that name now, has been audited since %s, after the event: it is another table, or its auditing started again since.',
+                                       tabla, info.auditada_desde),
+            HINT = 'The event''s rows are in audit.historial_cambios (datos_anteriores, datos_nuevos) to be put back by hand.';
+    END IF;
 
     BEGIN
         -- The row where the event left it (registro_pk: its key after the

@@ -389,6 +389,17 @@ AS $begin$
 DECLARE
     previo text := COALESCE(pg_catalog.current_setting('audit.contexto', true), '');
 BEGIN
+    -- A restore reads the log and the tables, locks them, then writes. Under
+    -- REPEATABLE READ or SERIALIZABLE its reads see the transaction's
+    -- snapshot, taken before its locks: a change committed in between would
+    -- be missed, and the restore would report success over it.
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+            MESSAGE = pg_catalog.format('a restore cannot be applied in a %s transaction',
+                                        pg_catalog.upper(pg_catalog.current_setting('transaction_isolation'))),
+            DETAIL = 'Its reads would see the transaction''s snapshot, taken before its locks, and miss what committed in between.',
+            HINT = 'Apply it in a READ COMMITTED transaction (the default); a preview (simular => true) may run in any.';
+    END IF;
     PERFORM audit.establecer_contexto(pg_catalog.jsonb_build_object('tipo_operacion', 'RESTAURACION', 'restauracion', origen));
     RETURN previo;
 END

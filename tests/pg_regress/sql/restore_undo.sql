@@ -132,6 +132,23 @@ SELECT audit.dejar_de_auditar('un_temporal');
 SELECT audit.deshacer(:ev_temporal);
 DROP TABLE un_temporal;
 SELECT audit.deshacer(:ev_temporal);
+-- Another table made under its name, and audited: the event is not its
+-- (42P01), and nothing is written into it.
+CREATE TABLE un_temporal (id int PRIMARY KEY);
+SELECT audit.auditar('un_temporal');
+SELECT audit.deshacer(:ev_temporal);
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS filas_en_la_nueva FROM un_temporal;
+-- Applied only in READ COMMITTED: under REPEATABLE READ (or SERIALIZABLE)
+-- its reads would see a snapshot older than its locks. A preview may run.
+INSERT INTO un_temporal VALUES (7);
+SELECT max(id) AS ev_nueva FROM audit.historial_cambios WHERE tabla_afectada = 'un_temporal' \gset
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT r -> 'aplicado' AS aplicado, r -> 'error' ->> 'sqlstate' AS estado, r -> 'error' ->> 'mensaje' AS mensaje
+  FROM audit.deshacer(:ev_nueva) r;
+SELECT r -> 'error' AS error, r -> 'simulado' AS simulado FROM audit.deshacer(:ev_nueva, simular => true) r;
+COMMIT;
+SELECT count(*) AS sigue_la_fila FROM un_temporal;
 -- A table without a primary key: its rows cannot be found again.
 CREATE TABLE un_sin_clave (a int, b text);
 SELECT audit.auditar('un_sin_clave');
