@@ -397,3 +397,73 @@ BEGIN
         'error', NULL);
 END
 $undo$;
+
+-- 6. Time marks and capture from the WAL: a mark is taken only once every
+--    transaction committed before it is in the log (the capture worker
+--    writes them after their commit, with later ids and their start as
+--    their time: a date filter through a mark missed them while the worker
+--    lagged). Replaced in place, keeping its grants.
+CREATE OR REPLACE FUNCTION audit._marcar_tiempo(margen interval DEFAULT '1 minute') RETURNS audit.marcas_tiempo
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $marca$
+DECLARE
+    inicio_mas_antiguo timestamptz;
+    ultimo bigint;
+    llamado boolean;
+    ahora timestamptz;
+    marca audit.marcas_tiempo;
+BEGIN
+    IF margen IS NULL OR margen < interval '0' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('margen must be zero or more, not %s', coalesce(margen::text, 'NULL'));
+    END IF;
+    -- Other roles' transactions are hidden from pg_stat_activity without it.
+    IF NOT pg_has_role('pg_read_all_stats', 'USAGE') THEN
+        RAISE WARNING USING
+            MESSAGE = 'no time mark taken: the role running maintenance cannot see every session''s transaction start',
+            HINT = 'Run audit.mantenimiento() as a superuser or as a member of pg_read_all_stats.';
+        RETURN NULL;
+    END IF;
+    -- With a cache, a backend hands out ids it reserved earlier: the
+    -- sequence's last value no longer says what was handed out before now.
+    IF (SELECT s.seqcache FROM pg_sequence s
+         WHERE s.seqrelid = 'audit.historial_cambios_id_seq'::regclass) <> 1 THEN
+        RAISE WARNING USING
+            MESSAGE = 'no time mark taken: audit.historial_cambios_id_seq has a CACHE other than 1',
+            HINT = 'ALTER SEQUENCE audit.historial_cambios_id_seq CACHE 1;';
+        RETURN NULL;
+    END IF;
+    -- A fresh view of the sessions, not one cached earlier in this transaction.
+    PERFORM pg_stat_clear_snapshot();
+    SELECT min(a.xact_start) INTO inicio_mas_antiguo
+      FROM pg_stat_activity a
+     WHERE a.datid = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
+    -- Capture from the WAL writes a committed transaction's events after
+    -- its commit, with ids handed out then and its start as their time: a
+    -- transaction that was no longer running when the sessions were looked
+    -- at above may still be unwritten. Every one committed by now must be
+    -- in the log before the last id is read; if the capture is too far
+    -- behind, no mark this time.
+    BEGIN
+        PERFORM audit.esperar_captura('5 seconds');
+    EXCEPTION WHEN query_canceled THEN
+        IF SQLERRM NOT LIKE 'capture from the WAL did not catch up%' THEN
+            RAISE;  -- a cancel or statement_timeout of the caller's
+        END IF;
+        RAISE WARNING USING
+            MESSAGE = 'no time mark taken: capture from the WAL is more than 5 seconds behind',
+            HINT = 'audit.estado_captura() shows its lag; the next maintenance tries again.';
+        RETURN NULL;
+    END;
+    SELECT s.last_value, s.is_called INTO ultimo, llamado FROM audit.historial_cambios_id_seq s;
+    IF NOT llamado THEN
+        ultimo := ultimo - 1;
+    END IF;
+    ahora := clock_timestamp();
+    INSERT INTO audit.marcas_tiempo (instante, ultimo_id, cerrado_hasta)
+    VALUES (ahora + margen, ultimo, least(coalesce(inicio_mas_antiguo, ahora), ahora) - margen)
+    RETURNING * INTO marca;
+    RETURN marca;
+END
+$marca$;

@@ -178,3 +178,71 @@ fn idle_sessions_do_not_hold_marks_back() {
         "cerrado_hasta is now minus the margin, got {gap}s"
     );
 }
+
+/// The capture worker of the current database, stopped (SIGSTOP) or let go
+/// on (SIGCONT): it lags as a busy or restarting worker does.
+fn signal_capture_worker(c: &mut Client, signal: &str) {
+    let pid: i32 = c
+        .query_one(
+            "SELECT pid FROM pg_stat_activity
+              WHERE backend_type = 'audit capture worker' AND datname = current_database()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+#[test]
+fn no_mark_is_taken_while_capture_from_the_wal_lags() {
+    // The worker writes a committed transaction's events after its commit,
+    // with ids handed out then and the transaction's start as their time.
+    // A mark taken meanwhile would promise that no later id has an earlier
+    // time, and a date filter through it would miss those events.
+    let db = TestDb::new("marcas_tiempo_wal");
+    let mut c = db.connect();
+    for statement in [
+        "CREATE TABLE cuentas (id int PRIMARY KEY, saldo int)",
+        "SELECT audit.auditar('cuentas', '{\"captura\": \"wal\"}')",
+        "INSERT INTO cuentas VALUES (0, 0)",
+        "SELECT audit.esperar_captura('60 seconds')",
+    ] {
+        c.batch_execute(statement).unwrap();
+    }
+    signal_capture_worker(&mut c, "STOP");
+    let desde: String = c
+        .query_one("SELECT (now() - interval '1 hour')::text", &[])
+        .unwrap()
+        .get(0);
+    c.batch_execute("INSERT INTO cuentas VALUES (1, 0)")
+        .unwrap();
+    let mark = c.query_one("SELECT audit._marcar_tiempo('0') IS NULL", &[]);
+    signal_capture_worker(&mut c, "CONT");
+    assert!(
+        mark.unwrap().get::<_, bool>(0),
+        "a mark was taken while the worker lagged"
+    );
+    c.batch_execute("SELECT audit.esperar_captura('60 seconds')")
+        .unwrap();
+    // Once it caught up, marks are taken again, and keep their promises.
+    assert!(c
+        .query_one("SELECT audit._marcar_tiempo('0') IS NOT NULL", &[])
+        .unwrap()
+        .get::<_, bool>(0));
+    c.batch_execute(
+        "INSERT INTO cuentas VALUES (2, 0); SELECT audit.esperar_captura('60 seconds')",
+    )
+    .unwrap();
+    assert_eq!(broken_promises(&mut c), 0);
+    let hasta: String = c
+        .query_one("SELECT (now() + interval '1 hour')::text", &[])
+        .unwrap()
+        .get(0);
+    let (filtered, plain) = by_filter_and_by_condition(&mut c, &desde, &hasta);
+    assert_eq!(filtered.len(), 3);
+    assert_eq!(filtered, plain);
+}
