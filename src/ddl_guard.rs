@@ -138,6 +138,8 @@ struct Subcommand {
     name: Option<String>,
     /// The table an ATTACH or DETACH PARTITION names: schema (if given) and name.
     partition: Option<(Option<String>, String)>,
+    /// An ALTER COLUMN ... TYPE with a USING expression.
+    using: bool,
 }
 
 /// The subcommands of a collected ALTER TABLE (empty for other commands).
@@ -176,10 +178,14 @@ unsafe fn subcommands(cmd: *mut pg_sys::CollectedCommand) -> Vec<Subcommand> {
                         catalog::cstr_to_string((*rv).relname),
                     )
                 });
+                let using = (*at).subtype == At::AT_AlterColumnType
+                    && pgrx::is_a(def, pg_sys::NodeTag::T_ColumnDef)
+                    && !(*def.cast::<pg_sys::ColumnDef>()).raw_default.is_null();
                 Some(Subcommand {
                     subtype: (*at).subtype,
                     name,
                     partition,
+                    using,
                 })
             })
             .collect()
@@ -252,6 +258,7 @@ pub unsafe fn after_relation_command(relid: pg_sys::Oid, cmd: *mut pg_sys::Colle
         if subs.iter().any(|s| touches_capture(relid, s)) {
             after_audited_change(root, "ALTER TABLE", Some(describe_trigger_change(&subs)));
         }
+        after_retype(root, &subs);
         for s in &subs {
             match s.subtype {
                 At::AT_DetachPartition | At::AT_DetachPartitionFinalize => {
@@ -274,6 +281,43 @@ pub unsafe fn after_relation_command(relid: pg_sys::Oid, cmd: *mut pg_sys::Colle
             after_audited_change(root, command, None);
         }
     }
+}
+
+/// After ALTER COLUMN ... TYPE on an audited table: the table is rewritten,
+/// each row's value converted, and a rewrite fires no capture. With USING,
+/// the conversion is any expression (it can set one row's amount to 1), so
+/// only a role that may stop auditing may run it; every type change is
+/// recorded as a DDL event naming the columns, so that the history says
+/// where values may have changed without an event of their own.
+fn after_retype(root: pg_sys::Oid, subs: &[Subcommand]) {
+    let retyped: Vec<&Subcommand> = subs
+        .iter()
+        .filter(|s| s.subtype == At::AT_AlterColumnType)
+        .collect();
+    if retyped.is_empty() || internal_for_audited_tables() {
+        return;
+    }
+    if let Some(s) = retyped.iter().find(|s| s.using) {
+        if !may_stop_auditing() {
+            AuditError::RetypeUsing {
+                table: catalog::regclass_text(root),
+                column: s.name.clone().unwrap_or_default(),
+            }
+            .report();
+        }
+    }
+    let (schema, name) = catalog::relation_name(root).unwrap_or_default();
+    record_ddl_event(
+        &schema,
+        &name,
+        serde_json::json!({
+            "comando": "ALTER TABLE",
+            "cambios": {
+                "tipo_de_columna": retyped.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+                "using": retyped.iter().any(|s| s.using),
+            },
+        }),
+    );
 }
 
 /// Whether `relid` is a partition (at any depth) of a table in schema audit.

@@ -131,6 +131,11 @@ pub enum AuditError {
     #[error("cannot stop capturing changes of table {table}")]
     CaptureWouldStop { table: String, missing: String },
 
+    /// `ALTER COLUMN ... TYPE ... USING` on an audited table, by a role that
+    /// may not stop auditing: it rewrites the rows' values unrecorded.
+    #[error("cannot change the type of column {column} of audited table {table} with USING")]
+    RetypeUsing { table: String, column: String },
+
     /// An event id that names no event the caller can see.
     #[error("event {0} does not exist")]
     EventNotFound(i64),
@@ -224,6 +229,7 @@ impl AuditError {
             AuditError::EventNotFound(_) => ERRCODE_NO_DATA_FOUND,
             AuditError::ProtectedObject { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
             AuditError::CaptureWouldStop { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            AuditError::RetypeUsing { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
             AuditError::ModuleNotFound(_) => ERRCODE_UNDEFINED_OBJECT,
             AuditError::Duplicate { .. } | AuditError::DuplicateMark { .. } => {
                 ERRCODE_DUPLICATE_OBJECT
@@ -248,6 +254,9 @@ impl AuditError {
                 "Attaching audit.registrar_cambio() starts auditing the table, which needs the permission to call audit.auditar.".into(),
             ),
             AuditError::CaptureWouldStop { missing, .. } => Some(format!("The command would leave it without: {missing}.")),
+            AuditError::RetypeUsing { .. } => Some(
+                "The USING expression rewrites every row's value, and a rewrite fires no capture: the new values would enter the table without an event.".into(),
+            ),
             AuditError::KeyColumnsWithPrimaryKey(_) => {
                 Some("The primary key identifies each row; a second key would make registro_id ambiguous.".into())
             }
@@ -328,6 +337,9 @@ impl AuditError {
             AuditError::ProtectedObject { hint, .. } => Some(hint.clone()),
             AuditError::CaptureWouldStop { .. } => Some(
                 "To stop auditing a table, a role with the permission to do so calls audit.dejar_de_auditar(table).".into(),
+            ),
+            AuditError::RetypeUsing { .. } => Some(
+                "Change the values with UPDATE (recorded), then the type without USING; or have a role that may stop auditing run it (recorded as a DDL event).".into(),
             ),
             AuditError::ModuleNotFound(_) => Some("Modules are created with audit.crear_modulo(nombre, tablas); they are listed in audit.modulos.".into()),
             AuditError::EventNotFound(_) => Some(

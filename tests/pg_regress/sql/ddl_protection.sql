@@ -143,6 +143,21 @@ CREATE OR REPLACE TRIGGER audit_registrar_cambio AFTER INSERT OR UPDATE OR DELET
 CREATE TRIGGER propio AFTER INSERT ON cuentas_ddl FOR EACH ROW EXECUTE FUNCTION nada();
 ALTER TABLE cuentas_ddl DISABLE TRIGGER propio;
 DROP TRIGGER propio ON cuentas_ddl;
+-- A type change rewrites every row, and a rewrite fires no capture: with
+-- USING (any expression: one row's amount set to 1) it is refused; without,
+-- it is a migration like any other, recorded as a DDL event.
+RESET ROLE;
+INSERT INTO cuentas_ddl VALUES (7, 100);
+SET ROLE duenio_tabla;
+ALTER TABLE cuentas_ddl ALTER COLUMN saldo TYPE bigint USING CASE WHEN id = 7 THEN 1 ELSE saldo END;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE cuentas_ddl ALTER COLUMN saldo TYPE bigint;
+SELECT saldo FROM cuentas_ddl WHERE id = 7;
+RESET ROLE;
+SELECT metadata -> 'cambios' AS cambios FROM audit.historial_cambios
+ WHERE tabla_afectada = 'cuentas_ddl' AND accion = 'DDL' ORDER BY id DESC LIMIT 1;
+DELETE FROM cuentas_ddl WHERE id = 7;
+SET ROLE duenio_tabla;
 RESET ROLE;
 -- Capture still on, and still recording.
 SELECT captura_activa FROM audit.tablas_auditadas WHERE tabla = 'cuentas_ddl'::regclass;
