@@ -467,3 +467,72 @@ BEGIN
     RETURN marca;
 END
 $marca$;
+
+-- 7. Schema drift: several ALTER TABLEs with no event between them (a
+--    column dropped and another of the same name added, or two columns
+--    swapped by renames) are kept as versions of the same desde_id, in
+--    order, instead of the last replacing the others: a restore across them
+--    was not refused, and wrote the dropped column's values into the new one.
+ALTER TABLE audit.estructuras_tabla ADD COLUMN version integer NOT NULL DEFAULT 1;
+ALTER TABLE audit.estructuras_tabla DROP CONSTRAINT estructuras_tabla_pkey,
+    ADD PRIMARY KEY (tabla, desde_id, version);
+CREATE OR REPLACE FUNCTION audit._mapeo(tabla regclass, primer_evento bigint, presentes jsonb, ausentes jsonb, generadas text[]) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $body$
+    SELECT audit._mapear_columnas(
+        COALESCE((SELECT pg_catalog.jsonb_agg(e.columnas ORDER BY e.desde_id, e.version)
+                    FROM audit.estructuras_tabla e
+                   WHERE e.tabla = _mapeo.tabla
+                     -- from the version in force at the first event on
+                     AND NOT EXISTS (
+                         SELECT FROM (SELECT e2.desde_id, e2.version FROM audit.estructuras_tabla e2
+                                       WHERE e2.tabla = _mapeo.tabla AND e2.desde_id < _mapeo.primer_evento
+                                       ORDER BY e2.desde_id DESC, e2.version DESC LIMIT 1) vigente
+                          WHERE (e.desde_id, e.version) < (vigente.desde_id, vigente.version))),
+                 '[]'::pg_catalog.jsonb)
+            || pg_catalog.jsonb_build_array(audit._estructura_actual(_mapeo.tabla)),
+        COALESCE((SELECT pg_catalog.jsonb_object_agg(c.key, c.con_valor)
+                    FROM (SELECT kv.key, pg_catalog.bool_or(kv.value <> 'null'::pg_catalog.jsonb) AS con_valor
+                            FROM (SELECT i.value AS imagen FROM pg_catalog.jsonb_array_elements(_mapeo.presentes) i
+                                  UNION ALL
+                                  SELECT k.value FROM pg_catalog.jsonb_array_elements(_mapeo.ausentes) k) im
+                           CROSS JOIN LATERAL pg_catalog.jsonb_each(im.imagen) kv
+                           GROUP BY kv.key) c),
+                 '{}'::pg_catalog.jsonb),
+        _mapeo.generadas);
+$body$;
+
+CREATE OR REPLACE FUNCTION audit._comprobar_nombre(tabla regclass, desde_id bigint, desde_instante timestamptz) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $check$
+DECLARE
+    antes text;
+BEGIN
+    SELECT e.nombre INTO antes
+      FROM audit.estructuras_tabla e
+     WHERE e.tabla = _comprobar_nombre.tabla
+       AND e.nombre <> _comprobar_nombre.tabla::pg_catalog.text
+       -- A name some event was recorded under: the last version of its
+       -- desde_id (the others were renamed again before any event).
+       AND NOT EXISTS (SELECT FROM audit.estructuras_tabla e3
+                        WHERE e3.tabla = e.tabla AND e3.desde_id = e.desde_id AND e3.version > e.version)
+       -- from the version in force at the point on
+       AND NOT EXISTS (
+           SELECT FROM (SELECT e2.desde_id, e2.version FROM audit.estructuras_tabla e2
+                         WHERE e2.tabla = _comprobar_nombre.tabla
+                           AND (e2.desde_id < _comprobar_nombre.desde_id
+                                OR e2.registrada_en <= _comprobar_nombre.desde_instante)
+                         ORDER BY e2.desde_id DESC, e2.version DESC LIMIT 1) vigente
+            WHERE (e.desde_id, e.version) < (vigente.desde_id, vigente.version))
+     ORDER BY e.desde_id, e.version
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = pg_catalog.format('cannot restore table %s: it was renamed since (it was %s)', _comprobar_nombre.tabla, antes),
+            DETAIL = 'Events name the table they changed; those recorded under the old name would be missed.',
+            HINT = 'Rename the table back to restore it, or restore the data by hand from audit.historial_cambios.';
+    END IF;
+END
+$check$;

@@ -27,22 +27,49 @@ fn _estructura_actual(tabla: Regclass) -> Jsonb {
 
 /// Records the name and columns of `relid` when it is an audited table
 /// (not a partition: partitions have their root's columns) and they differ
-/// from the last recorded version. Called when auditing starts and after every
+/// from the last recorded version: a new version, after any other of the
+/// same desde_id (ALTER TABLEs with no event between them), never in its
+/// place. Called when auditing starts and after every
 /// ALTER TABLE; runs as the log's owner, whoever ran the DDL.
 pub fn registrar(relid: pg_sys::Oid) {
     as_log_owner(|| {
+        // A database whose extension is still at 0.2.0 (not updated since
+        // this library was installed) has no `version` column: there a new
+        // version of the same desde_id replaces the last, as it did then.
+        let versioned = spi::read_value::<bool>(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute
+                             WHERE attrelid = pg_catalog.to_regclass('audit.estructuras_tabla')
+                               AND attname = 'version' AND NOT attisdropped)",
+            &[],
+        ) == Some(true);
+        let (version_column, version_value, order, conflict) = if versioned {
+            (
+                ", version",
+                ", COALESCE((SELECT pg_catalog.max(e3.version) FROM audit.estructuras_tabla e3
+                              WHERE e3.tabla = $1 AND e3.desde_id = (SELECT id FROM desde)), 0) + 1",
+                "e2.desde_id DESC, e2.version DESC",
+                "",
+            )
+        } else {
+            (
+                "",
+                "",
+                "e2.desde_id DESC",
+                "ON CONFLICT (tabla, desde_id) DO UPDATE SET nombre = EXCLUDED.nombre, columnas = EXCLUDED.columnas",
+            )
+        };
         spi::run(
             &format!(
-                "WITH actual AS ({ESTRUCTURA})
-                 INSERT INTO audit.estructuras_tabla AS e (tabla, desde_id, nombre, columnas)
-                 SELECT $1, {ULTIMO_EVENTO}, a.nombre, a.columnas
+                "WITH actual AS ({ESTRUCTURA}), desde AS (SELECT {ULTIMO_EVENTO} AS id)
+                 INSERT INTO audit.estructuras_tabla AS e (tabla, desde_id, nombre, columnas{version_column})
+                 SELECT $1, (SELECT id FROM desde), a.nombre, a.columnas{version_value}
                    FROM (SELECT (SELECT * FROM actual) AS columnas, $2 AS nombre) a
                   WHERE EXISTS (SELECT FROM audit.tablas_config c WHERE c.tabla = $1)
                     AND NOT EXISTS (
                         SELECT FROM (SELECT e2.nombre, e2.columnas FROM audit.estructuras_tabla e2
-                                      WHERE e2.tabla = $1 ORDER BY e2.desde_id DESC LIMIT 1) ultima
+                                      WHERE e2.tabla = $1 ORDER BY {order} LIMIT 1) ultima
                          WHERE ultima.nombre = a.nombre AND ultima.columnas = a.columnas)
-                 ON CONFLICT (tabla, desde_id) DO UPDATE SET nombre = EXCLUDED.nombre, columnas = EXCLUDED.columnas"
+                 {conflict}"
             ),
             &[
                 Regclass(relid).into(),

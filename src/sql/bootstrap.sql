@@ -411,7 +411,11 @@ ALTER TABLE audit.bloques ENABLE ALWAYS TRIGGER bloques_sin_truncate;
 -- it names was since renamed, retyped or dropped. A version applies to the
 -- table's events with ids above desde_id: the ALTER TABLE that changes
 -- columns waits for every writer of the table, so no event of the old shape
--- can get a later id. A rename is a new version too.
+-- can get a later id. A rename is a new version too. Several ALTER TABLEs
+-- with no event between them (a migration dropping a column and adding
+-- another of the same name) are versions of the same desde_id, kept in
+-- their order (version): the one in force for later events is the last,
+-- and the ones before it are what a restore must see it went through.
 CREATE TABLE audit.estructuras_tabla (
     tabla         regclass    NOT NULL,
     desde_id      bigint      NOT NULL,
@@ -420,7 +424,8 @@ CREATE TABLE audit.estructuras_tabla (
     nombre        text        NOT NULL,
     columnas      jsonb       NOT NULL,
     registrada_en timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    PRIMARY KEY (tabla, desde_id)
+    version       integer     NOT NULL DEFAULT 1,
+    PRIMARY KEY (tabla, desde_id, version)
 );
 COMMENT ON TABLE audit.estructuras_tabla IS
     'Columns of audited tables over time (attnum n, name c, type t), for detecting schema drift when restoring.';

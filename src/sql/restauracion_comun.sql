@@ -144,13 +144,15 @@ CREATE FUNCTION audit._mapeo(tabla regclass, primer_evento bigint, presentes jso
     SET search_path = pg_catalog, pg_temp
 AS $body$
     SELECT audit._mapear_columnas(
-        COALESCE((SELECT pg_catalog.jsonb_agg(e.columnas ORDER BY e.desde_id)
+        COALESCE((SELECT pg_catalog.jsonb_agg(e.columnas ORDER BY e.desde_id, e.version)
                     FROM audit.estructuras_tabla e
                    WHERE e.tabla = _mapeo.tabla
-                     AND e.desde_id >= COALESCE(
-                             (SELECT pg_catalog.max(e2.desde_id) FROM audit.estructuras_tabla e2
-                               WHERE e2.tabla = _mapeo.tabla
-                                 AND e2.desde_id < _mapeo.primer_evento), 0)),
+                     -- from the version in force at the first event on
+                     AND NOT EXISTS (
+                         SELECT FROM (SELECT e2.desde_id, e2.version FROM audit.estructuras_tabla e2
+                                       WHERE e2.tabla = _mapeo.tabla AND e2.desde_id < _mapeo.primer_evento
+                                       ORDER BY e2.desde_id DESC, e2.version DESC LIMIT 1) vigente
+                          WHERE (e.desde_id, e.version) < (vigente.desde_id, vigente.version))),
                  '[]'::pg_catalog.jsonb)
             || pg_catalog.jsonb_build_array(audit._estructura_actual(_mapeo.tabla)),
         COALESCE((SELECT pg_catalog.jsonb_object_agg(c.key, c.con_valor)
@@ -178,12 +180,19 @@ BEGIN
       FROM audit.estructuras_tabla e
      WHERE e.tabla = _comprobar_nombre.tabla
        AND e.nombre <> _comprobar_nombre.tabla::pg_catalog.text
-       AND (e.desde_id >= COALESCE(
-                (SELECT pg_catalog.max(e2.desde_id) FROM audit.estructuras_tabla e2
-                  WHERE e2.tabla = _comprobar_nombre.tabla
-                    AND (e2.desde_id < _comprobar_nombre.desde_id
-                         OR e2.registrada_en <= _comprobar_nombre.desde_instante)), 0))
-     ORDER BY e.desde_id
+       -- A name some event was recorded under: the last version of its
+       -- desde_id (the others were renamed again before any event).
+       AND NOT EXISTS (SELECT FROM audit.estructuras_tabla e3
+                        WHERE e3.tabla = e.tabla AND e3.desde_id = e.desde_id AND e3.version > e.version)
+       -- from the version in force at the point on
+       AND NOT EXISTS (
+           SELECT FROM (SELECT e2.desde_id, e2.version FROM audit.estructuras_tabla e2
+                         WHERE e2.tabla = _comprobar_nombre.tabla
+                           AND (e2.desde_id < _comprobar_nombre.desde_id
+                                OR e2.registrada_en <= _comprobar_nombre.desde_instante)
+                         ORDER BY e2.desde_id DESC, e2.version DESC LIMIT 1) vigente
+            WHERE (e.desde_id, e.version) < (vigente.desde_id, vigente.version))
+     ORDER BY e.desde_id, e.version
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',

@@ -80,10 +80,37 @@ SELECT audit.crear_marca('dr_modulo', 'm5') > 0 AS marca;
 SELECT clock_timestamp() AS t_m5 \gset
 INSERT INTO dr_items (id, nombre, precio) VALUES (9, 'nueve', 9);
 ALTER TABLE dr_items RENAME TO dr_articulos;
-SELECT nombre FROM audit.estructuras_tabla WHERE tabla = 'dr_articulos'::regclass ORDER BY desde_id DESC LIMIT 2;
+SELECT nombre FROM audit.estructuras_tabla WHERE tabla = 'dr_articulos'::regclass ORDER BY desde_id DESC, version DESC LIMIT 2;
 SELECT r -> 'error' ->> 'mensaje' AS mensaje FROM audit.revertir_modulo('dr_modulo', 'm5') r;
 SELECT audit.estado_en('dr_articulos', :'t_m5');
 ALTER TABLE dr_articulos RENAME TO dr_items;
 SELECT r -> 'aplicado' AS aplicado, r -> 'cambios' -> 0 -> 'eliminadas' AS eliminadas FROM audit.revertir_modulo('dr_modulo', 'm5') r;
+
+-- Several ALTER TABLEs with no event between them, as one migration runs
+-- them: a column dropped and another of the same name added, or two columns
+-- swapped by three renames. Each is a version of its own, so a restore
+-- across them sees the drop (or the renames) and is refused, writing
+-- nothing: the new column never held the old one's values.
+CREATE TABLE dr_precios (id int PRIMARY KEY, precio int);
+SELECT audit.auditar('dr_precios');
+INSERT INTO dr_precios VALUES (1, 100);
+DELETE FROM dr_precios;
+SELECT max(id) AS ev_precio FROM audit.historial_cambios WHERE tabla_afectada = 'dr_precios' \gset
+ALTER TABLE dr_precios DROP COLUMN precio;
+ALTER TABLE dr_precios ADD COLUMN precio int;
+SELECT count(*) AS versiones FROM audit.estructuras_tabla WHERE tabla = 'dr_precios'::regclass;
+SELECT r -> 'error' ->> 'detalle' AS detalle FROM audit.deshacer(:ev_precio) r;
+CREATE TABLE dr_montos (id int PRIMARY KEY, neto int, bruto int);
+SELECT audit.auditar('dr_montos');
+INSERT INTO dr_montos VALUES (1, 10, 12);
+DELETE FROM dr_montos;
+SELECT max(id) AS ev_montos FROM audit.historial_cambios WHERE tabla_afectada = 'dr_montos' \gset
+BEGIN;
+ALTER TABLE dr_montos RENAME COLUMN neto TO tmp;
+ALTER TABLE dr_montos RENAME COLUMN bruto TO neto;
+ALTER TABLE dr_montos RENAME COLUMN tmp TO bruto;
+COMMIT;
+SELECT r -> 'error' ->> 'detalle' AS detalle FROM audit.deshacer(:ev_montos) r;
+SELECT (SELECT count(*) FROM dr_precios) + (SELECT count(*) FROM dr_montos) AS filas_escritas;
 \c :db_comun
 DROP DATABASE audit_regress_restore_schema_drift;
