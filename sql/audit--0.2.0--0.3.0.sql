@@ -536,3 +536,133 @@ BEGIN
     END IF;
 END
 $check$;
+
+-- 8. A tenant's restore never writes over, or deletes, a row that holds
+--    another tenant's data now (42501): a module rollback by tenant A's
+--    administrator overwrote the row tenant B had made under a key A's row
+--    had had. Replaced in place, keeping its grants.
+CREATE OR REPLACE FUNCTION audit._escribir(
+    tabla regclass,
+    operacion text,
+    clave text[],
+    columnas text[],
+    imagenes jsonb,
+    donde jsonb,
+    simular boolean) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $write$
+DECLARE
+    coincide text;
+    lista text;
+    asignaciones text;
+    quitar_actual text[];
+    quitar_imagen text[];
+    filas bigint;
+    columna_empresa text;
+    empresa uuid := audit.empresa_actual();
+    ajena text;
+BEGIN
+    IF pg_catalog.jsonb_array_length(imagenes) = 0 THEN
+        RETURN 0;
+    END IF;
+    -- A tenant's restore never writes over, or deletes, a row that holds
+    -- another tenant's data now (a key the other tenant reused after the
+    -- caller's row went, or a row moved to the other tenant): that row's
+    -- later changes are hidden from the caller by row-level security, so
+    -- what the restore read says nothing of them. Checked in the preview
+    -- too.
+    IF operacion IN ('UPDATE', 'DELETE') AND empresa IS NOT NULL THEN
+        SELECT t.columna_empresa INTO columna_empresa FROM audit.tablas_auditadas t WHERE t.tabla = _escribir.tabla;
+        IF columna_empresa IS NOT NULL THEN
+            EXECUTE pg_catalog.format(
+                'SELECT pg_catalog.to_jsonb(d.*)::pg_catalog.text
+                   FROM %1$s d, pg_catalog.jsonb_array_elements($1) e(imagen)
+                  CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%1$s, COALESCE($2, e.imagen)) s
+                  WHERE %2$s AND d.%3$I::pg_catalog.text IS DISTINCT FROM $3::pg_catalog.text
+                  LIMIT 1',
+                tabla, audit._sql_coincidencia(clave, 's'), columna_empresa)
+               INTO ajena USING imagenes, donde, empresa;
+            IF ajena IS NOT NULL THEN
+                RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+                    MESSAGE = pg_catalog.format('cannot restore a row of table %s: it holds another tenant''s data now', tabla),
+                    DETAIL = pg_catalog.format('The row with key %s belongs to another tenant now (column %s): its changes are not yours to see.',
+                                               (SELECT pg_catalog.string_agg(pg_catalog.format('%s = %s', c, (ajena::pg_catalog.jsonb) ->> c), ', ')
+                                                  FROM pg_catalog.unnest(clave) c),
+                                               columna_empresa),
+                    HINT = 'A role that reads every tenant''s events can restore it; or leave it, and restore the other rows one by one.';
+            END IF;
+        END IF;
+    END IF;
+    coincide := audit._sql_coincidencia(clave, 's');
+    SELECT pg_catalog.string_agg(pg_catalog.format('%I', c), ', ')
+      INTO lista FROM pg_catalog.unnest(columnas) c;
+    IF operacion = 'INSERT' THEN
+        IF simular THEN
+            EXECUTE pg_catalog.format(
+                'SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_populate_recordset(NULL::%1$s, $1) s
+                  WHERE NOT EXISTS (SELECT FROM %1$s d WHERE %2$s)', tabla, coincide)
+               INTO filas USING imagenes;
+            RETURN filas;
+        END IF;
+        EXECUTE pg_catalog.format(
+            'INSERT INTO %1$s (%3$s) OVERRIDING SYSTEM VALUE
+             SELECT %4$s FROM pg_catalog.jsonb_populate_recordset(NULL::%1$s, $1) s
+              WHERE NOT EXISTS (SELECT FROM %1$s d WHERE %2$s)',
+            tabla, coincide, lista,
+            (SELECT pg_catalog.string_agg(pg_catalog.format('s.%I', c), ', ') FROM pg_catalog.unnest(columnas) c))
+           USING imagenes;
+    ELSIF operacion = 'DELETE' THEN
+        IF simular THEN
+            EXECUTE pg_catalog.format(
+                'SELECT pg_catalog.count(*) FROM %1$s d, pg_catalog.jsonb_populate_recordset(NULL::%1$s, $1) s WHERE %2$s',
+                tabla, coincide)
+               INTO filas USING imagenes;
+            RETURN filas;
+        END IF;
+        EXECUTE pg_catalog.format(
+            'DELETE FROM %1$s d USING pg_catalog.jsonb_populate_recordset(NULL::%1$s, $1) s WHERE %2$s', tabla, coincide)
+           USING imagenes;
+    ELSIF operacion = 'UPDATE' THEN
+        -- Only rows whose written columns differ are updated (compared as
+        -- jsonb, which every type has; to_jsonb of the row is the same
+        -- rendering the snapshot was taken with).
+        quitar_actual := ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
+                                WHERE a.attrelid = tabla AND a.attnum > 0
+                                  AND NOT a.attisdropped AND a.attname::pg_catalog.text <> ALL (columnas));
+        quitar_imagen := ARRAY(SELECT k FROM pg_catalog.jsonb_object_keys(imagenes -> 0) k
+                                WHERE k <> ALL (columnas));
+        SELECT pg_catalog.string_agg(pg_catalog.format('%1$I = s.%1$I', c), ', ')
+          INTO asignaciones
+          FROM pg_catalog.unnest(columnas) c
+         WHERE (donde IS NOT NULL OR c <> ALL (clave))
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                            WHERE a.attrelid = tabla AND a.attname = c
+                              AND a.attidentity = 'a');
+        IF asignaciones IS NULL THEN
+            RETURN 0;
+        END IF;
+        coincide := audit._sql_coincidencia(clave, 'w');
+        -- The rows to update: matched by key (w: the image, or `donde`), and
+        -- different in the written columns.
+        lista := pg_catalog.format(
+            'pg_catalog.jsonb_array_elements($1) e(imagen)
+              CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%1$s, e.imagen) s
+              CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%1$s, COALESCE($4, e.imagen)) w
+              WHERE %2$s
+                AND (pg_catalog.to_jsonb(d.*) - $2) IS DISTINCT FROM (e.imagen - $3)',
+            tabla, coincide);
+        IF simular THEN
+            EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s d, %s', tabla, lista)
+               INTO filas USING imagenes, quitar_actual, quitar_imagen, donde;
+            RETURN filas;
+        END IF;
+        EXECUTE pg_catalog.format('UPDATE %s d SET %s FROM %s', tabla, asignaciones, lista)
+           USING imagenes, quitar_actual, quitar_imagen, donde;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = pg_catalog.format('unknown operation %s', operacion);
+    END IF;
+    GET DIAGNOSTICS filas = ROW_COUNT;
+    RETURN filas;
+END
+$write$;

@@ -273,9 +273,40 @@ DECLARE
     quitar_actual text[];
     quitar_imagen text[];
     filas bigint;
+    columna_empresa text;
+    empresa uuid := audit.empresa_actual();
+    ajena text;
 BEGIN
     IF pg_catalog.jsonb_array_length(imagenes) = 0 THEN
         RETURN 0;
+    END IF;
+    -- A tenant's restore never writes over, or deletes, a row that holds
+    -- another tenant's data now (a key the other tenant reused after the
+    -- caller's row went, or a row moved to the other tenant): that row's
+    -- later changes are hidden from the caller by row-level security, so
+    -- what the restore read says nothing of them. Checked in the preview
+    -- too.
+    IF operacion IN ('UPDATE', 'DELETE') AND empresa IS NOT NULL THEN
+        SELECT t.columna_empresa INTO columna_empresa FROM audit.tablas_auditadas t WHERE t.tabla = _escribir.tabla;
+        IF columna_empresa IS NOT NULL THEN
+            EXECUTE pg_catalog.format(
+                'SELECT pg_catalog.to_jsonb(d.*)::pg_catalog.text
+                   FROM %1$s d, pg_catalog.jsonb_array_elements($1) e(imagen)
+                  CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%1$s, COALESCE($2, e.imagen)) s
+                  WHERE %2$s AND d.%3$I::pg_catalog.text IS DISTINCT FROM $3::pg_catalog.text
+                  LIMIT 1',
+                tabla, audit._sql_coincidencia(clave, 's'), columna_empresa)
+               INTO ajena USING imagenes, donde, empresa;
+            IF ajena IS NOT NULL THEN
+                RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+                    MESSAGE = pg_catalog.format('cannot restore a row of table %s: it holds another tenant''s data now', tabla),
+                    DETAIL = pg_catalog.format('The row with key %s belongs to another tenant now (column %s): its changes are not yours to see.',
+                                               (SELECT pg_catalog.string_agg(pg_catalog.format('%s = %s', c, (ajena::pg_catalog.jsonb) ->> c), ', ')
+                                                  FROM pg_catalog.unnest(clave) c),
+                                               columna_empresa),
+                    HINT = 'A role that reads every tenant''s events can restore it; or leave it, and restore the other rows one by one.';
+            END IF;
+        END IF;
     END IF;
     coincide := audit._sql_coincidencia(clave, 's');
     SELECT pg_catalog.string_agg(pg_catalog.format('%I', c), ', ')
