@@ -666,3 +666,14 @@ BEGIN
     RETURN filas;
 END
 $write$;
+
+-- 9. A table dropped while in a module left its OID in the module's list,
+--    and every rollback and new mark of the module failed (42P01) for good.
+--    Dropping a table now takes it out of its modules; here, modules lose
+--    the tables already gone.
+UPDATE audit.modulos m
+   SET tablas = ARRAY(SELECT u.t FROM pg_catalog.unnest(m.tablas) WITH ORDINALITY u(t, i)
+                       WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = u.t::pg_catalog.oid)
+                       ORDER BY u.i)
+ WHERE EXISTS (SELECT FROM pg_catalog.unnest(m.tablas) t
+                WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = t::pg_catalog.oid));

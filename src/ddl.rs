@@ -709,6 +709,22 @@ fn _al_eliminar(_fcinfo: pg_sys::FunctionCallInfo) {
             },
         )
     });
+    // Modules go on with their other tables (audited or not any more): a
+    // dropped one has nothing left to roll back, and its OID in the list
+    // made every rollback and every new mark of the module fail.
+    as_log_owner(|| {
+        spi::run(
+            "WITH caidas AS (
+                 SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d
+                  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objsubid = 0)
+             UPDATE audit.modulos m
+                SET tablas = ARRAY(SELECT u.t FROM pg_catalog.unnest(m.tablas) WITH ORDINALITY u(t, i)
+                                    WHERE u.t::pg_catalog.oid NOT IN (SELECT objid FROM caidas) ORDER BY u.i)
+              WHERE EXISTS (SELECT FROM pg_catalog.unnest(m.tablas) t
+                             WHERE t::pg_catalog.oid IN (SELECT objid FROM caidas))",
+            &[],
+        )
+    });
     for (relid, schema, name) in dropped {
         as_log_owner(|| {
             spi::run(

@@ -123,5 +123,16 @@ SELECT audit.revertir_modulo('md_ventas', NULL);
 SELECT audit.dejar_de_auditar('md_lineas');
 SELECT audit.revertir_modulo('md_ventas', 'inicio');
 SELECT audit.auditar('md_lineas');
+-- A table of the module dropped: the module goes on with its other tables
+-- (a dropped table has nothing left to roll back).
+CREATE TABLE md_efimera (id int PRIMARY KEY);
+SELECT audit.auditar('md_efimera');
+SELECT audit.crear_modulo('md_con_efimera', ARRAY['md_lineas', 'md_efimera']::regclass[]);
+SELECT audit.crear_marca('md_con_efimera', 'antes') IS NOT NULL AS marcada;
+DROP TABLE md_efimera;
+SELECT tablas FROM audit.listar_modulos() WHERE nombre = 'md_con_efimera';
+SELECT r -> 'error' AS error, r -> 'simulado' AS simulado
+  FROM audit.revertir_modulo('md_con_efimera', 'antes', simular => true) r;
+SELECT audit.crear_marca('md_con_efimera', 'despues') IS NOT NULL AS marcada;
 \c :db_comun
 DROP DATABASE audit_regress_restore_modules;
