@@ -149,6 +149,17 @@ SELECT r -> 'aplicado' AS aplicado, r -> 'error' ->> 'sqlstate' AS estado, r -> 
 SELECT r -> 'error' AS error, r -> 'simulado' AS simulado FROM audit.deshacer(:ev_nueva, simular => true) r;
 COMMIT;
 SELECT count(*) AS sigue_la_fila FROM un_temporal;
+-- A GENERATED ALWAYS identity key changed by `SET id = DEFAULT`: an UPDATE
+-- cannot give it back its value, so the undo is refused (55000) rather than
+-- reported as done with the key left changed.
+CREATE TABLE un_identidad (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text);
+SELECT audit.auditar('un_identidad');
+INSERT INTO un_identidad (v) VALUES ('a');
+UPDATE un_identidad SET id = DEFAULT, v = 'b' WHERE id = 1;
+SELECT max(id) AS ev_identidad FROM audit.historial_cambios WHERE tabla_afectada = 'un_identidad' \gset
+SELECT r -> 'aplicado' AS aplicado, r -> 'error' ->> 'sqlstate' AS estado, r -> 'error' ->> 'mensaje' AS mensaje
+  FROM audit.deshacer(:ev_identidad, simular => true) r;
+SELECT * FROM un_identidad;
 -- A table without a primary key: its rows cannot be found again.
 CREATE TABLE un_sin_clave (a int, b text);
 SELECT audit.auditar('un_sin_clave');
