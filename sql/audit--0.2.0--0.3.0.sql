@@ -705,3 +705,51 @@ UPDATE audit.modulos m
                        ORDER BY u.i)
  WHERE EXISTS (SELECT FROM pg_catalog.unnest(m.tablas) t
                 WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = t::pg_catalog.oid));
+
+-- 10. The report of a failed restaurar_config names the version's type and
+--     the type's active version, as docs/configuration.md says (it left
+--     both out): read by a function of the library, as the caller's tenant.
+CREATE FUNCTION audit._config_de_version(
+	"id_version" bigint /* i64 */
+) RETURNS jsonb /* Jsonb */
+STRICT STABLE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_config_de_version_wrapper';
+CREATE OR REPLACE FUNCTION audit.restaurar_config(
+    id_version bigint,
+    simular boolean DEFAULT false,
+    estricto boolean DEFAULT false,
+    comentario text DEFAULT NULL) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $body$
+DECLARE
+    e_estado text;
+    e_mensaje text;
+    e_detalle text;
+    e_pista text;
+BEGIN
+    IF id_version IS NULL OR simular IS NULL OR estricto IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = 'id_version, simular and estricto must not be null';
+    END IF;
+    BEGIN
+        RETURN audit._restaurar_config(id_version, simular, comentario);
+    EXCEPTION
+        -- The caller's own mistakes (no access, a version it cannot see)
+        -- are raised as themselves: there is nothing to fall back from.
+        WHEN insufficient_privilege OR no_data_found THEN
+            RAISE;
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS e_estado = RETURNED_SQLSTATE, e_mensaje = MESSAGE_TEXT,
+                                    e_detalle = PG_EXCEPTION_DETAIL, e_pista = PG_EXCEPTION_HINT;
+            RETURN audit._fallo_restauracion('restaurar_config', simular, estricto, e_estado, e_mensaje,
+                e_detalle, e_pista,
+                pg_catalog.jsonb_build_object('id_version_restaurada', id_version, 'id_version', NULL::pg_catalog.int8,
+                                              'cambios', '{}'::pg_catalog.jsonb)
+                    || audit._config_de_version(id_version),
+                'versionado');
+    END;
+END
+$body$;

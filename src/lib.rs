@@ -84,7 +84,8 @@ extension_sql_file!(
     name = "configuracion",
     requires = [
         "restauracion_comun",
-        configuracion::guardar::_restaurar_config
+        configuracion::guardar::_restaurar_config,
+        configuracion::guardar::_config_de_version
     ]
 );
 extension_sql_file!("sql/finalize.sql", name = "finalize", finalize);

@@ -219,6 +219,19 @@ fn registrar(
     });
 }
 
+/// The type of configuration version `id_version` and that type's active
+/// version, for the report of a restore that failed
+/// (`audit.restaurar_config`'s fallback, which cannot read them itself).
+/// The caller's own tenant only, as every configuration function.
+#[pg_extern(stable)]
+#[search_path(pg_catalog, pg_temp)]
+fn _config_de_version(id_version: i64) -> Jsonb {
+    let empresa = acceso();
+    let origen = version(id_version, empresa);
+    let activa = super::activa(&origen.tipo, empresa).map(|v| v.id);
+    Jsonb::from_value(&json!({"tipo": origen.tipo, "version_activa": activa}))
+}
+
 /// Validates `config` against the type's schema and saves it as the new
 /// active version; returns its id. A document identical to the active one
 /// saves nothing and returns the active id. With `version_base`, the save

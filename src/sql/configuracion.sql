@@ -35,7 +35,8 @@ BEGIN
             RETURN audit._fallo_restauracion('restaurar_config', simular, estricto, e_estado, e_mensaje,
                 e_detalle, e_pista,
                 pg_catalog.jsonb_build_object('id_version_restaurada', id_version, 'id_version', NULL::pg_catalog.int8,
-                                              'cambios', '{}'::pg_catalog.jsonb),
+                                              'cambios', '{}'::pg_catalog.jsonb)
+                    || audit._config_de_version(id_version),
                 'versionado');
     END;
 END
