@@ -753,3 +753,16 @@ BEGIN
     END;
 END
 $body$;
+
+-- 11. The DDL guard also sees ALTER FUNCTION / PROCEDURE / ROUTINE (owner,
+--     name, schema, SECURITY DEFINER, settings) of the extension's
+--     functions and ALTER TRIGGER ... RENAME of its relations' guards, which
+--     went through: a new owner of audit.es_lector() could replace what
+--     row-level security asks. Tags cannot be added to an event trigger:
+--     it is made again, as a fresh install makes it.
+DROP EVENT TRIGGER audit_al_terminar_ddl;
+CREATE EVENT TRIGGER audit_al_terminar_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TRIGGER', 'CREATE TABLE', 'ALTER TABLE', 'ALTER POLICY', 'ALTER EXTENSION', 'GRANT',
+                 'ALTER FUNCTION', 'ALTER PROCEDURE', 'ALTER ROUTINE', 'ALTER TRIGGER')
+    EXECUTE FUNCTION audit._al_terminar_ddl();
+ALTER EVENT TRIGGER audit_al_terminar_ddl ENABLE ALWAYS;

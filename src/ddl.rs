@@ -71,6 +71,7 @@ fn _al_terminar_ddl(_fcinfo: pg_sys::FunctionCallInfo) {
             });
             Ok(match (classid, column) {
                 (pg_sys::TriggerRelationId, _) => Command::Trigger(objid, cmd),
+                (pg_sys::ProcedureRelationId, _) => Command::Function(objid, cmd),
                 (pg_sys::RelationRelationId, false) => Command::Table(objid, cmd),
                 (pg_sys::RelationRelationId, true) => Command::Column(objid, renamed, cmd),
                 (c, _) if c == POLICY_RELATION_ID => Command::Policy(objid, cmd),
@@ -82,8 +83,18 @@ fn _al_terminar_ddl(_fcinfo: pg_sys::FunctionCallInfo) {
         match command {
             Command::Trigger(trigger, cmd) => {
                 // SAFETY: the collected command of this event trigger.
+                if unsafe { is_rename(cmd) } {
+                    // ALTER TRIGGER ... RENAME
+                    ddl_guard::after_trigger_renamed(trigger);
+                    continue;
+                }
+                // SAFETY: as above.
                 let replaced = unsafe { replaces_trigger(cmd) };
                 on_trigger_created(trigger, replaced)
+            }
+            Command::Function(function, cmd) => {
+                // SAFETY: as above.
+                unsafe { ddl_guard::after_function_altered(function, cmd) };
             }
             Command::Table(relid, cmd) => {
                 // SAFETY: the collected command of this event trigger.
@@ -214,6 +225,8 @@ enum Command {
         *mut pg_sys::CollectedCommand,
     ),
     Policy(pg_sys::Oid, *mut pg_sys::CollectedCommand),
+    /// ALTER FUNCTION / PROCEDURE / ROUTINE (owner, name, schema, settings).
+    Function(pg_sys::Oid, *mut pg_sys::CollectedCommand),
     /// GRANT, ALTER EXTENSION, ...
     Other(*mut pg_sys::CollectedCommand),
 }
@@ -263,6 +276,15 @@ fn renamed_column(command: pg_sys::Datum) -> Option<(String, String)> {
             catalog::cstr_to_string((*stmt).newname),
         ))
     }
+}
+
+/// Whether a collected command is a RENAME (ALTER TRIGGER ... RENAME).
+///
+/// # Safety
+/// `cmd` is null or the collected command of the running event trigger.
+unsafe fn is_rename(cmd: *mut pg_sys::CollectedCommand) -> bool {
+    // SAFETY: the caller's guarantee.
+    unsafe { !cmd.is_null() && pgrx::is_a((*cmd).parsetree, pg_sys::NodeTag::T_RenameStmt) }
 }
 
 /// Whether the command is `CREATE OR REPLACE TRIGGER`: only a replacement

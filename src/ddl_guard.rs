@@ -873,6 +873,60 @@ unsafe fn column_privileges(list: *mut pg_sys::List) -> Vec<Option<String>> {
     }
 }
 
+/// After ALTER FUNCTION / PROCEDURE / ROUTINE: the extension's functions
+/// are its own. A new owner could replace one (`audit.es_lector()` is
+/// what row-level security asks), a new name or schema breaks every caller,
+/// and SECURITY DEFINER or a setting changes what it does.
+///
+/// # Safety
+/// `cmd` is null or the collected command of the running event trigger.
+pub unsafe fn after_function_altered(function: pg_sys::Oid, cmd: *mut pg_sys::CollectedCommand) {
+    // SAFETY: the caller's guarantee; a syscache lookup.
+    let (in_extension, schema) = unsafe {
+        (
+            !cmd.is_null() && (*cmd).in_extension,
+            pg_sys::get_func_namespace(function),
+        )
+    };
+    // SAFETY: syscache lookup.
+    let audit = unsafe { pg_sys::get_namespace_oid(c"audit".as_ptr(), true) };
+    if in_extension || internal() || audit == pg_sys::InvalidOid || schema != audit {
+        return;
+    }
+    refuse(
+        format!(
+            "cannot alter function {} of the extension",
+            spi::read_value::<String>(
+                "SELECT $1::pg_catalog.regprocedure::pg_catalog.text",
+                &[function.into()]
+            )
+            .unwrap_or_default()
+        ),
+        PROTECTED_HINT,
+    );
+}
+
+/// After ALTER TRIGGER ... RENAME: the guards of the extension's relations
+/// keep their names (the DDL guard and its tests know them by name).
+pub fn after_trigger_renamed(trigger: pg_sys::Oid) {
+    if internal() {
+        return;
+    }
+    let table = spi::read_value::<pg_sys::Oid>(
+        "SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid = $1",
+        &[trigger.into()],
+    );
+    if let Some(table) = table.filter(|t| in_audit_schema(*t)) {
+        refuse(
+            format!(
+                "cannot rename a trigger of {}",
+                catalog::regclass_text(table)
+            ),
+            PROTECTED_HINT,
+        );
+    }
+}
+
 /// After ALTER POLICY: the policies of the extension's relations are its own.
 pub fn after_policy_change(policy: pg_sys::Oid, is_alter: bool) {
     if !is_alter || internal() {

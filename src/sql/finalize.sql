@@ -186,7 +186,8 @@ COMMENT ON FUNCTION audit.listar_tipos_config() IS
 
 -- 3. Event triggers (see src/ddl.rs).
 CREATE EVENT TRIGGER audit_al_terminar_ddl ON ddl_command_end
-    WHEN TAG IN ('CREATE TRIGGER', 'CREATE TABLE', 'ALTER TABLE', 'ALTER POLICY', 'ALTER EXTENSION', 'GRANT')
+    WHEN TAG IN ('CREATE TRIGGER', 'CREATE TABLE', 'ALTER TABLE', 'ALTER POLICY', 'ALTER EXTENSION', 'GRANT',
+                 'ALTER FUNCTION', 'ALTER PROCEDURE', 'ALTER ROUTINE', 'ALTER TRIGGER')
     EXECUTE FUNCTION audit._al_terminar_ddl();
 CREATE EVENT TRIGGER audit_al_eliminar ON sql_drop
     EXECUTE FUNCTION audit._al_eliminar();

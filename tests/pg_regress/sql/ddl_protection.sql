@@ -89,6 +89,23 @@ ALTER POLICY lectores ON audit.historial_cambios USING (true);
 \echo :LAST_ERROR_SQLSTATE
 DROP FUNCTION audit.verificar(jsonb);
 \echo :LAST_ERROR_SQLSTATE
+-- Nor altered: a new owner could replace what row-level security asks.
+CREATE ROLE otro_duenio_funcion NOLOGIN;
+ALTER FUNCTION audit.es_lector() OWNER TO otro_duenio_funcion;
+\echo :LAST_ERROR_SQLSTATE
+DROP ROLE otro_duenio_funcion;
+ALTER FUNCTION audit._rechazar_modificacion() RENAME TO otra;
+\echo :LAST_ERROR_SQLSTATE
+ALTER FUNCTION audit.empresa_actual() SECURITY DEFINER;
+\echo :LAST_ERROR_SQLSTATE
+ALTER ROUTINE audit.sellar() SET search_path = public;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TRIGGER historial_cambios_solo_insercion ON audit.historial_cambios RENAME TO otro;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS funciones_como_estaban FROM pg_proc p
+ WHERE p.pronamespace = 'audit'::regnamespace AND p.proowner = (SELECT nspowner FROM pg_namespace WHERE nspname = 'audit')
+   AND p.proname IN ('es_lector', '_rechazar_modificacion', 'empresa_actual', 'sellar')
+   AND NOT p.prosecdef AND p.proconfig = ARRAY['search_path=pg_catalog, pg_temp'];
 ALTER EXTENSION audit DROP TABLE audit.historial_cambios;
 \echo :LAST_ERROR_SQLSTATE
 -- Rows cannot be slipped in by attaching a table that holds them.
