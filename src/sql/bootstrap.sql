@@ -214,15 +214,23 @@ $guard$;
 -- Events enter the log only through the capture path and
 -- audit.registrar_evento, which write below the executor (no trigger
 -- fires for them): an INSERT or COPY into the log or a partition by a
--- superuser is refused, as changing one is. The exception is loading a dump
--- (pg_dump's output turns check_function_bodies off): it brings the log's
--- rows back as they were, hashes included.
+-- superuser is refused, as changing one is. The exceptions bring events
+-- back as they were, hashes included: loading a dump (pg_dump's output
+-- turns check_function_bodies off), and a subscription's apply worker
+-- replicating the log to an archive.
 CREATE FUNCTION audit._rechazar_insercion() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $insert_guard$
 BEGIN
     IF NOT pg_catalog.current_setting('check_function_bodies')::boolean THEN
+        RETURN NEW;
+    END IF;
+    -- The log replicated to an archive (docs/replication.md): a
+    -- subscription's apply worker writes the publisher's events as they are.
+    IF pg_catalog.current_setting('session_replication_role') = 'replica'
+       AND (SELECT a.backend_type FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) a)
+           = 'logical replication worker' THEN
         RETURN NEW;
     END IF;
     RAISE EXCEPTION USING
