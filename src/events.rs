@@ -30,6 +30,12 @@ fn registrar_evento(
             message: "it must not be empty".into(),
         });
     }
+    if let Err(e) = audit_model::contexto::validate_tipo_operacion(tipo) {
+        fail::<()>(AuditError::InvalidArgument {
+            name: "tipo_operacion",
+            message: e.to_string(),
+        });
+    }
     let metadata = metadata.unwrap_or_else(Jsonb::empty_object);
     if !metadata.is_object() {
         fail::<()>(AuditError::InvalidArgument {

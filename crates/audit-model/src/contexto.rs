@@ -13,8 +13,26 @@ use serde_json::Value;
 /// its own (`audit.registrar_evento`).
 pub const MAX_CONTEXT_BYTES: usize = 64 * 1024;
 
+/// Longest `tipo_operacion`, in bytes: it is indexed (the log's
+/// partitions keep a b-tree of it, whose entries PostgreSQL caps at about
+/// 2.7 kB), and it names a kind of operation, not its details.
+pub const MAX_TIPO_OPERACION_BYTES: usize = 256;
+
+/// Checks a `tipo_operacion` (of an application event, or of a context).
+pub fn validate_tipo_operacion(tipo: &str) -> Result<(), ContextError> {
+    if tipo.len() > MAX_TIPO_OPERACION_BYTES {
+        return Err(ContextError::TipoOperacion(format!(
+            "it is {} bytes long",
+            tipo.len()
+        )));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContextError {
+    #[error("tipo_operacion must be a string of at most {MAX_TIPO_OPERACION_BYTES} bytes: {0}")]
+    TipoOperacion(String),
     #[error("the context is not valid JSON: {0}")]
     InvalidJson(String),
     #[error("the context must be a JSON object")]
@@ -41,7 +59,14 @@ pub fn validate_context_text(text: &str) -> Result<(), ContextError> {
     if contains_nul(&value) {
         return Err(ContextError::NulCharacter);
     }
-    Ok(())
+    match value.get("tipo_operacion") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(tipo)) => validate_tipo_operacion(tipo),
+        Some(other) => Err(ContextError::TipoOperacion(format!(
+            "it is {}",
+            crate::json_kind(other)
+        ))),
+    }
 }
 
 /// Iterative, so that depth cannot exhaust the stack (serde_json has already
@@ -67,6 +92,22 @@ fn contains_nul(root: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tipo_operacion_is_a_short_string() {
+        assert_eq!(validate_context_text(r#"{"tipo_operacion": "IMPORTACION"}"#), Ok(()));
+        assert_eq!(validate_context_text(r#"{"tipo_operacion": null}"#), Ok(()));
+        let long = format!(r#"{{"tipo_operacion": "{}"}}"#, "x".repeat(MAX_TIPO_OPERACION_BYTES + 1));
+        assert!(matches!(
+            validate_context_text(&long),
+            Err(ContextError::TipoOperacion(_))
+        ));
+        assert!(matches!(
+            validate_context_text(r#"{"tipo_operacion": {"a": 1}}"#),
+            Err(ContextError::TipoOperacion(_))
+        ));
+        assert_eq!(validate_tipo_operacion(&"x".repeat(MAX_TIPO_OPERACION_BYTES)), Ok(()));
+    }
 
     #[test]
     fn accepts_objects_and_empty() {

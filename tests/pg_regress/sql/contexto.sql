@@ -41,5 +41,17 @@ SET audit.contexto = '[]';
 \echo :LAST_ERROR_SQLSTATE
 SET audit.contexto = '{"nul": "a\u0000b"}';
 \echo :LAST_ERROR_SQLSTATE
+-- tipo_operacion is indexed and names a kind of operation: a string of at
+-- most 256 bytes. A longer one made every write of the transaction fail
+-- with the index's own error (and stopped capture from the WAL for good).
+SELECT audit.establecer_contexto(jsonb_build_object('tipo_operacion', repeat('x', 257)));
+\echo :LAST_ERROR_SQLSTATE
+SELECT audit.establecer_contexto('{"tipo_operacion": {"anidado": true}}');
+\echo :LAST_ERROR_SQLSTATE
+SET audit.contexto = '{"tipo_operacion": 12}';
+\echo :LAST_ERROR_SQLSTATE
+SELECT audit.registrar_evento(repeat('x', 257));
+\echo :LAST_ERROR_SQLSTATE
+SELECT audit.registrar_evento(repeat('x', 256)) IS NOT NULL AS registrado;
 SHOW audit.contexto;
 DROP TABLE pedidos;
