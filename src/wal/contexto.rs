@@ -5,12 +5,12 @@
 //! triggers read from the session (identity, context, roles, application,
 //! address, transaction id and start time) into the WAL as a transactional
 //! logical message, prefix `audit`, signed (src/wal/clave.rs), for the
-//! changes that follow it. Once per transaction, and again only when
-//! something in it changed (a new `SET LOCAL audit.usuario_id`, an
-//! `establecer_contexto`, a SECURITY DEFINER function changing the current
-//! role...): a statement that changes nothing of it costs a few
-//! comparisons. Before the first one, the database's capture slot must be
-//! there (`ensure_slot_for_writer`).
+//! changes of the statement's table that follow it. Once per transaction
+//! and audited table, and again only when something in it changed (a new
+//! `SET LOCAL audit.usuario_id`, an `establecer_contexto`, a SECURITY
+//! DEFINER function changing the current role...): a statement that
+//! changes nothing of it costs a few comparisons. Before the first one, the
+//! database's capture slot must be there (`ensure_slot_for_writer`).
 
 use crate::capture::session;
 use crate::guc;
@@ -33,8 +33,10 @@ extern "C-unwind" {
     ) -> pg_sys::XLogRecPtr;
 }
 
-/// What the last message of this transaction was written from.
+/// What the last message of this transaction for one audited table (its
+/// root: schema, name) was written from.
 struct Emitted {
+    tabla: (String, String),
     identity: Rc<Identity>,
     contexto: Vec<u8>,
     usuario: pg_sys::Oid,
@@ -43,21 +45,22 @@ struct Emitted {
 }
 
 thread_local! {
-    static ESCRITO: RefCell<Option<Emitted>> = const { RefCell::new(None) };
+    /// One entry per audited table written in this transaction (a few).
+    static ESCRITO: RefCell<Vec<Emitted>> = const { RefCell::new(Vec::new()) };
 }
 
 /// At the end of a transaction (src/backend.rs): the next one writes its
-/// own message.
+/// own messages.
 pub fn on_transaction_end() {
-    ESCRITO.with(|e| e.borrow_mut().take());
+    ESCRITO.with(|e| e.borrow_mut().clear());
 }
 
 /// At the end of a subtransaction (src/backend.rs).
 pub fn on_subtransaction_end(event: pg_sys::SubXactEvent::Type) {
     // A message written in a subtransaction that rolls back is gone from
-    // the WAL's point of view: write it again at the next statement.
+    // the WAL's point of view: write them again at the next statements.
     if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
-        ESCRITO.with(|e| e.borrow_mut().take());
+        ESCRITO.with(|e| e.borrow_mut().clear());
     }
 }
 
@@ -82,10 +85,13 @@ fn _contexto_wal(fcinfo: pg_sys::FunctionCallInfo) {
     }
     // The first statement of the transaction (or since a rolled-back
     // savepoint): the changes about to be made need the capture slot.
-    if ESCRITO.with(|e| e.borrow().is_none()) {
+    if ESCRITO.with(|e| e.borrow().is_empty()) {
         super::ensure_slot_for_writer();
     }
-    write_if_changed();
+    // The audited table the statement's changes are filed under (a
+    // partition's are its root's), as the decoder names them.
+    let state = crate::capture::cache::table_state(td.tg_relation);
+    write_if_changed((state.schema.clone(), state.table.clone()));
 }
 
 fn raw_bytes(c: Option<&CStr>) -> &[u8] {
@@ -104,9 +110,13 @@ fn application_bytes() -> Vec<u8> {
     }
 }
 
-/// Writes the context message unless the last one of this transaction was
-/// written from the same facts.
-pub fn write_if_changed() {
+/// Writes the context message for the statement on audited table `tabla`
+/// unless the last one of this transaction for that table was written from
+/// the same facts. Per table, because the decoder gives each change the
+/// last message of its own table: a statement nested in another (a
+/// SECURITY DEFINER function, a trigger writing elsewhere) writes its own
+/// message, and the outer statement's later changes must not take it.
+pub fn write_if_changed(tabla: (String, String)) {
     let identity = session::identity();
     // SAFETY: plain accessors.
     let (usuario, sesion) = unsafe { (pg_sys::GetUserId(), pg_sys::GetSessionUserId()) };
@@ -115,8 +125,9 @@ pub fn write_if_changed() {
     let contexto = raw_bytes(unsafe { guc::raw(&guc::CONTEXTO) });
     let aplicacion = application_bytes();
     let same = ESCRITO.with(|e| {
-        e.borrow().as_ref().is_some_and(|w| {
-            Rc::ptr_eq(&w.identity, &identity)
+        e.borrow().iter().any(|w| {
+            w.tabla == tabla
+                && Rc::ptr_eq(&w.identity, &identity)
                 && w.usuario == usuario
                 && w.sesion == sesion
                 && w.contexto == contexto
@@ -127,6 +138,7 @@ pub fn write_if_changed() {
         return;
     }
     let escrito = Emitted {
+        tabla: tabla.clone(),
         identity: identity.clone(),
         contexto: contexto.to_vec(),
         usuario,
@@ -148,6 +160,7 @@ pub fn write_if_changed() {
         rol_sesion: session::session_role(),
         aplicacion: session::application(),
         ip_cliente: session::client_address_text(),
+        tabla: Some(tabla),
     };
     let json = serde_json::to_vec(&message).expect("the context serializes");
     // Signed (audit_model::wal_signing): any role may write a message with
@@ -166,5 +179,9 @@ pub fn write_if_changed() {
             )
         })
     };
-    ESCRITO.with(|e| *e.borrow_mut() = Some(escrito));
+    ESCRITO.with(|e| {
+        let mut e = e.borrow_mut();
+        e.retain(|w| w.tabla != escrito.tabla);
+        e.push(escrito);
+    });
 }

@@ -676,7 +676,30 @@ struct Txn {
     skip: bool,
     xid: u32,
     commit: i64,
-    facts: Option<Facts>,
+    /// The last context message of the transaction, whatever its table.
+    facts: Option<Rc<Facts>>,
+    /// The last message for each audited table (schema, name): a change
+    /// takes its own table's (see src/wal/contexto.rs).
+    por_tabla: Vec<((String, String), Rc<Facts>)>,
+}
+
+impl Txn {
+    /// The facts of a change of `esquema`.`tabla`: its table's last
+    /// message, else the transaction's last one (a message of 0.2.0 names
+    /// no table), else none was written.
+    fn facts_for(&mut self, esquema: &str, tabla: &str) -> Rc<Facts> {
+        if let Some((_, f)) = self
+            .por_tabla
+            .iter()
+            .rev()
+            .find(|((s, t), _)| s == esquema && t == tabla)
+        {
+            return f.clone();
+        }
+        self.facts
+            .get_or_insert_with(|| Rc::new(facts_without_message(self.xid, self.commit)))
+            .clone()
+    }
 }
 
 impl Batch {
@@ -706,6 +729,7 @@ impl Batch {
                     xid,
                     commit,
                     facts: None,
+                    por_tabla: Vec::new(),
                 });
             }
             Record::Context(bytes) => {
@@ -716,7 +740,17 @@ impl Batch {
                     match serde_json::from_slice::<WalContext>(bytes) {
                         // Kept for the transaction's events: in the batch's
                         // memory, not the per-event memory.
-                        Ok(contexto) => txn.facts = Some(facts_from(&contexto)),
+                        Ok(contexto) => {
+                            let facts = Rc::new(facts_from(&contexto));
+                            match contexto.tabla {
+                                Some(tabla) => {
+                                    txn.por_tabla.retain(|(t, _)| *t != tabla);
+                                    txn.por_tabla.push((tabla, facts.clone()));
+                                }
+                                None => txn.por_tabla.clear(),
+                            }
+                            txn.facts = Some(facts);
+                        }
                         Err(e) => warning!(
                             "audit: a context message of transaction {} cannot be read ({e}); it was ignored",
                             txn.xid
@@ -726,11 +760,8 @@ impl Batch {
             }
             Record::Change(cambio) => {
                 if let Some(txn) = self.txn.as_mut().filter(|t| !t.skip) {
-                    if txn.facts.is_none() {
-                        txn.facts = Some(facts_without_message(txn.xid, txn.commit));
-                    }
-                    let facts = txn.facts.as_ref().expect("set above");
-                    self.memoria.run(|| write_event(&cambio, facts));
+                    let facts = txn.facts_for(cambio.esquema, cambio.tabla);
+                    self.memoria.run(|| write_event(&cambio, &facts));
                 }
             }
             Record::Omission(detalle) => {

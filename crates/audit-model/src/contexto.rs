@@ -95,9 +95,15 @@ mod tests {
 
     #[test]
     fn tipo_operacion_is_a_short_string() {
-        assert_eq!(validate_context_text(r#"{"tipo_operacion": "IMPORTACION"}"#), Ok(()));
+        assert_eq!(
+            validate_context_text(r#"{"tipo_operacion": "IMPORTACION"}"#),
+            Ok(())
+        );
         assert_eq!(validate_context_text(r#"{"tipo_operacion": null}"#), Ok(()));
-        let long = format!(r#"{{"tipo_operacion": "{}"}}"#, "x".repeat(MAX_TIPO_OPERACION_BYTES + 1));
+        let long = format!(
+            r#"{{"tipo_operacion": "{}"}}"#,
+            "x".repeat(MAX_TIPO_OPERACION_BYTES + 1)
+        );
         assert!(matches!(
             validate_context_text(&long),
             Err(ContextError::TipoOperacion(_))
@@ -106,7 +112,10 @@ mod tests {
             validate_context_text(r#"{"tipo_operacion": {"a": 1}}"#),
             Err(ContextError::TipoOperacion(_))
         ));
-        assert_eq!(validate_tipo_operacion(&"x".repeat(MAX_TIPO_OPERACION_BYTES)), Ok(()));
+        assert_eq!(
+            validate_tipo_operacion(&"x".repeat(MAX_TIPO_OPERACION_BYTES)),
+            Ok(())
+        );
     }
 
     #[test]

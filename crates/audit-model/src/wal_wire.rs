@@ -143,6 +143,13 @@ pub struct WalContext {
         skip_serializing_if = "Option::is_none"
     )]
     pub ip_cliente: Option<String>,
+    /// The audited table (schema, name) whose statement wrote the message:
+    /// its changes follow it until the next message for the same table,
+    /// whatever other tables' statements (a SECURITY DEFINER function
+    /// writing elsewhere) write in between. Absent in messages of 0.2.0,
+    /// which apply to every change after them.
+    #[serde(rename = "q", default, skip_serializing_if = "Option::is_none")]
+    pub tabla: Option<(String, String)>,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -462,6 +469,7 @@ mod tests {
             rol_sesion: Some("app".into()),
             aplicacion: Some("pgbench".into()),
             ip_cliente: Some("127.0.0.1".into()),
+            tabla: Some(("public".into(), "pedidos".into())),
         };
         let text = serde_json::to_string(&full).unwrap();
         assert_eq!(serde_json::from_str::<WalContext>(&text).unwrap(), full);
@@ -477,7 +485,7 @@ mod tests {
         let text = serde_json::to_string(&usual).unwrap();
         assert_eq!(
             text,
-            r#"{"t":5700511,"i":849940704071001,"u":"a1111111-1111-4111-8111-111111111111","n":"bench@example.com","e":"e0000000-0000-4000-8000-00000000000a","r":"postgres","a":"pgbench","ip":"127.0.0.1"}"#
+            r#"{"t":5700511,"i":849940704071001,"u":"a1111111-1111-4111-8111-111111111111","n":"bench@example.com","e":"e0000000-0000-4000-8000-00000000000a","r":"postgres","a":"pgbench","ip":"127.0.0.1","q":["public","pedidos"]}"#
         );
         assert_eq!(serde_json::from_str::<WalContext>(&text).unwrap(), usual);
         // The least a message holds.
@@ -485,6 +493,8 @@ mod tests {
         assert_eq!(bare.metadata, serde_json::json!({}));
         assert_eq!(bare.usuario_nombre, None);
         assert!(bare.avisos.is_empty());
+        // A message of 0.2.0 names no table: it applies to every change.
+        assert_eq!(bare.tabla, None);
         assert!(serde_json::from_str::<WalContext>(r#"{"t":1,"i":2}"#).is_err());
     }
 

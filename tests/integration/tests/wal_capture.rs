@@ -1262,3 +1262,63 @@ fn the_worker_compresses_the_full_page_images_of_its_own_wal() {
     }
     assert_eq!(row_events(&mut c), 3000 + 4 * 3000);
 }
+
+#[test]
+fn a_nested_statement_does_not_lend_its_writer_to_the_outer_one() {
+    // A BEFORE ROW trigger running as its owner (SECURITY DEFINER) writes a
+    // log table in the middle of the application's INSERT: its nested
+    // statement writes the owner's context. The application's own rows,
+    // before and after it, are still the application's, as row capture
+    // records them.
+    let db = TestDb::new("wal_anidada");
+    let app = TestRole::new(&db, "app");
+    let owner = TestRole::new(&db, "duena");
+    let mut c = db.connect();
+    c.batch_execute(&format!(
+        "CREATE TABLE pedidos (id int PRIMARY KEY, nota text);
+         CREATE TABLE bitacora (id serial PRIMARY KEY, nota text);
+         CREATE FUNCTION anotar() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public
+           AS $$ BEGIN INSERT INTO bitacora (nota) VALUES ('pedido ' || NEW.id); RETURN NEW; END $$;
+         ALTER FUNCTION anotar() OWNER TO {o};
+         GRANT INSERT ON bitacora TO {o}; GRANT USAGE ON SEQUENCE bitacora_id_seq TO {o};
+         CREATE TRIGGER anotar BEFORE INSERT ON pedidos FOR EACH ROW EXECUTE FUNCTION anotar();
+         GRANT INSERT ON pedidos TO {a};",
+        o = owner.name,
+        a = app.name
+    ))
+    .unwrap();
+    let mut roles = Vec::new();
+    for captura in ["fila", "wal"] {
+        for table in ["pedidos", "bitacora"] {
+            c.batch_execute(&format!(
+                "SELECT audit.auditar('{table}', '{{\"captura\": \"{captura}\"}}')"
+            ))
+            .unwrap();
+        }
+        let from = last_id(&mut c);
+        let base = if captura == "fila" { 0 } else { 10 };
+        db.connect_as(&app.name)
+            .batch_execute(&format!(
+                "INSERT INTO pedidos VALUES ({}, 'x'), ({}, 'x'), ({}, 'x')",
+                base + 1,
+                base + 2,
+                base + 3
+            ))
+            .unwrap();
+        wait_for_capture(&mut c);
+        roles.push(texts(
+            &mut c,
+            &format!(
+                "SELECT tabla_afectada || ' ' || rol_bd FROM audit.historial_cambios
+                  WHERE id > {from} AND accion = 'INSERT' ORDER BY tabla_afectada, registro_pk::text"
+            ),
+        ));
+    }
+    let expected: Vec<String> = ["bitacora"; 3]
+        .iter()
+        .map(|t| format!("{t} {}", owner.name))
+        .chain(["pedidos"; 3].iter().map(|t| format!("{t} {}", app.name)))
+        .collect();
+    assert_eq!(roles[0], expected, "row capture");
+    assert_eq!(roles[1], expected, "capture from the WAL");
+}
