@@ -392,6 +392,10 @@ fn auditar(tabla: Option<Regclass>, opciones: default!(Option<Jsonb>, "'{}'")) {
         crate::wal::ensure_slot();
     }
 
+    if options.captura != Captura::Wal && context_trigger(relid).is_some() {
+        wait_for_pending_wal_changes(&rel);
+    }
+
     // Triggers first: this is where the caller's privileges on the table are
     // checked (CREATE TRIGGER), before anything is written on their behalf.
     // The extension's own trigger changes: not checked as a user's would be
@@ -471,11 +475,46 @@ fn stored_replica_identity(relid: pg_sys::Oid) -> Option<String> {
 
 /// The context trigger of a table captured from the WAL, if it has one.
 fn context_trigger(relid: pg_sys::Oid) -> Option<String> {
-    spi::value::<String>(
+    // Read-only: it must not give the transaction an id (see
+    // wait_for_pending_wal_changes).
+    spi::read_value::<String>(
         "SELECT tgname::pg_catalog.text FROM pg_catalog.pg_trigger
           WHERE tgrelid = $1 AND tgfoid = $2 ORDER BY 1 LIMIT 1",
         &[Regclass(relid).into(), catalog::ids().context_fn.into()],
     )
+}
+
+/// Before a table leaves capture from the WAL for another mode: changes
+/// already committed may still wait for the capture worker, and their
+/// events must have their ids before those the new mode records right after
+/// this transaction, or a row's history would be out of order. The table is
+/// locked against writers (SHARE: nothing more commits to it until this
+/// transaction ends), then the worker is awaited, 5 seconds at most: a
+/// switch away from the WAL is also how one gets around a worker that is
+/// stuck, and must not wait for it. If it is behind, or the transaction has
+/// already written (the worker may then be waiting for it), the switch goes
+/// on with a WARNING: the pending changes are recorded when the worker
+/// catches up, after the new mode's first events.
+fn wait_for_pending_wal_changes(rel: &Relation) {
+    let behind = || {
+        warning!(
+            "changes of table {} committed before this switch may be recorded after the next ones (capture from the WAL is behind): switch it from \"wal\" in a transaction of its own, once audit.esperar_captura() returns",
+            rel.qualified()
+        )
+    };
+    // SAFETY: plain accessor.
+    let wrote = unsafe { pg_sys::GetTopTransactionIdIfAny() } != pg_sys::InvalidTransactionId;
+    if wrote {
+        behind();
+        return;
+    }
+    spi::run(
+        &format!("LOCK TABLE {} IN SHARE MODE", rel.qualified()),
+        &[],
+    );
+    if crate::wal::estado::caught_up_within(5_000_000).is_err() {
+        behind();
+    }
 }
 
 /// Takes the table out of capture from the WAL: drops its context trigger

@@ -1322,3 +1322,38 @@ fn a_nested_statement_does_not_lend_its_writer_to_the_outer_one() {
     assert_eq!(roles[0], expected, "row capture");
     assert_eq!(roles[1], expected, "capture from the WAL");
 }
+
+#[test]
+fn switching_away_from_the_wal_keeps_a_rows_history_in_order() {
+    // The worker applies a committed change some time after its commit.
+    // Switching the table to row capture must not let the next change's
+    // event (written at once by its trigger) take an id before it.
+    let db = wal_table("wal_cambio_orden");
+    let mut c = db.connect();
+    for round in 0..3 {
+        c.batch_execute(&format!("INSERT INTO t VALUES ({round}, 'v0')"))
+            .unwrap();
+        c.batch_execute("SELECT audit.auditar('t', '{\"captura\": \"fila\"}')")
+            .unwrap();
+        c.batch_execute(&format!("UPDATE t SET v = 'v1' WHERE id = {round}"))
+            .unwrap();
+        c.batch_execute("SELECT audit.auditar('t', '{\"captura\": \"wal\"}')")
+            .unwrap();
+    }
+    wait_for_capture(&mut c);
+    assert_eq!(
+        texts(
+            &mut c,
+            "SELECT string_agg(accion, ' ' ORDER BY id) FROM audit.historial_cambios
+              WHERE accion IN ('INSERT', 'UPDATE') GROUP BY registro_id ORDER BY 1"
+        ),
+        ["INSERT UPDATE", "INSERT UPDATE", "INSERT UPDATE"]
+    );
+    // And the newest event of each row can be undone (it is the newest).
+    let last = count(
+        &mut c,
+        "SELECT max(id) FROM audit.historial_cambios WHERE accion = 'UPDATE'",
+    );
+    let error = json(&mut c, &format!("audit.deshacer({last}, simular => true)"));
+    assert_eq!(error["error"], serde_json::Value::Null, "{error}");
+}
