@@ -773,3 +773,118 @@ CREATE EVENT TRIGGER audit_al_terminar_ddl ON ddl_command_end
                  'ALTER FUNCTION', 'ALTER PROCEDURE', 'ALTER ROUTINE', 'ALTER TRIGGER')
     EXECUTE FUNCTION audit._al_terminar_ddl();
 ALTER EVENT TRIGGER audit_al_terminar_ddl ENABLE ALWAYS;
+
+-- 12. Sealing and retention refuse to run under REPEATABLE READ or
+--     SERIALIZABLE (0A000), as audit.seguir does: their reads would see a
+--     snapshot older than the horizon or the lock, and a transaction
+--     committed in between was left out of its block for good, or its
+--     unsealed events dropped with their partition. (sellar is the
+--     library's; retention is replaced in place, keeping its grants.)
+CREATE OR REPLACE FUNCTION audit._aplicar_retencion(meses integer, ahora timestamptz DEFAULT pg_catalog.now(),
+                                         espera interval DEFAULT '5 seconds') RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    -- Dropping a log partition is the extension's own DDL (src/ddl_guard.rs).
+    SET audit.operacion_interna = 'retencion'
+    SET "TimeZone" = 'UTC'
+AS $retencion$
+DECLARE
+    limite timestamptz;
+    sellado_hasta bigint;
+    p record;
+    ultima_transaccion bigint;
+    eventos bigint;
+    rangos int8range[];
+    eliminadas jsonb := '[]';
+    omitidas jsonb := '[]';
+    espera_previa text := pg_catalog.current_setting('lock_timeout');
+    eliminada boolean;
+BEGIN
+    -- A partition is checked for unsealed events after it is locked: under
+    -- REPEATABLE READ or SERIALIZABLE the check would read a snapshot older
+    -- than the lock, and miss an event committed in between.
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+            MESSAGE = pg_catalog.format('retention cannot run in a %s transaction',
+                                        pg_catalog.upper(pg_catalog.current_setting('transaction_isolation'))),
+            HINT = 'Call it in a READ COMMITTED transaction (the default), or on its own.';
+    END IF;
+    IF meses IS NULL OR meses < 0 OR meses > 1200 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = pg_catalog.format('meses must be between 0 and 1200, not %s', coalesce(meses::text, 'NULL'));
+    END IF;
+    IF ahora IS NULL OR espera IS NULL OR espera < interval '0' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'ahora must not be NULL and espera must be zero or more';
+    END IF;
+    IF meses = 0 THEN
+        RETURN pg_catalog.jsonb_build_object('meses', 0, 'eliminadas', eliminadas, 'omitidas', omitidas);
+    END IF;
+    limite := ahora - pg_catalog.make_interval(months => meses);
+    -- Blocks seal consecutive ranges of transactions from the first one: an
+    -- event is sealed when its transaction is below the last block's end.
+    SELECT pg_catalog.max(b.xid_hasta) INTO sellado_hasta FROM audit.bloques b;
+    FOR p IN
+        SELECT c.oid::pg_catalog.regclass AS particion, c.relname::pg_catalog.text AS nombre,
+               r.limites[1]::pg_catalog.timestamptz AS desde, r.limites[2]::pg_catalog.timestamptz AS hasta
+          FROM pg_catalog.pg_inherits i
+          JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+         CROSS JOIN LATERAL (SELECT pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid),
+                                    'FROM \(''([^'']+)''\) TO \(''([^'']+)''\)') AS limites) r
+         WHERE i.inhparent = 'audit.historial_cambios'::pg_catalog.regclass
+           AND r.limites IS NOT NULL  -- not the default partition
+           AND r.limites[2]::pg_catalog.timestamptz <= limite
+         ORDER BY 3
+    LOOP
+        eliminada := false;
+        BEGIN
+            PERFORM pg_catalog.set_config('lock_timeout', (pg_catalog.date_part('epoch', espera) * 1000)::pg_catalog.int8::pg_catalog.text, true);
+            -- From here no event can enter the partition (a transaction that
+            -- began in its month and writes only now would wait), so what
+            -- is checked below is what is dropped.
+            EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', p.particion);
+            EXECUTE pg_catalog.format('SELECT pg_catalog.max(transaccion), pg_catalog.count(*) FROM %s', p.particion)
+                INTO ultima_transaccion, eventos;
+            IF ultima_transaccion IS NOT NULL
+               AND (sellado_hasta IS NULL OR ultima_transaccion >= sellado_hasta) THEN
+                omitidas := omitidas || pg_catalog.jsonb_build_object(
+                    'particion', p.nombre, 'motivo', 'eventos_sin_sellar');
+            ELSE
+                -- The partition's ids as ranges that contain no id of any other
+                -- partition (months overlap in ids only at their edges).
+                EXECUTE pg_catalog.format($rangos$
+                    WITH propios AS (SELECT id FROM %1$s),
+                         extremos AS (SELECT pg_catalog.min(id) AS lo, pg_catalog.max(id) AS hi FROM propios),
+                         ajenos AS (SELECT h.id FROM audit.historial_cambios h, extremos e
+                                     WHERE h.tableoid <> %2$s::pg_catalog.oid
+                                       AND h.id >= e.lo AND h.id <= e.hi),
+                         todos AS (SELECT id, true AS propio FROM propios UNION ALL SELECT id, false FROM ajenos),
+                         grupos AS (SELECT id, propio,
+                                           pg_catalog.count(*) FILTER (WHERE NOT propio) OVER (ORDER BY id) AS g
+                                      FROM todos)
+                    SELECT coalesce(pg_catalog.array_agg(pg_catalog.int8range(lo, hi, '[]') ORDER BY lo), '{}')
+                      FROM (SELECT pg_catalog.min(id) AS lo, pg_catalog.max(id) AS hi
+                              FROM grupos WHERE propio GROUP BY g) r
+                    $rangos$, p.particion, p.particion::pg_catalog.oid) INTO rangos;
+                EXECUTE pg_catalog.format('DROP TABLE %s', p.particion);
+                eliminada := true;
+            END IF;
+        EXCEPTION WHEN lock_not_available THEN
+            -- (Aborting the block's subtransaction also undid its lock_timeout.)
+            omitidas := omitidas || pg_catalog.jsonb_build_object(
+                'particion', p.nombre, 'motivo', 'bloqueo');
+        END;
+        PERFORM pg_catalog.set_config('lock_timeout', espera_previa, true);
+        CONTINUE WHEN NOT eliminada;
+        INSERT INTO audit.retenciones (particion, desde, hasta, eventos, rangos_id, meses, rol_bd)
+        VALUES (p.nombre, p.desde, p.hasta, eventos, rangos, meses, current_user);
+        PERFORM audit.registrar_evento('RETENCION', pg_catalog.jsonb_build_object(
+            'particion', p.nombre, 'desde', p.desde, 'hasta', p.hasta, 'eventos', eventos, 'meses', meses,
+            'rangos_id', pg_catalog.to_jsonb(rangos::pg_catalog.text[])));
+        eliminadas := eliminadas || pg_catalog.jsonb_build_object(
+            'particion', p.nombre, 'desde', p.desde, 'hasta', p.hasta, 'eventos', eventos);
+    END LOOP;
+    RETURN pg_catalog.jsonb_build_object('meses', meses, 'limite', limite,
+                                         'eliminadas', eliminadas, 'omitidas', omitidas);
+END
+$retencion$;

@@ -136,6 +136,14 @@ pub enum AuditError {
     #[error("cannot change the type of column {column} of audited table {table} with USING")]
     RetypeUsing { table: String, column: String },
 
+    /// Work that must read what committed up to now, called in a
+    /// transaction whose snapshot is older.
+    #[error("{what} cannot run in a {isolation} transaction")]
+    NotInReadCommitted {
+        what: &'static str,
+        isolation: String,
+    },
+
     /// An event id that names no event the caller can see.
     #[error("event {0} does not exist")]
     EventNotFound(i64),
@@ -230,6 +238,7 @@ impl AuditError {
             AuditError::ProtectedObject { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
             AuditError::CaptureWouldStop { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
             AuditError::RetypeUsing { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            AuditError::NotInReadCommitted { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             AuditError::ModuleNotFound(_) => ERRCODE_UNDEFINED_OBJECT,
             AuditError::Duplicate { .. } | AuditError::DuplicateMark { .. } => {
                 ERRCODE_DUPLICATE_OBJECT
@@ -340,6 +349,9 @@ impl AuditError {
             ),
             AuditError::RetypeUsing { .. } => Some(
                 "Change the values with UPDATE (recorded), then the type without USING; or have a role that may stop auditing run it (recorded as a DDL event).".into(),
+            ),
+            AuditError::NotInReadCommitted { .. } => Some(
+                "Call it in a READ COMMITTED transaction (the default), or on its own.".into(),
             ),
             AuditError::ModuleNotFound(_) => Some("Modules are created with audit.crear_modulo(nombre, tablas); they are listed in audit.modulos.".into()),
             AuditError::EventNotFound(_) => Some(

@@ -10,6 +10,7 @@
 
 use super::eventos::{self, Leido, EVENTOS_SQL};
 use crate::elevation::as_log_owner;
+use crate::error::AuditError;
 use crate::spi;
 use crate::sql_types::Jsonb;
 use audit_model::huella::{hash_bloque, raiz, Bloque, Hash, Hoja};
@@ -48,6 +49,23 @@ pub fn ultimo_bloque() -> Option<(i64, i64, Vec<u8>)> {
 }
 
 pub fn seal() -> Value {
+    // Under REPEATABLE READ or SERIALIZABLE the events would be read with a
+    // snapshot older than the horizon, computed from the sessions now: a
+    // transaction committed in between would be below the horizon yet
+    // unseen, left out of its block for good (and named as inserted by
+    // verificar).
+    let isolation = spi::read_value::<String>(
+        "SELECT pg_catalog.current_setting('transaction_isolation')",
+        &[],
+    )
+    .unwrap_or_default();
+    if isolation != "read committed" {
+        AuditError::NotInReadCommitted {
+            what: "audit.sellar",
+            isolation: isolation.to_uppercase(),
+        }
+        .report();
+    }
     // Two sealers at once would chain two blocks to the same predecessor.
     spi::run(
         "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('audit.sellar'))",

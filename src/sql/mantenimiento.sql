@@ -111,6 +111,15 @@ DECLARE
     espera_previa text := pg_catalog.current_setting('lock_timeout');
     eliminada boolean;
 BEGIN
+    -- A partition is checked for unsealed events after it is locked: under
+    -- REPEATABLE READ or SERIALIZABLE the check would read a snapshot older
+    -- than the lock, and miss an event committed in between.
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+            MESSAGE = pg_catalog.format('retention cannot run in a %s transaction',
+                                        pg_catalog.upper(pg_catalog.current_setting('transaction_isolation'))),
+            HINT = 'Call it in a READ COMMITTED transaction (the default), or on its own.';
+    END IF;
     IF meses IS NULL OR meses < 0 OR meses > 1200 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = pg_catalog.format('meses must be between 0 and 1200, not %s', coalesce(meses::text, 'NULL'));

@@ -127,5 +127,21 @@ DROP ROLE curioso;
 SELECT audit.verificar('{"bloque": "uno"}');
 \echo :LAST_ERROR_SQLSTATE
 
+-- Sealing and retention read what committed up to now: not under
+-- REPEATABLE READ or SERIALIZABLE, whose snapshot is older (a transaction
+-- committed in between would be left out of its block for good).
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT audit.sellar();
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT audit.mantenimiento();
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT audit._aplicar_retencion(1);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+
 SELECT audit.dejar_de_auditar('te');
 DROP TABLE te;
