@@ -23,10 +23,12 @@
 //! as bootstrap.sql creates it: a per-backend cache would hand out ids below
 //! the value just read).
 //!
-//! The keys (crates/audit-model/src/seguimiento.rs) are of the two-integer
-//! form (`pg_locks.objsubid` = 2) in a range of their own; another
-//! application's advisory lock in that range can only lower the horizon
-//! (the follower waits longer), never make it skip an event.
+//! The keys (crates/audit-model/src/seguimiento.rs) are two integers in a
+//! range of their own, in an advisory lock of a kind SQL cannot take
+//! (`pg_locks.objsubid` = 3; `pg_advisory_lock` takes 1 and 2, and is
+//! PUBLIC's): with the SQL kind, any role could take the keys of the next
+//! ids exclusively and make every audited write wait, or hold a low key
+//! and stop every follower.
 
 use audit_model::seguimiento::{clave, CLAVES, CLAVE_BASE};
 use pgrx::prelude::*;
@@ -56,16 +58,32 @@ pub fn announce(sequence: pg_sys::Oid) {
     }
     .unwrap_or(0);
     let (alto, bajo) = clave(last + 1);
-    // SAFETY: pg_advisory_xact_lock_shared(int4, int4); released by
-    // PostgreSQL at the end of the transaction.
+    let mut tag = pg_sys::LOCKTAG {
+        // SAFETY: plain global.
+        locktag_field1: unsafe { pg_sys::MyDatabaseId }.to_u32(),
+        locktag_field2: alto as u32,
+        locktag_field3: bajo as u32,
+        locktag_field4: ANNOUNCE_KIND,
+        locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
+        locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
+    };
+    // SAFETY: a transaction-level lock (released by PostgreSQL when the
+    // transaction, or the subtransaction that took it, ends), shared: writers
+    // never wait for each other, and nobody else can take this kind.
     unsafe {
-        pgrx::direct_function_call_as_datum(
-            pg_sys::pg_advisory_xact_lock_shared_int4,
-            &[alto.into_datum(), bajo.into_datum()],
+        pg_sys::LockAcquire(
+            &mut tag,
+            pg_sys::ShareLock as pg_sys::LOCKMODE,
+            false,
+            false,
         );
     }
     REGISTRADA.with(|r| r.set(true));
 }
+
+/// The advisory lock kind of the announcements (`locktag_field4`, shown as
+/// `pg_locks.objsubid`): 1 and 2 are what `pg_advisory_lock` takes.
+const ANNOUNCE_KIND: u16 = 3;
 
 /// The horizon: the smallest id a running writer may still commit; every
 /// event below it is final. The sequence is read as the log's owner (it is
@@ -86,7 +104,7 @@ fn _horizonte_seguimiento() -> i64 {
     let held = crate::spi::rows(
         "SELECT l.classid::pg_catalog.int8 AS alto, l.objid::pg_catalog.int8 AS bajo
            FROM pg_catalog.pg_locks l
-          WHERE l.locktype = 'advisory' AND l.objsubid = 2
+          WHERE l.locktype = 'advisory' AND l.objsubid = 3
             AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
                                WHERE d.datname = pg_catalog.current_database())
             AND l.classid::pg_catalog.int8 >= $1 AND l.classid::pg_catalog.int8 < $1 + $2",

@@ -121,3 +121,39 @@ fn what_seguir_refuses() {
         let _ = c.batch_execute("ROLLBACK");
     }
 }
+
+#[test]
+fn no_role_can_stall_writers_or_followers_with_advisory_locks() {
+    // Writers announce the ids they may take with locks of a kind SQL
+    // cannot take: a role without any grant, holding the advisory locks of
+    // the keys the next ids would have had (exclusive) and of a low one
+    // (shared), neither makes writers wait nor holds followers back.
+    let db = TestDb::new("seguir_bloqueos");
+    let nadie = audit_integration_tests::TestRole::new(&db, "nadie");
+    let mut c = db.connect();
+    c.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY, v text);
+         SELECT audit.auditar('t');
+         INSERT INTO t VALUES (1, 'a');",
+    )
+    .unwrap();
+    let mut attacker = db.connect_as(&nadie.name);
+    attacker
+        .batch_execute(
+            "SELECT count(pg_advisory_lock(1635057664, i))
+               FROM generate_series(audit._horizonte_seguimiento()::int,
+                                    audit._horizonte_seguimiento()::int + 100) i;
+             SELECT pg_advisory_lock_shared(1635057664, 1);",
+        )
+        .unwrap();
+    c.batch_execute(
+        "SET statement_timeout = '5s'; INSERT INTO t VALUES (2, 'b'); RESET statement_timeout",
+    )
+    .unwrap();
+    let last = count(&mut c, "SELECT max(id) FROM audit.historial_cambios");
+    assert!(
+        follow(&mut c, 0).contains(&last),
+        "the follower reaches the last event"
+    );
+    drop(attacker);
+}
