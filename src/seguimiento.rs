@@ -58,7 +58,7 @@ pub fn announce(sequence: pg_sys::Oid) {
     }
     .unwrap_or(0);
     let (alto, bajo) = clave(last + 1);
-    let mut tag = pg_sys::LOCKTAG {
+    let tag = pg_sys::LOCKTAG {
         // SAFETY: plain global.
         locktag_field1: unsafe { pg_sys::MyDatabaseId }.to_u32(),
         locktag_field2: alto as u32,
@@ -71,12 +71,7 @@ pub fn announce(sequence: pg_sys::Oid) {
     // transaction, or the subtransaction that took it, ends), shared: writers
     // never wait for each other, and nobody else can take this kind.
     unsafe {
-        pg_sys::LockAcquire(
-            &mut tag,
-            pg_sys::ShareLock as pg_sys::LOCKMODE,
-            false,
-            false,
-        );
+        pg_sys::LockAcquire(&tag, pg_sys::ShareLock as pg_sys::LOCKMODE, false, false);
     }
     REGISTRADA.with(|r| r.set(true));
 }
