@@ -409,7 +409,9 @@ $undo$;
 --    transaction committed before it is in the log (the capture worker
 --    writes them after their commit, with later ids and their start as
 --    their time: a date filter through a mark missed them while the worker
---    lagged). Replaced in place, keeping its grants.
+--    lagged); and none is taken while a prepared transaction is pending (no
+--    session shows its start, and from the WAL its events get their ids at
+--    COMMIT PREPARED). Replaced in place, keeping its grants.
 CREATE OR REPLACE FUNCTION audit._marcar_tiempo(margen interval DEFAULT '1 minute') RETURNS audit.marcas_tiempo
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -439,6 +441,15 @@ BEGIN
         RAISE WARNING USING
             MESSAGE = 'no time mark taken: audit.historial_cambios_id_seq has a CACHE other than 1',
             HINT = 'ALTER SEQUENCE audit.historial_cambios_id_seq CACHE 1;';
+        RETURN NULL;
+    END IF;
+    -- A prepared transaction is in no session: its start is unknown, and
+    -- captured from the WAL its events get their ids when it is committed,
+    -- however long after. No mark while one waits.
+    IF EXISTS (SELECT FROM pg_prepared_xacts p WHERE p.database = current_database()) THEN
+        RAISE WARNING USING
+            MESSAGE = 'no time mark taken: a prepared transaction of this database is pending',
+            HINT = 'COMMIT PREPARED or ROLLBACK PREPARED it (pg_prepared_xacts); the next maintenance takes a mark.';
         RETURN NULL;
     END IF;
     -- A fresh view of the sessions, not one cached earlier in this transaction.

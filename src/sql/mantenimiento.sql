@@ -47,6 +47,15 @@ BEGIN
             HINT = 'ALTER SEQUENCE audit.historial_cambios_id_seq CACHE 1;';
         RETURN NULL;
     END IF;
+    -- A prepared transaction is in no session: its start is unknown, and
+    -- captured from the WAL its events get their ids when it is committed,
+    -- however long after. No mark while one waits.
+    IF EXISTS (SELECT FROM pg_prepared_xacts p WHERE p.database = current_database()) THEN
+        RAISE WARNING USING
+            MESSAGE = 'no time mark taken: a prepared transaction of this database is pending',
+            HINT = 'COMMIT PREPARED or ROLLBACK PREPARED it (pg_prepared_xacts); the next maintenance takes a mark.';
+        RETURN NULL;
+    END IF;
     -- A fresh view of the sessions, not one cached earlier in this transaction.
     PERFORM pg_stat_clear_snapshot();
     SELECT min(a.xact_start) INTO inicio_mas_antiguo
