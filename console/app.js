@@ -17,7 +17,13 @@ function token() {
 function tomarTokenDeLaDireccion() {
   const m = location.hash.match(/^#token=([^&]+)(?:&(.*))?$/);
   if (m) {
-    sessionStorage.setItem(TOKEN, decodeURIComponent(m[1]));
+    // Un enlace mal formado (%E0%A4%A) no deja la página en blanco: se
+    // descarta, y la sesión que hubiera sigue.
+    try {
+      sessionStorage.setItem(TOKEN, decodeURIComponent(m[1]));
+    } catch (e) {
+      if (!(e instanceof URIError)) throw e;
+    }
     history.replaceState(null, '', location.pathname + '#/' + (m[2] || 'linea'));
   }
 }
@@ -214,7 +220,7 @@ function informe(r, id) {
 }
 
 // {campo: {antes, despues}} (comparar_config) como tabla lado a lado.
-function tablaComparacion(cambios, erroresPorCampo = {}) {
+function tablaComparacion(cambios, erroresPorCampo = Object.create(null)) {
   const t = el('table', { class: 'diff', id: 'comparacion' },
     el('tr', {}, el('th', {}, 'Campo'), el('th', {}, 'Antes'), el('th', {}, 'Después')));
   for (const [campo, v] of Object.entries(cambios)) {
@@ -386,7 +392,14 @@ async function exportar(filtros, formato) {
     'valor_anterior', 'valor_nuevo', 'tipo_operacion', 'metadata'];
   const valores = filas.map((f) => columnas.map((c) => texto(f[c])));
   if (formato === 'csv') {
-    const celda = (v) => (/[",\n\r;]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v);
+    // Una celda que empieza por =, +, -, @, tabulador o retorno sería una
+    // fórmula para la hoja de cálculo (datos de cualquier usuario): va
+    // precedida de un apóstrofo, como aconseja docs/reading.md.
+    const neutra = (v) => (/^[=+\-@\t\r]/.test(v) ? "'" + v : v);
+    const celda = (v) => {
+      const n = neutra(v);
+      return /[",\n\r;]/.test(n) ? '"' + n.replace(/"/g, '""') + '"' : n;
+    };
     const csv = [columnas, ...valores].map((r) => r.map(celda).join(',')).join('\r\n');
     descargar('auditoria.csv', 'text/csv;charset=utf-8', '\ufeff' + csv);
   } else {
@@ -498,7 +511,9 @@ async function pantallaConfiguracion(parametros) {
 // Los errores de validación ("ruta: problema (regla)" en el detalle del
 // informe) se muestran junto al campo al que se refieren.
 function erroresPorCampo(detalle) {
-  const r = {};
+  // Sin prototipo: un campo llamado constructor o __proto__ no encuentra
+  // un "error" heredado de Object.
+  const r = Object.create(null);
   for (const linea of String(detalle || '').split('\n')) {
     // "/ruta/del/campo: problema (regla)", quizá tras un encabezado.
     const m = linea.match(/\/([^/:\s]+)(?:\/[^:\s]*)?:\s*(.+)$/);
@@ -518,7 +533,7 @@ function restaurarVersion(tipo, v, activa) {
       alCancelar: cerrarVentana,
       alTerminar: () => pantallaConfiguracion(new URLSearchParams({ tipo })),
       previo: async (previo, zona) => {
-        const errores = previo.error ? erroresPorCampo(previo.error.detalle) : {};
+        const errores = previo.error ? erroresPorCampo(previo.error.detalle) : Object.create(null);
         // Una versión que ya no cumple el esquema: lo que cambiaría
         // restaurarla (de la activa a ella), con cada error junto a su campo.
         const cambios = previo.cambios && Object.keys(previo.cambios).length ? previo.cambios

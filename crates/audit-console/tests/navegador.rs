@@ -390,11 +390,31 @@ fn every_screen_loads_filters_change_the_rows_and_tenants_stay_apart() {
     }
     c.foto("actividad");
     // The export of the view holds every row of it: one per changed field
-    // of tenant A's events.
+    // of tenant A's events. A value any user can write that a spreadsheet
+    // would run as a formula (=, +, -, @) is exported as text.
+    sql.batch_execute(&format!(
+        "UPDATE productos SET nombre = '=HYPERLINK(\"http://x\")'
+          WHERE id = (SELECT id FROM productos WHERE empresa_id = '{EMPRESA_A}' ORDER BY sku LIMIT 1)"
+    ))
+    .unwrap();
+    c.js(
+        "descargar = (nombre, tipo, contenido) => { document.body.dataset.descarga = contenido; };",
+        vec![],
+    );
     c.clic("#exportar-xlsx");
     c.esperar("body[data-exportado^='xlsx:']");
     c.clic("#exportar-csv");
     c.esperar("body[data-exportado^='csv:']");
+    let csv = c.atributos("body", "data-descarga")[0].clone();
+    assert!(csv.contains("'=HYPERLINK"), "the formula is neutralized");
+    assert!(
+        !csv.lines()
+            .any(|l| l.split(',').any(|celda| celda.starts_with('=')
+                || celda.starts_with("\"=")
+                || celda.starts_with('+')
+                || celda.starts_with('@'))),
+        "no cell starts a formula"
+    );
     let exportadas: i64 = c.atributos("body", "data-exportado")[0]
         .trim_start_matches("csv:")
         .parse()
