@@ -52,7 +52,18 @@ pub fn identidad(
     let datos = decode::<Value>(token, &DecodingKey::from_secret(secreto), &validacion)
         .map_err(|e| invalido(&e.to_string()))?;
     let claims = datos.claims;
+    // The library checks exp and nbf only when they are numbers: one of
+    // another type ("1", true, null) would pass as absent.
+    for fecha in ["exp", "nbf"] {
+        if claims.get(fecha).is_some_and(|v| !v.is_number()) {
+            return Err(invalido(&format!("the {fecha} claim is not a number")));
+        }
+    }
     let rol = match claims.get("role") {
+        // "none" is no role: SET ROLE none would keep the base role.
+        Some(Value::String(r)) if r.eq_ignore_ascii_case("none") => {
+            return Err(invalido("the role claim \"none\" names no role"))
+        }
         Some(Value::String(r)) if !r.is_empty() => r.clone(),
         _ => rol_anonimo.map(str::to_string).ok_or_else(|| {
             invalido("the token has no role claim and there is no anonymous role")
@@ -103,6 +114,15 @@ mod tests {
             "Bearer {}",
             firmar(json!({"role": "x"}), b"otro secreto, otro secreto, otro")
         );
+        for claims in [
+            json!({"role": "x", "exp": "1"}),
+            json!({"role": "x", "exp": null}),
+            json!({"role": "x", "nbf": "99999999999"}),
+            json!({"role": "none"}),
+        ] {
+            let token = format!("Bearer {}", firmar(claims.clone(), SECRETO));
+            assert!(identidad(Some(&token), SECRETO, None).is_err(), "{claims}");
+        }
         let vencido = format!("Bearer {}", firmar(json!({"role": "x", "exp": 1}), SECRETO));
         for mal in [
             otra_firma.as_str(),

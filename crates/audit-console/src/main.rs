@@ -267,6 +267,24 @@ fn llamar(
         rpc::identificador(&identidad.rol)
     ))
     .map_err(de_pg)?;
+    // As PostgREST (11.1 and later): the role's own settings
+    // (`ALTER ROLE ... SET`, for every database or this one), those a
+    // session may set, for this transaction: a `statement_timeout` set for
+    // the role must bound its calls here too.
+    tx.execute(
+        "SELECT pg_catalog.set_config(a.nombre, a.valor, true)
+           FROM (SELECT pg_catalog.split_part(s, '=', 1) AS nombre,
+                        pg_catalog.substr(s, pg_catalog.strpos(s, '=') + 1) AS valor,
+                        d.setdatabase
+                   FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) s
+                  WHERE d.setrole = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+                    AND d.setdatabase IN (0, (SELECT b.oid FROM pg_catalog.pg_database b
+                                               WHERE b.datname = pg_catalog.current_database()))) a
+          WHERE EXISTS (SELECT FROM pg_catalog.pg_settings g WHERE g.name = a.nombre AND g.context = 'user')
+          ORDER BY a.setdatabase",
+        &[],
+    )
+    .map_err(de_pg)?;
     tx.execute(
         "SELECT pg_catalog.set_config('request.jwt.claims', $1, true),
                 pg_catalog.set_config('request.method', 'POST', true),

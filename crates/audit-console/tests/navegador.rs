@@ -468,6 +468,25 @@ fn every_screen_loads_filters_change_the_rows_and_tenants_stay_apart() {
     assert!(c.texto("#sin-acceso").contains("vendedor"));
     assert!(!c.existe("#linea li.evento"));
     c.foto("sin-acceso");
+
+    // As PostgREST, the role's own settings apply to its calls: a
+    // statement_timeout set for it stops a long patch (any role may call
+    // jsonb_aplicar_patch) instead of tying up a worker of the server.
+    sql.batch_execute(&format!(
+        "ALTER ROLE authenticated IN DATABASE {} SET statement_timeout = '300ms'",
+        c.db.name
+    ))
+    .unwrap();
+    c.js(
+        "const doc = Array.from({length: 100000}, (_, i) => i);
+         const ops = Array.from({length: 10000}, () => ({op: 'remove', path: '/0'}));
+         rpc('jsonb_aplicar_patch', {documento: doc, patch: ops}).then(
+             () => { document.body.dataset.parche = 'hecho'; },
+             (e) => { document.body.dataset.parche = e.codigo || String(e.estado); });",
+        vec![],
+    );
+    c.esperar("body[data-parche]");
+    assert_eq!(c.atributos("body", "data-parche"), ["57014"]);
     c.cerrar();
 }
 
