@@ -912,16 +912,20 @@ pub fn after_trigger_renamed(trigger: pg_sys::Oid) {
     if internal() {
         return;
     }
-    let table = spi::read_value::<pg_sys::Oid>(
+    refuse_on_audit_table(
         "SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid = $1",
-        &[trigger.into()],
+        trigger,
+        "cannot rename a trigger of",
     );
+}
+
+/// Refuses (`what` and the table) when `object` belongs to a relation of
+/// schema audit; `sql` finds the object's table from its OID ($1).
+fn refuse_on_audit_table(sql: &str, object: pg_sys::Oid, what: &str) {
+    let table = spi::read_value::<pg_sys::Oid>(sql, &[object.into()]);
     if let Some(table) = table.filter(|t| in_audit_schema(*t)) {
         refuse(
-            format!(
-                "cannot rename a trigger of {}",
-                catalog::regclass_text(table)
-            ),
+            format!("{what} {}", catalog::regclass_text(table)),
             PROTECTED_HINT,
         );
     }
@@ -932,19 +936,11 @@ pub fn after_policy_change(policy: pg_sys::Oid, is_alter: bool) {
     if !is_alter || internal() {
         return;
     }
-    let table = spi::value::<pg_sys::Oid>(
+    refuse_on_audit_table(
         "SELECT polrelid FROM pg_catalog.pg_policy WHERE oid = $1",
-        &[policy.into()],
+        policy,
+        "cannot alter the row-level security policies of",
     );
-    if let Some(table) = table.filter(|t| in_audit_schema(*t)) {
-        refuse(
-            format!(
-                "cannot alter the row-level security policies of {}",
-                catalog::regclass_text(table)
-            ),
-            PROTECTED_HINT,
-        );
-    }
 }
 
 /// After ALTER EXTENSION: its members cannot be taken out of it.
