@@ -899,3 +899,7 @@ BEGIN
                                          'eliminadas', eliminadas, 'omitidas', omitidas);
 END
 $retencion$;
+
+-- 13. The alert rules' id sequence is dumped with them: after a restore,
+--     the next rule took id 1 again and collided with a restored one.
+SELECT pg_catalog.pg_extension_config_dump('audit.alertas_id_seq', '');

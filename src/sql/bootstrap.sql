@@ -717,5 +717,6 @@ SELECT pg_catalog.pg_extension_config_dump('audit.log_tecnico_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.tipos_config_propios', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.config_versiones', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.alertas', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.alertas_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.config_versiones_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.retenciones', '');

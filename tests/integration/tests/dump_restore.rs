@@ -20,7 +20,8 @@ fn dump_and_restore_keep_history_options_and_capture() {
          SELECT audit.definir_tipo_config('propio', NULL, '{clave}');
          SELECT audit.guardar_config('smtp', '{\"host\": \"uno\", \"password\": \"p1\"}');
          SELECT audit.guardar_config('smtp', '{\"host\": \"dos\", \"password\": \"p2\"}');
-         SELECT audit.restaurar_config(1);",
+         SELECT audit.restaurar_config(1);
+         INSERT INTO audit.alertas (canal, tabla) VALUES ('cambios_productos', 'productos');",
     )
     .unwrap();
     let history = |c: &mut postgres::Client| -> Vec<String> {
@@ -67,6 +68,16 @@ fn dump_and_restore_keep_history_options_and_capture() {
         config(&mut t),
         config_before,
         "types and versions come back"
+    );
+    // The alert rules come back, and the next one gets a new id.
+    t.batch_execute("INSERT INTO audit.alertas (canal) VALUES ('todo')")
+        .unwrap();
+    assert_eq!(
+        texts(
+            &mut t,
+            "SELECT string_agg(canal, ' ' ORDER BY id) FROM audit.alertas"
+        ),
+        ["cambios_productos todo"]
     );
     t.batch_execute("SELECT audit.guardar_config('smtp', '{\"host\": \"tres\"}')")
         .unwrap();
