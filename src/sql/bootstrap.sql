@@ -8,6 +8,27 @@
 -- they are written OPERATOR(pg_catalog.x). CREATE EXTENSION runs this with
 -- search_path = audit, pg_temp.
 
+-- 0. Refuse to install while the capture slot of a previous installation in
+-- this database is still there. DROP EXTENSION leaves it to its capture
+-- worker, which drops it a moment later (it holds it while it runs): an
+-- installation made meanwhile would take that slot over, with its past, and
+-- capture from the WAL would fail on it for good.
+DO $previous_slot$
+DECLARE
+    slot text := pg_catalog.format('audit_captura_%s',
+                                   (SELECT d.oid FROM pg_catalog.pg_database d
+                                     WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()));
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_replication_slots r WHERE r.slot_name OPERATOR(pg_catalog.=) slot) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = pg_catalog.format('the capture slot %s of a previous installation of audit is still there', slot),
+            DETAIL = 'DROP EXTENSION audit leaves it to its capture worker, which drops it within a few seconds.',
+            HINT = pg_catalog.format('Run CREATE EXTENSION again in a moment. If it stays (the library is not preloaded, so no worker runs), drop it: SELECT pg_drop_replication_slot(%L).', slot);
+    END IF;
+END
+$previous_slot$;
+
 -- 1. Refuse to install into a schema someone else prepared.
 --
 -- The control file names schema "audit", and PostgreSQL reuses such a schema

@@ -1043,8 +1043,30 @@ fn a_lagging_capture_warns_and_says_so_in_the_technical_log() {
 fn dropping_the_extension_drops_its_slot() {
     let db = wal_table("wal_drop");
     let mut c = db.connect();
-    worker_pid(&mut c);
+    let pid = worker_pid(&mut c);
+    // Held by a worker that cannot run yet, the slot outlives the drop: an
+    // installation made meanwhile would take it over, with its past (and
+    // capture from the WAL then failed on it for good). It is refused,
+    // nothing installed, until the worker has dropped the slot.
+    let signal = |s: &str| {
+        assert!(std::process::Command::new("kill")
+            .args([format!("-{s}"), pid.to_string()])
+            .status()
+            .expect("kill runs")
+            .success());
+    };
+    signal("STOP");
     c.batch_execute("DROP EXTENSION audit").unwrap();
+    let refused = c
+        .batch_execute("CREATE EXTENSION audit")
+        .expect_err("a slot is still there");
+    signal("CONT");
+    let db_error = refused.as_db_error().expect("a server error");
+    assert_eq!(db_error.code().code(), "55000", "{db_error:?}");
+    assert!(
+        db_error.message().contains("previous installation"),
+        "{db_error:?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while count(&mut c, "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'audit_captura_%' AND database = current_database()") > 0 {
         assert!(Instant::now() < deadline, "the slot is still there");
@@ -1058,6 +1080,14 @@ fn dropping_the_extension_drops_its_slot() {
         ),
         0
     );
+    // Then the extension installs again, and captures from the WAL.
+    c.batch_execute("CREATE EXTENSION audit").unwrap();
+    c.batch_execute("SELECT audit.auditar('t', '{\"captura\": \"wal\"}')")
+        .unwrap();
+    c.batch_execute("INSERT INTO t VALUES (1, 'otra vez')")
+        .unwrap();
+    wait_for_capture(&mut c);
+    assert_eq!(row_events(&mut c), 1);
 }
 
 /// The worker holds its database's slot, and PostgreSQL refuses to drop a
