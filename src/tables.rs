@@ -263,6 +263,27 @@ fn validate_options(rel: &Relation, options: &TableOptions) {
             Some(_) => {}
         }
     }
+    // The tenant column (named, or the table's uuid empresa_id) cannot be
+    // excluded: a change of it moves the row to another tenant, which is
+    // recorded as two events only when the column is read.
+    let tenant = match &options.columna_empresa {
+        TenantColumn::Named(c) => Some(c.as_str()),
+        TenantColumn::Default => cols
+            .iter()
+            .find(|col| col.name == "empresa_id" && col.is_uuid)
+            .map(|col| col.name.as_str()),
+        TenantColumn::Disabled => None,
+    };
+    if let Some(c) = tenant.filter(|c| options.excluir_columnas.iter().any(|e| e == c)) {
+        AuditError::InvalidArgument {
+            name: "opciones",
+            message: format!(
+                "column \"{c}\" of {} cannot be both the tenant column and an excluded column: a row moved to another tenant would go unrecorded",
+                rel.qualified()
+            ),
+        }
+        .report();
+    }
     if let Some(keys) = &options.columnas_clave {
         if has_primary_key(rel.relid) {
             AuditError::KeyColumnsWithPrimaryKey(rel.qualified()).report();

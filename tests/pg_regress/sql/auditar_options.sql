@@ -53,6 +53,10 @@ SELECT audit.auditar('clientes', '{"excluir_columnas": "nombre"}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT audit.auditar('clientes', '{"excluir_columnas": ["nombre", "nombre"]}');
 \echo :LAST_ERROR_SQLSTATE
+-- The tenant column cannot be excluded: a move to another tenant would go
+-- unrecorded.
+SELECT audit.auditar('clientes', '{"excluir_columnas": ["tenant"], "columna_empresa": "tenant"}');
+\echo :LAST_ERROR_SQLSTATE
 SELECT audit.auditar('clientes', '{"capturar_truncate": "no"}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT audit.auditar('clientes', '{"excluir_columnas": ["no_existe"]}');
