@@ -297,7 +297,16 @@ fn after_retype(root: pg_sys::Oid, subs: &[Subcommand]) {
     if retyped.is_empty() || internal_for_audited_tables() {
         return;
     }
-    if let Some(s) = retyped.iter().find(|s| s.using) {
+    // Without USING the conversion is the types' cast, which can be code of
+    // the table owner's too: a cast to a type of its own (and back) can set
+    // any value. Only built-in types and casts are left to it.
+    let own_code = |s: &&&Subcommand| {
+        s.using
+            || s.name
+                .as_deref()
+                .is_some_and(|column| converts_with_own_code(root, column))
+    };
+    if let Some(s) = retyped.iter().find(own_code) {
         if !may_stop_auditing() {
             AuditError::RetypeUsing {
                 table: catalog::regclass_text(root),
@@ -318,6 +327,29 @@ fn after_retype(root: pg_sys::Oid, subs: &[Subcommand]) {
             },
         }),
     );
+}
+
+/// Whether changing `column` of audited table `root` from the type its last
+/// recorded structure has (audit.estructuras_tabla, recorded before this
+/// command) to the type it has now could run code other than PostgreSQL's
+/// own: either type, or the cast between them, is not built in.
+fn converts_with_own_code(root: pg_sys::Oid, column: &str) -> bool {
+    spi::read_value::<bool>(
+        "SELECT (antes.t::pg_catalog.oid >= 16384 OR a.atttypid >= 16384
+                 OR EXISTS (SELECT FROM pg_catalog.pg_cast k
+                             WHERE k.castsource = antes.t AND k.casttarget = a.atttypid
+                               AND k.castfunc >= 16384))
+           FROM pg_catalog.pg_attribute a,
+                (SELECT (c.value ->> 't')::pg_catalog.regtype AS t
+                   FROM (SELECT e.columnas FROM audit.estructuras_tabla e WHERE e.tabla = $1
+                          ORDER BY e.desde_id DESC, (pg_catalog.to_jsonb(e.*) ->> 'version')::pg_catalog.int4 DESC NULLS LAST
+                          LIMIT 1) v,
+                        pg_catalog.jsonb_array_elements(v.columnas) c
+                  WHERE c.value ->> 'c' = $2) antes
+          WHERE a.attrelid = $1 AND a.attname = $2",
+        &[root.into(), column.into()],
+    )
+    .unwrap_or(false)
 }
 
 /// Whether `relid` is a partition (at any depth) of a table in schema audit.

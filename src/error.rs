@@ -133,7 +133,7 @@ pub enum AuditError {
 
     /// `ALTER COLUMN ... TYPE ... USING` on an audited table, by a role that
     /// may not stop auditing: it rewrites the rows' values unrecorded.
-    #[error("cannot change the type of column {column} of audited table {table} with USING")]
+    #[error("cannot change the type of column {column} of audited table {table} with USING, or through types or casts that are not built in")]
     RetypeUsing { table: String, column: String },
 
     /// Work that must read what committed up to now, called in a

@@ -170,7 +170,23 @@ ALTER TABLE cuentas_ddl ALTER COLUMN saldo TYPE bigint USING CASE WHEN id = 7 TH
 \echo :LAST_ERROR_SQLSTATE
 ALTER TABLE cuentas_ddl ALTER COLUMN saldo TYPE bigint;
 SELECT saldo FROM cuentas_ddl WHERE id = 7;
+-- Nor through a cast of the owner's own: to a type of its own and back,
+-- the cast's function can set any value.
 RESET ROLE;
+GRANT CREATE ON SCHEMA public TO duenio_tabla;
+SET ROLE duenio_tabla;
+CREATE TYPE caja_ddl AS (v bigint);
+CREATE FUNCTION a_caja_ddl(bigint) RETURNS caja_ddl LANGUAGE sql IMMUTABLE
+    AS $$ SELECT ROW(CASE WHEN $1 = 100 THEN 1 ELSE $1 END)::caja_ddl $$;
+CREATE CAST (bigint AS caja_ddl) WITH FUNCTION a_caja_ddl(bigint) AS ASSIGNMENT;
+ALTER TABLE cuentas_ddl ALTER COLUMN saldo TYPE caja_ddl;
+\echo :LAST_ERROR_SQLSTATE
+SELECT saldo FROM cuentas_ddl WHERE id = 7;
+DROP CAST (bigint AS caja_ddl);
+DROP FUNCTION a_caja_ddl(bigint);
+DROP TYPE caja_ddl;
+RESET ROLE;
+REVOKE CREATE ON SCHEMA public FROM duenio_tabla;
 SELECT metadata -> 'cambios' AS cambios FROM audit.historial_cambios
  WHERE tabla_afectada = 'cuentas_ddl' AND accion = 'DDL' ORDER BY id DESC LIMIT 1;
 DELETE FROM cuentas_ddl WHERE id = 7;
