@@ -122,28 +122,31 @@ REVOKE EXECUTE ON FUNCTION audit._privilegios_de_fabrica(regclass) FROM PUBLIC;
 
 SELECT audit._privilegios_de_fabrica(c.oid)
   FROM pg_catalog.pg_class c
- WHERE c.relispartition AND c.relnamespace = 'audit'::pg_catalog.regnamespace;
+ WHERE c.relispartition AND c.relnamespace OPERATOR(pg_catalog.=) 'audit'::pg_catalog.regnamespace;
 
 DO $desde_privilegios_por_defecto$
 DECLARE
     o record;
 BEGIN
     FOR o IN
-        SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS clase,
+        SELECT CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS clase,
                c.oid::pg_catalog.regclass::pg_catalog.text AS nombre,
                x.privilege_type,
-               CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE x.grantee::pg_catalog.regrole::pg_catalog.text END AS a
+               CASE WHEN x.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                    ELSE x.grantee::pg_catalog.regrole::pg_catalog.text END AS a
           FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) x
-         WHERE c.relnamespace = 'audit'::pg_catalog.regnamespace
+         WHERE c.relnamespace OPERATOR(pg_catalog.=) 'audit'::pg_catalog.regnamespace
            AND NOT c.relispartition
-           AND c.oid <> 'audit.alertas'::pg_catalog.regclass
-           AND x.grantee <> c.relowner
-           AND x.privilege_type <> 'SELECT'
+           AND c.oid OPERATOR(pg_catalog.<>) 'audit.alertas'::pg_catalog.regclass
+           AND x.grantee OPERATOR(pg_catalog.<>) c.relowner
+           AND x.privilege_type OPERATOR(pg_catalog.<>) 'SELECT'
         UNION ALL
         SELECT 'SCHEMA', 'audit', x.privilege_type,
-               CASE x.grantee WHEN 0 THEN 'PUBLIC' ELSE x.grantee::pg_catalog.regrole::pg_catalog.text END
+               CASE WHEN x.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                    ELSE x.grantee::pg_catalog.regrole::pg_catalog.text END
           FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) x
-         WHERE n.nspname = 'audit' AND x.grantee <> n.nspowner AND x.privilege_type = 'CREATE'
+         WHERE n.nspname OPERATOR(pg_catalog.=) 'audit' AND x.grantee OPERATOR(pg_catalog.<>) n.nspowner
+           AND x.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
     LOOP
         EXECUTE pg_catalog.format('REVOKE %s ON %s %s FROM %s CASCADE', o.privilege_type, o.clase, o.nombre, o.a);
     END LOOP;
@@ -719,10 +722,10 @@ $write$;
 --    the tables already gone.
 UPDATE audit.modulos m
    SET tablas = ARRAY(SELECT u.t FROM pg_catalog.unnest(m.tablas) WITH ORDINALITY u(t, i)
-                       WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = u.t::pg_catalog.oid)
+                       WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) u.t::pg_catalog.oid)
                        ORDER BY u.i)
  WHERE EXISTS (SELECT FROM pg_catalog.unnest(m.tablas) t
-                WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = t::pg_catalog.oid));
+                WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) t::pg_catalog.oid));
 
 -- 10. The report of a failed restaurar_config names the version's type and
 --     the type's active version, as docs/configuration.md says (it left
