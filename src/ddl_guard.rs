@@ -315,10 +315,8 @@ fn after_retype(root: pg_sys::Oid, subs: &[Subcommand]) {
             .report();
         }
     }
-    let (schema, name) = catalog::relation_name(root).unwrap_or_default();
-    record_ddl_event(
-        &schema,
-        &name,
+    record_ddl_of(
+        root,
         serde_json::json!({
             "comando": "ALTER TABLE",
             "cambios": {
@@ -350,6 +348,12 @@ fn converts_with_own_code(root: pg_sys::Oid, column: &str) -> bool {
         &[root.into(), column.into()],
     )
     .unwrap_or(false)
+}
+
+/// Records a DDL event of audited table `root` with `detail` as metadata.
+fn record_ddl_of(root: pg_sys::Oid, detail: serde_json::Value) {
+    let (schema, name) = catalog::relation_name(root).unwrap_or_default();
+    record_ddl_event(&schema, &name, detail);
 }
 
 /// Whether `relid` is a partition (at any depth) of a table in schema audit.
@@ -422,10 +426,8 @@ fn after_detach(root: pg_sys::Oid, parent: pg_sys::Oid, partition: pg_sys::Oid) 
         .report();
     }
     let rows = (partition != pg_sys::InvalidOid).then(|| row_count(partition));
-    let (schema, table) = catalog::relation_name(root).unwrap_or_default();
-    record_ddl_event(
-        &schema,
-        &table,
+    record_ddl_of(
+        root,
         serde_json::json!({
             "comando": "ALTER TABLE ... DETACH PARTITION",
             "tabla": catalog::regclass_text(parent),
@@ -778,10 +780,8 @@ pub fn after_audited_change(root: pg_sys::Oid, command: &str, change: Option<ser
         }
         .report();
     }
-    let (schema, name) = catalog::relation_name(root).unwrap_or_default();
-    record_ddl_event(
-        &schema,
-        &name,
+    record_ddl_of(
+        root,
         serde_json::json!({
             "comando": command,
             "captura_activa": gaps.is_empty(),
