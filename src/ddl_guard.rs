@@ -330,7 +330,9 @@ fn after_retype(root: pg_sys::Oid, subs: &[Subcommand]) {
 /// Whether changing `column` of audited table `root` from the type its last
 /// recorded structure has (audit.estructuras_tabla, recorded before this
 /// command) to the type it has now could run code other than PostgreSQL's
-/// own: either type, or the cast between them, is not built in.
+/// own: either type, or the cast between them, is not built in. (A type
+/// renamed since, whose recorded name no longer resolves, is not judged:
+/// the command is not refused on a guess.)
 fn converts_with_own_code(root: pg_sys::Oid, column: &str) -> bool {
     spi::read_value::<bool>(
         "SELECT (antes.t::pg_catalog.oid >= 16384 OR a.atttypid >= 16384
@@ -338,7 +340,7 @@ fn converts_with_own_code(root: pg_sys::Oid, column: &str) -> bool {
                              WHERE k.castsource = antes.t AND k.casttarget = a.atttypid
                                AND k.castfunc >= 16384))
            FROM pg_catalog.pg_attribute a,
-                (SELECT (c.value ->> 't')::pg_catalog.regtype AS t
+                (SELECT pg_catalog.to_regtype(c.value ->> 't') AS t
                    FROM (SELECT e.columnas FROM audit.estructuras_tabla e WHERE e.tabla = $1
                           ORDER BY e.desde_id DESC, (pg_catalog.to_jsonb(e.*) ->> 'version')::pg_catalog.int4 DESC NULLS LAST
                           LIMIT 1) v,
