@@ -49,6 +49,11 @@ SELECT audit.guardar_config('smtp', '{"host": "otro.example.com", "port": 25, "r
 \echo :LAST_ERROR_SQLSTATE
 SELECT audit.guardar_config('doc_libre', '{"limite": 0}', 'id de otro tipo', version_base => 102);
 \echo :LAST_ERROR_SQLSTATE
+-- What a failed restore's report names of a version: its type and the
+-- active one; a version the caller cannot see is P0002.
+SELECT audit._config_de_version(101) ->> 'tipo' AS tipo;
+SELECT audit._config_de_version(999999);
+\echo :LAST_ERROR_SQLSTATE
 -- Built on the active version: saved.
 SELECT audit.guardar_config('smtp', '{"host": "mail.example.com", "port": 465, "remitente": "alertas@example.com",
     "usuario": "app", "password": "s3cret", "tls": "tls"}', 'remitente', version_base => 102) AS v3;
